@@ -1,0 +1,1 @@
+"""atb-plot: figures from a workspace (``predictor`` parity plots, ``pareto`` fronts)."""
