@@ -1,1 +1,10 @@
-"""See docs/architecture.md."""
+"""Where and how a timing is taken: settings, device keys, fingerprints, backends."""
+
+from atb.devices.backends import Backend, Runner, get_backend
+from atb.devices.fingerprint import Fingerprint, fingerprint
+from atb.devices.setting import BACKENDS, PRECISIONS, DeviceSetting, device_key_for
+
+__all__ = [
+    "Backend", "Runner", "get_backend", "Fingerprint", "fingerprint",
+    "BACKENDS", "PRECISIONS", "DeviceSetting", "device_key_for",
+]

@@ -1,0 +1,83 @@
+"""A timing setting and its device key: everything that changes a latency, named."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from atb.devices.fingerprint import Fingerprint, fingerprint
+from atb.errors import BackendUnavailableError, UsageError
+
+BACKENDS = ("onnxruntime", "openvino", "torch")
+PRECISIONS = ("fp32", "bf16")
+DEVICES = ("cpu",)
+
+
+@dataclass(frozen=True)
+class DeviceSetting:
+    """Where and how a timing is taken. Every field is explicit and goes into the key."""
+
+    device: str = "cpu"
+    backend: str = "onnxruntime"
+    threads: int = 0  # intra-op threads; 0 means "all physical cores", resolved by resolve()
+    precision: str = "fp32"
+    seq_len: int = 128
+    batch: int = 1
+
+    def resolve(self, fp: Fingerprint | None = None) -> "DeviceSetting":
+        """Check the setting against this machine; fill in the default thread count."""
+        fp = fp or fingerprint()
+        if self.device not in DEVICES:
+            raise UsageError(f"unknown device {self.device!r}", hint=f"use one of: {', '.join(DEVICES)}")
+        if self.backend not in BACKENDS:
+            raise BackendUnavailableError(
+                f"unknown backend {self.backend!r}", hint=f"use one of: {', '.join(BACKENDS)}"
+            )
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"unknown precision {self.precision!r}", hint="use fp32 or bf16")
+        if self.precision == "bf16":
+            if self.backend == "onnxruntime":
+                raise BackendUnavailableError(
+                    "onnxruntime's CPU provider has no bf16 kernels", hint="use --backend openvino for bf16"
+                )
+            if not fp.has_bf16:
+                raise BackendUnavailableError(
+                    f"bf16 asked, but this CPU ({fp.cpu_model}) has no bf16 instructions "
+                    "(avx512_bf16 / amx_bf16)",
+                    hint="use --precision fp32",
+                )
+        if not 1 <= self.seq_len <= 512:
+            raise UsageError(f"--seq-len {self.seq_len} must be within 1..512")
+        if self.batch < 1:
+            raise UsageError(f"batch {self.batch} must be at least 1")
+        threads = self.threads or fp.physical_cores
+        if threads < 1 or threads > fp.logical_cpus:
+            raise UsageError(
+                f"--threads {self.threads} is outside 1..{fp.logical_cpus} (CPUs available here)"
+            )
+        return DeviceSetting(self.device, self.backend, threads, self.precision, self.seq_len, self.batch)
+
+    def key(self, fp: Fingerprint | None = None) -> str:
+        """Stable device key, e.g. ``cpu-onnxruntime-t2-fp32-s128-b1-1a2b3c4d``."""
+        fp = fp or fingerprint()
+        if not self.threads:
+            raise ValueError("resolve() the setting before asking for its key")
+        return (
+            f"{self.device}-{self.backend}-t{self.threads}-{self.precision}-"
+            f"s{self.seq_len}-b{self.batch}-{fp.hash(self.backend)}"
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def device_key_for(
+    backend: str = "onnxruntime",
+    threads: int | None = None,
+    precision: str = "fp32",
+    seq_len: int = 128,
+    batch: int = 1,
+    device: str = "cpu",
+) -> str:
+    """The device key this machine gives to a setting (defaults filled in)."""
+    setting = DeviceSetting(device, backend, threads or 0, precision, seq_len, batch).resolve()
+    return setting.key()

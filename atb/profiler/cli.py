@@ -1,0 +1,133 @@
+"""atb-profile: time sampled (or given) architectures on this CPU into the workspace store.
+
+    atb-profile --device cpu --samples 10000            # the store ends up with 10000 samples
+    atb-profile --device cpu --arch 5-564-1054-8-512     # time given archs (any shape)
+    atb-profile export --workspace DIR -o labels.csv     # drift-corrected labels as CSV
+"""
+
+from __future__ import annotations
+
+import sys
+
+from atb import cli
+
+EPILOG = """Labels are drift-corrected: a reference model is timed at the start, the end and
+every --reference-every seconds, and BERT-base at both ends, so every latency is also
+stored as a speedup over BERT-base measured in the same time window."""
+
+
+def build_parser():
+    from atb.devices.setting import BACKENDS, PRECISIONS
+
+    p = cli.make_parser("atb-profile", __doc__.split("\n\n")[0])
+    p.epilog = EPILOG
+    p.add_argument("--device", default="cpu", choices=["cpu"], help="where to time (default: cpu)")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--samples", type=int, metavar="N",
+                      help="make the store hold N sampled archs for this device key (resumes)")
+    what.add_argument("--arch", action="append", metavar="ARCH",
+                      help="time this arch (lt-dm-df-h-dqkv); repeat for several")
+    p.add_argument("--backend", default="onnxruntime", choices=BACKENDS)
+    p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: physical cores)")
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS)
+    p.add_argument("--space", default="pretrain", choices=["pretrain", "kd"])
+    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--strategy", default="uniform", choices=["uniform", "uncertainty"],
+                   help="uncertainty: sample where the latency predictor is least sure")
+    p.add_argument("--reference-every", type=float, default=30.0, metavar="SECONDS",
+                   help="re-time the reference model this often (default: 30)")
+    cli.add_common(p)
+    return p
+
+
+def build_export_parser():
+    p = cli.make_parser("atb-profile export", "Write drift-corrected labels to CSV.")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.csv")
+    p.add_argument("--device-key", default=None, help="only this device key (default: all)")
+    cli.add_common(p)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["export"]:
+        return _export(build_export_parser().parse_args(argv[1:]))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cli.configure(args)
+    if args.samples is None and not args.arch:
+        parser.error("nothing to time: give --samples N or --arch ARCH")
+
+    def body() -> int:
+        from atb.arch import Arch
+        from atb.profiler.api import profile
+
+        archs = [Arch.parse(a) for a in args.arch] if args.arch else None
+        report = profile(
+            args.workspace, samples=args.samples, archs=archs, backend=args.backend,
+            threads=args.threads, precision=args.precision, seq_len=args.seq_len,
+            space=args.space, seed=args.seed, strategy=args.strategy,
+            reference_every_s=args.reference_every, device=args.device,
+        )
+        if args.json:
+            cli.print_json(report.to_dict())
+        else:
+            _print_summary(report)
+        return 0
+
+    return cli.run("atb-profile", body)
+
+
+def _export(args) -> int:
+    cli.configure(args)
+
+    def body() -> int:
+        from atb.profiler.api import export_csv
+
+        result = export_csv(args.workspace, args.output, args.device_key)
+        if args.json:
+            cli.print_json(result)
+        else:
+            print(f"wrote {result['rows']} labels of {len(result['device_keys'])} device key(s) to {result['path']}")
+        return 0
+
+    return cli.run("atb-profile export", body)
+
+
+def _sig(x: float | None, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}g}" if abs(x) < 10 ** digits else f"{x:.0f}"
+
+
+def _print_summary(report) -> None:
+    stats = report.stats
+    print(f"device key     {report.device_key}")
+    print(f"BERT-base      {_sig(report.bert_base_ms, 4)} ms (drift-corrected)")
+    print(f"timed now      {report.new} archs" + (f", {len(report.failed)} failed" if report.failed else ""))
+    print(f"store holds    {report.total} sampled archs for this key")
+    if stats:
+        print(f"wall time      {stats['wall_s']:.1f} s, overhead ratio {stats['overhead_ratio']:.2f} "
+              f"(wall / timed inference), {stats['archs_per_hour']:.0f} archs/hour")
+    if not report.results:
+        return
+    shown = sorted(report.results, key=lambda r: -(r.speedup or 0))
+    limit = 20
+    rows = [{
+        "arch": str(r.arch),
+        "ms": _sig(r.latency_ms) + ("*" if r.noisy else ""),
+        "raw": _sig(r.raw_ms),
+        "speedup": _sig(r.speedup),
+        "runs": r.runs,
+        "error": r.error or "",
+    } for r in shown[:limit]]
+    print()
+    cli.print_table(rows, [("arch", "arch"), ("ms", "latency ms"), ("raw", "raw ms"),
+                           ("speedup", "speedup"), ("runs", "runs"), ("error", "")])
+    if len(shown) > limit:
+        print(f"... {len(shown) - limit} more (atb-profile export -o FILE.csv has them all)")
+    if any(r.noisy for r in report.results):
+        print("* noisy: IQR above 5% of the median")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,285 @@
+"""A profiling run: BERT-base and the reference at both ends, archs in between.
+
+The flow of one run (see :mod:`atb.profiler.drift` for why):
+
+1. take the host lock (one timer per machine) and open a run in the store;
+2. time BERT-base and the reference carefully;
+3. time each arch in random order, committing each at once; re-time the reference whenever
+   ``reference_every_s`` seconds have passed since its last timing;
+4. time the reference and BERT-base carefully again.
+
+A failing arch (a backend error) is stored as failed with its reason and the run goes on.
+Ctrl-C or a crash keeps everything committed; the run's labels are still corrected with the
+reference timings it got.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from atb.arch import BERT_BASE, Arch
+from atb.devices import DeviceSetting, fingerprint, get_backend
+from atb.errors import AtbError
+from atb.profiler.drift import corrected_rows
+from atb.profiler.lock import HostLock
+from atb.profiler.onnx_graph import build_onnx, default_pool, example_inputs
+from atb.profiler.store import LatencyStore
+from atb.profiler.timing import CAREFUL_RULE, DEFAULT_RULE, NOISY_IQR, PROTOCOL_VERSION, Measurement, TimingRule, measure
+from atb.progress import progress
+
+log = logging.getLogger("atb.profiler")
+
+# the interleaved reference: mid-sized, about 1/7 of BERT-base's cost, cheap enough to re-time
+REFERENCE_ARCH = Arch(4, 512, 2048, 8, 512)
+
+
+@dataclass(frozen=True)
+class ArchResult:
+    """One arch of a run: drift-corrected latency and speedup (None when it failed)."""
+
+    arch: Arch
+    latency_ms: float | None
+    raw_ms: float | None
+    speedup: float | None
+    p10_ms: float | None = None
+    p90_ms: float | None = None
+    runs: int = 0
+    iqr_ms: float | None = None
+    error: str | None = None
+
+    @property
+    def noisy(self) -> bool:
+        """IQR above 5% of the median: the label is less precise than usual."""
+        return bool(self.iqr_ms and self.latency_ms and self.iqr_ms > NOISY_IQR * self.latency_ms)
+
+    def to_dict(self) -> dict:
+        d = {"arch": str(self.arch), "latency_ms": self.latency_ms, "speedup": self.speedup,
+             "raw_ms": self.raw_ms, "p10_ms": self.p10_ms, "p90_ms": self.p90_ms, "runs": self.runs,
+             "noisy": self.noisy}
+        if self.error:
+            d["error"] = self.error
+        return d
+
+
+@dataclass
+class RunStats:
+    """Where a run's wall time went (for the overhead ratio)."""
+
+    started: float = field(default_factory=time.perf_counter)
+    wall_s: float = 0.0
+    timed_s: float = 0.0  # sum of every timed run (archs, reference, BERT-base)
+    arch_timed_s: float = 0.0  # the archs' timed runs only
+    setup_s: float = 0.0  # graph build + load
+    archs: int = 0
+
+    def to_dict(self) -> dict:
+        return {
+            "wall_s": self.wall_s,
+            "timed_s": self.timed_s,
+            "arch_timed_s": self.arch_timed_s,
+            "setup_s": self.setup_s,
+            "overhead_ratio": self.wall_s / self.timed_s if self.timed_s else None,
+            "archs_per_hour": 3600 * self.archs / self.wall_s if self.wall_s else None,
+        }
+
+
+@dataclass(frozen=True)
+class ProfileReport:
+    device_key: str
+    run_id: int
+    total: int  # sampled archs the store holds for this key
+    new: int  # archs timed successfully in this call
+    bert_base_ms: float | None
+    results: list[ArchResult]
+    stats: dict
+
+    @property
+    def failed(self) -> list[ArchResult]:
+        return [r for r in self.results if r.error]
+
+    def to_dict(self) -> dict:
+        return {
+            "device_key": self.device_key,
+            "run_id": self.run_id,
+            "total": self.total,
+            "new": self.new,
+            "failed": len(self.failed),
+            "bert_base_ms": self.bert_base_ms,
+            "results": [r.to_dict() for r in self.results],
+            "stats": self.stats,
+        }
+
+
+class ProfilingRun:
+    """Times archs for one device setting into one store run (use as a context manager)."""
+
+    def __init__(
+        self,
+        store: LatencyStore,
+        setting: DeviceSetting,
+        rule: TimingRule = DEFAULT_RULE,
+        careful_rule: TimingRule = CAREFUL_RULE,
+        reference_arch: Arch = REFERENCE_ARCH,
+        reference_every_s: float = 30.0,
+        command: str | None = None,
+    ):
+        self.store = store
+        self.setting = setting.resolve()
+        self.device_key = self.setting.key()
+        self.backend = get_backend(self.setting.backend)
+        self.rule, self.careful_rule = rule, careful_rule
+        self.reference_arch = reference_arch
+        self.reference_every_s = reference_every_s
+        self.command = command or " ".join(sys.argv)
+        self.inputs = example_inputs(self.setting.seq_len, self.setting.batch)
+        self.stats = RunStats()
+        self.run_id: int | None = None
+        self._lock = HostLock(self.command)
+        self._reference_runner = None
+        self._last_reference = 0.0
+
+    # -- life cycle -----------------------------------------------------------------------
+    def __enter__(self) -> "ProfilingRun":
+        self._lock.__enter__()
+        try:
+            self._reference_runner = self._load(self.reference_arch)[0]
+            self.run_id = self.store.begin_run(
+                self.device_key, self.setting.to_dict(), fingerprint().to_dict(), PROTOCOL_VERSION,
+                self.rule.to_dict(), str(self.reference_arch), self.command,
+            )
+            self._time_anchor("start")
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:  # after Ctrl-C or a crash, end at once: all is committed
+                self._time_anchor("end")
+        finally:
+            if self._reference_runner is not None:
+                self._reference_runner.close()
+            self.stats.wall_s = time.perf_counter() - self.stats.started
+            self._lock.__exit__(None, None, None)
+
+    # -- timing ---------------------------------------------------------------------------
+    def _load(self, arch: Arch):
+        """Build the arch's graph and load it; returns (runner, setup seconds)."""
+        t0 = time.perf_counter()
+        graph: Path | None = None
+        if self.backend.uses_onnx:
+            pool = default_pool()
+            graph = pool.save(
+                build_onnx(arch, self.setting.seq_len, self.setting.batch, pool), f"atb-{arch}-{id(self)}"
+            )
+        try:
+            runner = self.backend.load(arch, graph, self.setting, self.inputs)
+        finally:
+            if graph is not None:
+                graph.unlink(missing_ok=True)  # the runtime holds the model now
+        setup = time.perf_counter() - t0
+        self.stats.setup_s += setup
+        return runner, setup
+
+    def _measure(self, runner, rule: TimingRule) -> Measurement:
+        m = measure(runner.run, rule)
+        self.stats.timed_s += m.timed_s
+        return m
+
+    def _time_reference(self, rule: TimingRule) -> Measurement:
+        m = self._measure(self._reference_runner, rule)
+        self.store.add(self.run_id, self.device_key, str(self.reference_arch), "reference",
+                       PROTOCOL_VERSION, m)
+        self._last_reference = time.perf_counter()
+        return m
+
+    def _time_anchor(self, when: str) -> None:
+        """BERT-base next to the reference, carefully (start: BERT first; end: reference first)."""
+        def bert() -> None:
+            runner, setup = self._load(BERT_BASE)
+            with runner:
+                m = self._measure(runner, self.careful_rule)
+            self.store.add(self.run_id, self.device_key, str(BERT_BASE), "bert_base",
+                           PROTOCOL_VERSION, m, setup_s=setup)
+            log.debug("BERT-base %s: %.2f ms", when, m.median_ms)
+
+        if when == "start":
+            bert()
+            self._time_reference(self.careful_rule)
+        else:
+            self._time_reference(self.careful_rule)
+            bert()
+
+    def time_arch(self, arch: Arch, role: str, space: str | None = None) -> Measurement | None:
+        """Time one arch and commit it; a backend failure is committed as failed (None)."""
+        if time.perf_counter() - self._last_reference > self.reference_every_s:
+            self._time_reference(self.rule)
+        started = time.time()
+        try:
+            runner, setup = self._load(arch)
+            with runner:
+                m = self._measure(runner, self.rule)
+        except (AtbError, RuntimeError, ValueError, MemoryError) as exc:
+            log.warning("arch %s failed: %s", arch, exc)
+            self.store.add(self.run_id, self.device_key, str(arch), role, PROTOCOL_VERSION,
+                           space=space, error=f"{type(exc).__name__}: {exc}", started_at=started)
+            return None
+        self.store.add(self.run_id, self.device_key, str(arch), role, PROTOCOL_VERSION, m,
+                       space=space, setup_s=setup)
+        self.stats.arch_timed_s += m.timed_s
+        self.stats.archs += 1
+        return m
+
+
+def results_of_run(store: LatencyStore, device_key: str, run_id: int, archs: Iterable[Arch],
+                   errors: dict[Arch, str]) -> tuple[list[ArchResult], float | None]:
+    """Drift-corrected results of ``archs`` in one run (latest timing of each), and BERT-base."""
+    rows = {r["arch"]: r for r in corrected_rows(store, device_key, run_id=run_id)}
+    results, bert = [], None
+    for arch in archs:
+        row = rows.get(str(arch))
+        if row is None:
+            results.append(ArchResult(arch, None, None, None, error=errors.get(arch, "not timed")))
+            continue
+        bert = row["bert_base_ms"]
+        results.append(ArchResult(arch, row["latency_ms"], row["raw_ms"], row["speedup"],
+                                  row["p10_ms"], row["p90_ms"], row["runs"], row["iqr_ms"]))
+    if bert is None:
+        finite = [r["bert_base_ms"] for r in rows.values() if np.isfinite(r["bert_base_ms"])]
+        bert = finite[0] if finite else None
+    return results, bert
+
+
+def run_profile(
+    store: LatencyStore,
+    setting: DeviceSetting,
+    batches: Iterable[list[Arch]],
+    role: str,
+    expected: int,
+    space: str | None = None,
+    desc: str = "profiling",
+    **run_options,
+) -> tuple[ProfilingRun, list[Arch], dict[Arch, str]]:
+    """Time every arch of ``batches`` (lists, so a strategy can pick each batch after seeing
+    the previous ones) in one run, with a progress bar; returns the run, archs, errors."""
+    timed: list[Arch] = []
+    errors: dict[Arch, str] = {}
+    with ProfilingRun(store, setting, **run_options) as run, progress(expected, desc, "arch") as bar:
+        for batch in batches:
+            for arch in batch:
+                m = run.time_arch(arch, role, space)
+                timed.append(arch)
+                if m is None:
+                    errors[arch] = "backend error (stored with its reason)"
+                else:
+                    bar.set_postfix_str(f"{arch} {m.median_ms:.2f} ms", refresh=False)
+                bar.update(1)
+    return run, timed, errors

@@ -1,0 +1,257 @@
+"""The latency store: SQLite in the workspace, append-only, one commit per measurement.
+
+Records are never changed after commit. A run row names the device key, setting, machine
+fingerprint, protocol and reference model; every measurement row (a sampled arch, a
+requested one, a reference or BERT-base timing) keeps its raw times. Drift-corrected latencies
+and speedups are derived when read (:mod:`atb.profiler.drift`), so a crash between an arch and
+the next reference timing loses nothing: WAL mode plus ``synchronous=FULL`` means ``kill -9``
+costs at most the measurement in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from atb.errors import MissingInputError, StoreError, UsageError
+from atb.profiler.timing import Measurement
+
+SCHEMA_VERSION = 1
+ROLES = ("sampled", "requested", "verify", "reference", "bert_base")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id INTEGER PRIMARY KEY,
+    device_key TEXT NOT NULL,
+    setting TEXT NOT NULL,          -- JSON DeviceSetting
+    fingerprint TEXT NOT NULL,      -- JSON machine fingerprint
+    protocol_version INTEGER NOT NULL,
+    rule TEXT NOT NULL,             -- JSON TimingRule
+    reference_arch TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    command TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS measurements (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(run_id),
+    device_key TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    role TEXT NOT NULL,
+    space TEXT,
+    status TEXT NOT NULL,           -- ok | failed
+    error TEXT,
+    protocol_version INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL NOT NULL,
+    times BLOB,                     -- float64 seconds, one per timed run
+    warmup_runs INTEGER,
+    median_ms REAL,
+    target_met INTEGER,
+    setup_s REAL                    -- build + load time before the first run
+);
+CREATE INDEX IF NOT EXISTS measurements_key_role ON measurements(device_key, role);
+CREATE INDEX IF NOT EXISTS measurements_run ON measurements(run_id);
+"""
+
+
+@dataclass(frozen=True)
+class MeasurementRow:
+    """One stored measurement (raw; corrections are derived by atb.profiler.drift)."""
+
+    id: int
+    run_id: int
+    device_key: str
+    arch: str
+    role: str
+    space: str | None
+    status: str
+    error: str | None
+    protocol_version: int
+    started_at: float
+    finished_at: float
+    times: np.ndarray  # seconds
+    median_ms: float | None
+    setup_s: float | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def midpoint(self) -> float:
+        return (self.started_at + self.finished_at) / 2
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run_id: int
+    device_key: str
+    setting: dict
+    fingerprint: dict
+    protocol_version: int
+    reference_arch: str
+    started_at: float
+
+
+class LatencyStore:
+    """The SQLite latency store of one workspace (thread-safe by serialising on one connection)."""
+
+    def __init__(self, path: str | Path, readonly: bool = False):
+        self.path = Path(path)
+        if readonly and not self.path.is_file():
+            raise MissingInputError(f"no latency store at {self.path}", hint="run atb-profile first")
+        try:
+            uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
+            self.conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None,
+                                        check_same_thread=False)
+            self.conn.execute("PRAGMA busy_timeout = 30000")
+            if not readonly:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                self.conn.execute("PRAGMA synchronous = FULL")
+                self.conn.executescript(_SCHEMA)
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+            version = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"latency store {self.path} is unreadable or corrupt ({exc})",
+                hint="move the file aside (atb-profile starts a new one) or restore a backup",
+            ) from exc
+        if version is None or int(version[0]) > SCHEMA_VERSION:
+            raise StoreError(f"latency store {self.path} has an unknown schema version {version}")
+
+    @classmethod
+    def open(cls, path: str | Path, readonly: bool = False) -> "LatencyStore":
+        return cls(path, readonly=readonly)
+
+    def __enter__(self) -> "LatencyStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _execute(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+        try:
+            return self.conn.execute(sql, params)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"latency store {self.path}: {exc}") from exc
+
+    # -- writing --------------------------------------------------------------------------
+    def begin_run(self, device_key: str, setting: dict, fingerprint: dict, protocol_version: int,
+                  rule: dict, reference_arch: str, command: str) -> int:
+        cursor = self._execute(
+            "INSERT INTO runs (device_key, setting, fingerprint, protocol_version, rule, "
+            "reference_arch, started_at, host, pid, command) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (device_key, json.dumps(setting), json.dumps(fingerprint), protocol_version,
+             json.dumps(rule), reference_arch, time.time(), socket.gethostname(), os.getpid(), command),
+        )
+        return int(cursor.lastrowid)
+
+    def add(self, run_id: int, device_key: str, arch: str, role: str, protocol_version: int,
+            measurement: Measurement | None = None, space: str | None = None,
+            error: str | None = None, setup_s: float | None = None,
+            started_at: float | None = None) -> int:
+        """Commit one measurement (or a failure with its reason) at once."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role}")
+        if measurement is not None:
+            times = np.asarray(measurement.times, dtype=np.float64).tobytes()
+            values = ("ok", None, measurement.started_at, measurement.finished_at, times,
+                      measurement.warmup_runs, measurement.median_ms, int(measurement.target_met))
+        else:
+            now = time.time()
+            values = ("failed", error or "unknown error", started_at or now, now, None, None, None, None)
+        cursor = self._execute(
+            "INSERT INTO measurements (run_id, device_key, arch, role, space, status, error, "
+            "protocol_version, started_at, finished_at, times, warmup_runs, median_ms, target_met, "
+            "setup_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (run_id, device_key, arch, role, space, values[0], values[1], protocol_version,
+             values[2], values[3], values[4], values[5], values[6], values[7], setup_s),
+        )
+        return int(cursor.lastrowid)
+
+    # -- reading --------------------------------------------------------------------------
+    def device_keys(self) -> dict[str, int]:
+        """Device key -> number of ok non-reference measurements."""
+        rows = self._execute(
+            "SELECT device_key, COUNT(*) FROM measurements WHERE status='ok' "
+            "AND role IN ('sampled','requested','verify') GROUP BY device_key ORDER BY device_key"
+        )
+        return {k: int(n) for k, n in rows}
+
+    def sampled_archs(self, device_key: str) -> set[str]:
+        """Archs sampled for this key so far (ok or failed: a failure is not retried)."""
+        rows = self._execute(
+            "SELECT DISTINCT arch FROM measurements WHERE device_key=? AND role='sampled'", (device_key,)
+        )
+        return {a for (a,) in rows}
+
+    def last_modified(self) -> float:
+        """Unix time of the newest committed measurement (0 for an empty store)."""
+        (value,) = self._execute("SELECT MAX(finished_at) FROM measurements").fetchone()
+        return float(value or 0.0)
+
+    def runs(self, device_key: str | None = None) -> list[RunRow]:
+        sql = "SELECT run_id, device_key, setting, fingerprint, protocol_version, reference_arch, started_at FROM runs"
+        rows = self._execute(sql + (" WHERE device_key=?" if device_key else "") + " ORDER BY run_id",
+                             (device_key,) if device_key else ())
+        return [RunRow(r[0], r[1], json.loads(r[2]), json.loads(r[3]), r[4], r[5], r[6]) for r in rows]
+
+    def measurements(self, device_key: str | None = None, run_id: int | None = None) -> list[MeasurementRow]:
+        where, params = [], []
+        if device_key:
+            where.append("device_key=?")
+            params.append(device_key)
+        if run_id is not None:
+            where.append("run_id=?")
+            params.append(run_id)
+        sql = ("SELECT id, run_id, device_key, arch, role, space, status, error, protocol_version, "
+               "started_at, finished_at, times, median_ms, setup_s FROM measurements")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._execute(sql + " ORDER BY id", tuple(params))
+        return [
+            MeasurementRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+                           np.frombuffer(r[11], dtype=np.float64) if r[11] else np.empty(0), r[12], r[13])
+            for r in rows
+        ]
+
+    def choose_device_key(self, device_key: str | None = None) -> str:
+        keys = self.device_keys()
+        if device_key is not None:
+            if device_key not in keys:
+                raise MissingInputError(
+                    f"no measurements for device key {device_key} in {self.path}",
+                    hint=f"known keys: {', '.join(keys) or 'none'}; run atb-profile first",
+                )
+            return device_key
+        if not keys:
+            raise MissingInputError(f"the latency store {self.path} holds no measurements",
+                                    hint="run atb-profile first")
+        if len(keys) > 1:
+            raise UsageError(f"the store holds {len(keys)} device keys: {', '.join(keys)}",
+                             hint="choose one with --device-key (or --backend/--threads)")
+        return next(iter(keys))
+
+    def labels(self, device_key: str | None = None, roles=("sampled", "requested", "verify")):
+        """Drift-corrected :class:`~atb.profiler.labels.LabelSet` of one device key."""
+        from atb.profiler.drift import corrected_rows
+        from atb.profiler.labels import LabelSet
+
+        key = self.choose_device_key(device_key)
+        rows = [r for r in corrected_rows(self, key) if r["role"] in roles]
+        return LabelSet.from_rows(rows, key)
