@@ -16,7 +16,7 @@ from atb.profiler.labels import write_csv
 from atb.profiler.sampling import plan_uncertain, plan_uniform
 from atb.profiler.session import ProfileReport, results_of_run, run_profile
 from atb.profiler.store import LatencyStore
-from atb.profiler.timing import DEFAULT_RULE, TimingRule
+from atb.profiler.timing import TimingRule
 from atb.workspace import Workspace
 
 log = logging.getLogger("atb.profiler")
@@ -40,7 +40,8 @@ def profile(
     seed: int = 0,
     strategy: str = "uniform",
     role: str | None = None,
-    rule: TimingRule = DEFAULT_RULE,
+    rule: TimingRule | None = None,
+    careful_rule: TimingRule | None = None,
     reference_every_s: float = 30.0,
     device: str = "cpu",
 ) -> ProfileReport:
@@ -50,6 +51,7 @@ def profile(
     key; a re-run continues where the last one stopped) or ``archs=[...]`` (time exactly these,
     inside the space or not, e.g. BERT-rule baselines). ``strategy="uncertainty"`` picks sampled
     archs where the current latency predictor is least sure (after a uniform warm start).
+    ``rule``/``careful_rule`` override the timing rules (see :mod:`atb.profiler.timing`).
     """
     if (samples is None) == (archs is None):
         raise UsageError("give either a number of samples or a list of archs to time")
@@ -79,7 +81,7 @@ def profile(
             expected, role, todo = need, "sampled", None
         run, timed, errors = run_profile(
             store, setting, batches, role, expected, space=search_space.name,
-            rule=rule, reference_every_s=reference_every_s,
+            rule=rule, careful_rule=careful_rule, reference_every_s=reference_every_s,
         )
         results, bert = results_of_run(store, key, run.run_id, todo if todo is not None else timed, errors)
         total = len(store.sampled_archs(key))

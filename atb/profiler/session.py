@@ -31,7 +31,7 @@ from atb.profiler.drift import corrected_rows
 from atb.profiler.lock import HostLock
 from atb.profiler.onnx_graph import build_onnx, default_pool, example_inputs
 from atb.profiler.store import LatencyStore
-from atb.profiler.timing import CAREFUL_RULE, DEFAULT_RULE, NOISY_IQR, PROTOCOL_VERSION, Measurement, TimingRule, measure
+from atb.profiler.timing import NOISY_IQR, PROTOCOL_VERSION, Measurement, TimingRule, measure, rules_from_env
 from atb.progress import progress
 
 log = logging.getLogger("atb.profiler")
@@ -124,8 +124,8 @@ class ProfilingRun:
         self,
         store: LatencyStore,
         setting: DeviceSetting,
-        rule: TimingRule = DEFAULT_RULE,
-        careful_rule: TimingRule = CAREFUL_RULE,
+        rule: TimingRule | None = None,
+        careful_rule: TimingRule | None = None,
         reference_arch: Arch = REFERENCE_ARCH,
         reference_every_s: float = 30.0,
         command: str | None = None,
@@ -134,7 +134,8 @@ class ProfilingRun:
         self.setting = setting.resolve()
         self.device_key = self.setting.key()
         self.backend = get_backend(self.setting.backend)
-        self.rule, self.careful_rule = rule, careful_rule
+        default_rule, default_careful = rules_from_env()
+        self.rule, self.careful_rule = rule or default_rule, careful_rule or default_careful
         self.reference_arch = reference_arch
         self.reference_every_s = reference_every_s
         self.command = command or " ".join(sys.argv)

@@ -17,6 +17,7 @@ verdict are derived from them, never stored separately.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -44,6 +45,17 @@ class TimingRule:
 DEFAULT_RULE = TimingRule()
 # BERT-base and the reference at the start and end of a run anchor every speedup: time them longer
 CAREFUL_RULE = TimingRule(warmup_runs=3, warmup_s=0.2, min_runs=20, min_s=1.0, max_s=6.0, target_rel_se=0.0025)
+
+
+# rough and fast, for tests and smoke runs only (select with ATB_TIMING_RULE=smoke)
+SMOKE_RULE = TimingRule(warmup_runs=1, warmup_s=0.0, min_runs=3, min_s=0.0, max_runs=5, max_s=0.05, target_rel_se=0.05)
+
+
+def rules_from_env() -> tuple[TimingRule, TimingRule]:
+    """(rule, careful rule): the defaults, or the smoke rule under ``ATB_TIMING_RULE=smoke``."""
+    if os.environ.get("ATB_TIMING_RULE") == "smoke":
+        return SMOKE_RULE, SMOKE_RULE
+    return DEFAULT_RULE, CAREFUL_RULE
 
 
 def relative_standard_error(times: np.ndarray) -> float:

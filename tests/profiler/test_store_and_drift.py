@@ -1,0 +1,95 @@
+import sqlite3
+
+import numpy as np
+import pytest
+
+from atb.errors import MissingInputError, StoreError
+from atb.profiler.drift import corrected_rows
+from atb.profiler.store import LatencyStore
+from atb.profiler.timing import Measurement
+
+KEY = "cpu-test-t1-fp32-s128-b1-00000000"
+
+
+def _m(ms: float, t: float, spread: float = 0.0) -> Measurement:
+    times = tuple((ms + spread * d) / 1e3 for d in (-1, 0, 1, 0, 0))
+    return Measurement(times, 1, t, t + 1)
+
+
+def _run(store, factor: float, t0: float, archs: dict[str, float]) -> int:
+    """One run whose machine is ``factor`` times slower than nominal (process drift)."""
+    rid = store.begin_run(KEY, {}, {}, 1, {}, "4-512-2048-8-512", "test")
+    store.add(rid, KEY, "12-768-3072-12-768", "bert_base", 1, _m(200 * factor, t0))
+    store.add(rid, KEY, "4-512-2048-8-512", "reference", 1, _m(30 * factor, t0 + 2))
+    for i, (arch, ms) in enumerate(archs.items()):
+        store.add(rid, KEY, arch, "sampled", 1, _m(ms * factor, t0 + 4 + i), space="pretrain")
+    store.add(rid, KEY, "4-512-2048-8-512", "reference", 1, _m(30 * factor, t0 + 50))
+    store.add(rid, KEY, "12-768-3072-12-768", "bert_base", 1, _m(200 * factor, t0 + 52))
+    return rid
+
+
+def test_drift_between_runs_is_corrected(tmp_path):
+    with LatencyStore.open(tmp_path / "s.sqlite") as store:
+        _run(store, 1.00, 0, {"2-128-256-2-128": 4.0, "3-256-512-4-256": 10.0})
+        _run(store, 1.12, 1000, {"4-256-512-4-256": 12.0, "5-256-512-4-256": 15.0})
+        labels = store.labels(KEY)
+    by_arch = dict(zip(labels.arch_strings(), labels.latency_ms))
+    raw = dict(zip(labels.arch_strings(), labels.raw_ms))
+    assert raw["4-256-512-4-256"] == pytest.approx(12.0 * 1.12)
+    assert by_arch["4-256-512-4-256"] == pytest.approx(12.0)  # put back on the first run's scale
+    speed = dict(zip(labels.arch_strings(), labels.speedup))
+    assert speed["5-256-512-4-256"] == pytest.approx(200 / 15.0)
+    assert labels.bert_base_ms == pytest.approx(200.0)
+
+
+def test_drift_within_a_run_is_interpolated(tmp_path):
+    with LatencyStore.open(tmp_path / "s.sqlite") as store:
+        rid = store.begin_run(KEY, {}, {}, 1, {}, "ref", "test")
+        store.add(rid, KEY, "12-768-3072-12-768", "bert_base", 1, _m(200, 0))
+        store.add(rid, KEY, "4-512-2048-8-512", "reference", 1, _m(30, 2))  # midpoint 2.5
+        store.add(rid, KEY, "2-128-256-2-128", "sampled", 1, _m(10.0, 2))  # next to the first ref
+        # halfway between the references the machine is 10% slower: the reference is 33 there
+        store.add(rid, KEY, "2-128-256-2-128", "sampled", 1, _m(11.0, 12))  # midpoint 12.5
+        store.add(rid, KEY, "4-512-2048-8-512", "reference", 1, _m(36, 22))  # midpoint 22.5
+        rows = corrected_rows(store, KEY)
+    # the same model measured 10 ms then 11 ms while the machine slowed by 10%: one label
+    assert rows[0]["latency_ms"] == pytest.approx(rows[1]["latency_ms"])
+
+
+def test_failed_measurements_are_kept_with_their_reason(tmp_path):
+    with LatencyStore.open(tmp_path / "s.sqlite") as store:
+        rid = store.begin_run(KEY, {}, {}, 1, {}, "ref", "test")
+        store.add(rid, KEY, "2-128-256-2-128", "sampled", 1, error="RuntimeError: boom")
+        rows = store.measurements(KEY)
+        assert rows[0].status == "failed" and "boom" in rows[0].error
+        assert store.sampled_archs(KEY) == {"2-128-256-2-128"}  # not retried on resume
+        with pytest.raises(MissingInputError):
+            store.labels(KEY)
+
+
+def test_records_keep_their_raw_times(tmp_path):
+    with LatencyStore.open(tmp_path / "s.sqlite") as store:
+        rid = store.begin_run(KEY, {}, {}, 1, {}, "ref", "test")
+        m = _m(5.0, 0, spread=0.5)
+        store.add(rid, KEY, "2-128-256-2-128", "sampled", 1, m)
+        (row,) = store.measurements(KEY)
+    assert np.array_equal(row.times, np.asarray(m.times)) and row.protocol_version == 1
+
+
+def test_corrupt_store_is_reported(tmp_path):
+    path = tmp_path / "s.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="corrupt"):
+        LatencyStore.open(path)
+
+
+def test_readonly_store_must_exist(tmp_path):
+    with pytest.raises(MissingInputError) as info:
+        LatencyStore.open(tmp_path / "missing.sqlite", readonly=True)
+    assert "atb-profile" in info.value.one_line()
+
+
+def test_wal_mode(tmp_path):
+    LatencyStore.open(tmp_path / "s.sqlite").close()
+    conn = sqlite3.connect(tmp_path / "s.sqlite")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
