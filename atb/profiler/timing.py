@@ -8,8 +8,9 @@ The rule (:class:`TimingRule`, versioned by :data:`PROTOCOL_VERSION`) is:
    seconds are done, then stop as soon as the median is precise enough: its relative
    standard error, estimated robustly as ``1.2533 * (IQR / 1.349) / sqrt(n) / median``,
    is at most ``target_rel_se``;
-3. stop anyway at ``max_runs`` runs or ``max_s`` seconds (the record then says the target
-   was not met).
+3. stop anyway at ``max_runs`` runs or ``max_s`` seconds (the record then says whether the
+   target was met); the minimums of step 2 always hold, so a slow model still gets
+   ``min_runs`` runs.
 
 The label is the median; every raw time is kept, and p10/p90/IQR/mean/std and the noise
 verdict are derived from them, never stored separately.
@@ -151,12 +152,12 @@ def measure(run: Callable[[], None], rule: TimingRule = DEFAULT_RULE) -> Measure
         run()
         times.append(clock() - t0)
         elapsed = clock() - begin
-        if len(times) >= rule.min_runs and elapsed >= rule.min_s:
-            # checking precision costs a percentile; do it every few runs only
-            if len(times) % 4 == 0 and relative_standard_error(np.asarray(times)) <= rule.target_rel_se:
-                target_met = True
-                break
-        if len(times) >= rule.max_runs or elapsed >= rule.max_s:
+        if len(times) < rule.min_runs or elapsed < rule.min_s:
+            continue
+        # checking precision costs a percentile: do it every few runs, and at the limits
+        at_limit = len(times) >= rule.max_runs or elapsed >= rule.max_s
+        if at_limit or len(times) % 4 == 0:
             target_met = relative_standard_error(np.asarray(times)) <= rule.target_rel_se
-            break
+            if target_met or at_limit:
+                break
     return Measurement(tuple(times), warm, started_at, time.time(), target_met, rule)
