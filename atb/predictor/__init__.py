@@ -1,1 +1,14 @@
-"""See docs/architecture.md."""
+"""Latency predictors: features, model families, metrics, portable artefacts, transfer and
+active sampling (see docs/predictor.md). Re-exports only."""
+
+from atb.predictor.active import propose_uncertain
+from atb.predictor.auto import load_or_fit, predictor_path
+from atb.predictor.fit import cross_validate, evaluate_predictor, fit_predictor
+from atb.predictor.metrics import METRIC_KEYS, latency_metrics
+from atb.predictor.predictor import LatencyPredictor
+from atb.predictor.transfer import transfer
+
+__all__ = [
+    "LatencyPredictor", "fit_predictor", "evaluate_predictor", "cross_validate", "load_or_fit",
+    "predictor_path", "transfer", "propose_uncertain", "latency_metrics", "METRIC_KEYS",
+]

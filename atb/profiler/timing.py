@@ -31,8 +31,8 @@ NOISY_IQR = 0.05  # a cell whose IQR exceeds 5% of its median is flagged noisy
 
 @dataclass(frozen=True)
 class TimingRule:
-    warmup_runs: int = 2
-    warmup_s: float = 0.03
+    warmup_runs: int = 1  # after its first run a session is steady; a second costs ~10% of the budget
+    warmup_s: float = 0.02
     min_runs: int = 10
     min_s: float = 0.15
     max_runs: int = 300
