@@ -1,0 +1,114 @@
+"""``atb-plot pareto``: speedup vs fitness of a search run (the paper's Figure 1 comparison).
+
+Drawn from the run directory alone (``evaluated.jsonl`` + ``report.json``), so plotting needs
+neither the supernet nor the device: every evaluated arch (grey), the non-dominated front of
+the searched archs (line), the BERT-rule baselines (``dqkv = dm``, ``df = 4 dm``) at the same
+speedups (squares), the re-measured top-k (stars at the *measured* speedup, joined to their
+predicted position), and the target window(s). Written as PNG and SVG.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from atb import cli
+from atb.errors import UsageError
+from atb.search.evaluate import SEARCH_SOURCES
+from atb.search.pareto import pareto_front
+from atb.search.run import RunDir
+from atb.workspace import Workspace
+
+log = logging.getLogger("atb.search.plots")
+
+
+def _outputs(out: str | Path | None, default: Path) -> list[Path]:
+    """PNG and SVG paths for ``-o``: FILE.png/FILE.svg give both, a bare stem gets both."""
+    path = Path(out) if out else default
+    if path.suffix.lower() not in ("", ".png", ".svg"):
+        raise UsageError(f"unsupported plot format {path.suffix!r}",
+                         hint="use .png or .svg (both are written)")
+    stem = path.with_suffix("") if path.suffix else path
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    return [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+
+
+def plot_pareto(run_dir: str | Path, out: str | Path | None = None,
+                workspace: Workspace | None = None) -> list[Path]:
+    """Draw the run's speedup-fitness plot; returns the written PNG and SVG paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed; must precede pyplot
+    import matplotlib.pyplot as plt
+
+    run = RunDir.open(run_dir)
+    report = run.read_report()
+    records = [r for r in run.read_records() if np.isfinite(r.fitness)]
+    searched = [r for r in records if r.source in SEARCH_SOURCES]
+    rule = [r for r in records if r.source == "bert-rule"]
+    ws = workspace or Workspace.resolve(run.path.parent.parent)
+    files = _outputs(out, ws.plots_dir / f"pareto-{run.path.name}")
+
+    fig, ax = plt.subplots(figsize=(7.5, 5.0), dpi=120)
+    windows = [v["window"] for v in report.get("per_target", {}).values()] or [report["window"]]
+    for i, w in enumerate(windows):
+        ax.axvspan(w["lo"], w["hi"], color="tab:green", alpha=0.12,
+                   label="latency window" if i == 0 else None)
+        ax.axvline(w["target"], color="tab:green", lw=0.8, ls="--")
+    if searched:
+        pts = np.array([[r.predicted_speedup, r.fitness] for r in searched])
+        ax.scatter(pts[:, 0], pts[:, 1], s=10, color="0.65", label=f"evaluated ({len(pts)})")
+        front = pts[pareto_front(pts)][::-1]  # ascending speedup, descending fitness
+        # The attained boundary: between two front points the faster one's fitness holds.
+        ax.step(front[:, 0], front[:, 1], where="pre", color="tab:blue", lw=1.5,
+                marker="o", ms=4, label="Pareto front (predicted)")
+    if rule:
+        ax.scatter([r.measured_speedup or r.predicted_speedup for r in rule], [r.fitness for r in rule],
+                   marker="s", s=40, color="tab:red", label="BERT rule (dqkv=dm, df=4dm)")
+    measured = [c for c in report.get("top_k", []) if c.get("measured_speedup")]
+    for t in report.get("per_target", {}).values():
+        measured += [c for c in t["top_k"] if c.get("measured_speedup") and c not in measured]
+    if measured:
+        for c in measured:
+            ax.plot([c["predicted_speedup"], c["measured_speedup"]], [c["fitness"]] * 2,
+                    color="tab:orange", lw=0.8)
+        ax.scatter([c["measured_speedup"] for c in measured], [c["fitness"] for c in measured],
+                   marker="*", s=120, color="tab:orange", edgecolor="k", lw=0.5, zorder=5,
+                   label="top-k, measured speedup")
+    best = report.get("best")
+    if best:
+        ax.annotate(best["arch"], (best["measured_speedup"] or best["predicted_speedup"], best["fitness"]),
+                    textcoords="offset points", xytext=(6, 6), fontsize=8)
+    ax.set_xlabel("speedup over BERT-base (x)")
+    ax.set_ylabel("fitness (supernet sub-model quality, higher is better)")
+    ax.set_title(f"{report['algorithm']} search, target {report['target_speedup']:g}x "
+                 f"({report['evaluated']} archs)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    for f in files:
+        fig.savefig(f)
+    plt.close(fig)
+    log.info("wrote %s", ", ".join(map(str, files)))
+    return files
+
+
+def _command(args) -> dict:
+    ws = Workspace.resolve(args.workspace)
+    run = RunDir.open(args.run) if args.run else RunDir.latest(ws.runs_dir)
+    files = plot_pareto(run.path, args.output, ws)
+    return {"run_dir": str(run.path), "files": [str(f) for f in files]}
+
+
+def add_plot_subcommand(subparsers) -> None:
+    """Register ``atb-plot pareto``."""
+    p = subparsers.add_parser("pareto", help="speedup vs fitness of a search run, with the Pareto front",
+                              description=__doc__)
+    cli.add_common(p)
+    p.add_argument("--run", metavar="RUN_DIR", default=None,
+                   help="search run directory (default: the latest finished run of the workspace)")
+    p.add_argument("-o", "--output", metavar="FILE", default=None,
+                   help="output path; PNG and SVG are both written (default: <workspace>/plots/pareto-<run>)")
+    p.set_defaults(func=_command)

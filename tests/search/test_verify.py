@@ -1,0 +1,78 @@
+import json
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from atb.search import run_search
+from atb.search.evaluate import Record
+from atb.search.verify import verify_top_k
+from atb.search.window import Window
+
+from tests.search.synthetic import SyntheticFitness, SyntheticLatency, SyntheticMeasure
+
+
+def rec(arch, fitness, pred):
+    return Record(arch, fitness, pred, 0, "evolution")
+
+
+def test_failed_and_out_of_band_measurements_are_dropped():
+    w = Window.for_target(10)
+    pool = [rec("4-384-1000-6-384", 3.0, 10.3), rec("4-380-1000-6-384", 2.0, 10.4),
+            rec("4-376-1000-6-384", 1.0, 10.5)]
+    base = rec("3-320-1280-5-320", 0.5, 10.6)
+    measured = {"4-384-1000-6-384": float("nan"), "4-380-1000-6-384": 12.0,
+                "4-376-1000-6-384": 10.2, "3-320-1280-5-320": 10.7}
+    calls = []
+
+    def measure(archs):
+        calls.append([str(a) for a in archs])
+        return [measured[str(a)] for a in archs]
+
+    acc, drop = verify_top_k(pool, w, 3, measure, extra=[base])
+    assert [r.arch for r in acc] == ["4-376-1000-6-384"]
+    assert {r.arch for r in drop} == {"4-384-1000-6-384", "4-380-1000-6-384"}
+    assert pool[0].measured_speedup is None and base.measured_speedup == 10.7
+    assert len(calls) == 1 and len(calls[0]) == 4  # baseline measured with the first round only
+
+
+def test_rounds_are_bounded_without_candidates():
+    w = Window.for_target(10)
+    pool = [rec(f"4-{384 - 4 * i}-1000-6-384", 1.0, 10.3) for i in range(10)]
+    n = {"calls": 0}
+
+    def measure(archs):
+        n["calls"] += 1
+        return [5.0] * len(archs)  # always far off
+
+    acc, drop = verify_top_k(pool, w, 3, measure, max_rounds=3)
+    assert not acc and n["calls"] <= 3 and len(drop) <= 9
+
+
+def test_extract_writes_the_best_sub_model(tmp_path, small_space, monkeypatch):
+    seen = {}
+
+    def fake_extract(ws, arch, out_dir, onnx=False):
+        seen["arch"], seen["out"] = str(arch), out_dir
+        return {"arch": str(arch), "out_dir": str(out_dir)}
+
+    # A stand-in module: touching the real atb.supernet.extract would import torch.
+    monkeypatch.setitem(sys.modules, "atb.supernet", types.SimpleNamespace(extract=fake_extract))
+    r = run_search(15, workspace=tmp_path, latency=SyntheticLatency(), fitness=SyntheticFitness(small_space),
+                   measure=SyntheticMeasure(), generations=1, population=8, extract=True)
+    assert seen["arch"] == str(r.best.arch) and r.extracted == str(r.run_dir / "best-model")
+
+
+def test_pareto_resume_replays_without_re_evaluating(tmp_path, small_space):
+    with pytest.raises(RuntimeError):
+        run_search([12, 20], workspace=tmp_path, algorithm="pareto", generations=2, population=10,
+                   latency=SyntheticLatency(), fitness=SyntheticFitness(small_space, fail_after=8),
+                   measure=SyntheticMeasure(), run_name="p")
+    again = SyntheticFitness(small_space)
+    r = run_search(None, workspace=tmp_path, resume=tmp_path / "runs" / "p", latency=SyntheticLatency(),
+                   fitness=again, measure=SyntheticMeasure())
+    lines = [json.loads(x) for x in (r.run_dir / "evaluated.jsonl").read_text().splitlines()]
+    pareto = {x["arch"] for x in lines if x["source"] == "pareto"}
+    assert len(pareto) == 20 and len(set(again.evaluated)) == len(again.evaluated)
+    assert np.isfinite(r.to_dict()["hypervolume"])
