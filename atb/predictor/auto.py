@@ -1,0 +1,87 @@
+"""The workspace's predictor: load it, or fit/refresh it from the latency store.
+
+``atb-predictor predict`` and ``atb-search`` call :func:`load_or_fit`: a predictor that is
+missing, or older than the newest measurement in the store, is (re)fitted and saved under
+``workspace.predictors_dir`` with a message saying so.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+from atb.errors import MissingInputError, PredictorError, UsageError
+from atb.predictor.artefact import artefact_name
+from atb.predictor.predictor import LatencyPredictor
+from atb.workspace import Workspace
+
+logger = logging.getLogger("atb.predictor")
+
+
+def predictor_path(workspace: Workspace, device_key: str) -> Path:
+    return workspace.predictors_dir / artefact_name(device_key)
+
+
+def open_store(workspace: Workspace):
+    """The workspace's latency store, read-only (MissingInputError when there is none)."""
+    if not workspace.store_path.is_file():
+        raise MissingInputError(f"no latency store in workspace {workspace.root}",
+                                hint="measure latencies first with atb-profile")
+    try:
+        from atb.profiler.store import LatencyStore
+    except ImportError as exc:  # the profiler is a sibling package; say what is missing
+        raise MissingInputError(f"the latency store module is unavailable: {exc}") from exc
+    return LatencyStore.open(workspace.store_path, readonly=True)
+
+
+def choose_device_key(keys: dict[str, int], device_key: str | None) -> str:
+    if device_key is not None:
+        if device_key not in keys:
+            raise MissingInputError(
+                f"no measurements for device key {device_key} in the store"
+                + (f" (it holds: {', '.join(keys)})" if keys else ""),
+                hint="run atb-profile with that backend/threads/precision first",
+            )
+        return device_key
+    if len(keys) == 1:
+        return next(iter(keys))
+    if not keys:
+        raise MissingInputError("the latency store holds no measurements", hint="run atb-profile first")
+    raise UsageError(f"the store holds {len(keys)} device keys ({', '.join(keys)})",
+                     hint="choose one with --device-key or --backend/--threads")
+
+
+def load_or_fit(workspace: Workspace | str | None = None, device_key: str | None = None,
+                log: Callable[[str], None] | None = None, **fit_kwargs) -> LatencyPredictor:
+    """The workspace's predictor for ``device_key``; fitted (and saved) when missing or stale.
+
+    Stale means the store holds a measurement newer than the labels the predictor was
+    fitted on. ``log`` receives the message saying a fit happens (default: logging INFO).
+    """
+    from atb.predictor.fit import fit_predictor
+
+    say = log or logger.info
+    ws = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
+    with open_store(ws) as store:
+        key = choose_device_key(store.device_keys(), device_key)
+        last = float(store.last_modified())
+        path = predictor_path(ws, key)
+        if path.is_file():
+            try:
+                pred = LatencyPredictor.load(path, device_key=key)
+            except PredictorError as exc:  # a damaged artefact is rebuilt, not fatal
+                say(f"predictor for {key} is unreadable ({exc}); refitting it")
+            else:
+                if pred.store_last_modified is not None and pred.store_last_modified >= last:
+                    return pred
+                say(f"predictor for {key} is older than the latency store; refitting it")
+        else:
+            say(f"no predictor for {key} in {ws.root}; fitting one from the latency store")
+        labels = store.labels(key)
+    pred = fit_predictor(labels, source=str(ws.store_path), **fit_kwargs)
+    pred.store_last_modified = last
+    pred.save(path)
+    say(f"fitted predictor for {key} ({pred.chosen}, held-out MAPE "
+        f"{100 * pred.metrics.get('mape', float('nan')):.2f}%) saved to {path}")
+    return pred

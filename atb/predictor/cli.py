@@ -1,0 +1,242 @@
+"""atb-predictor: fit, evaluate and query latency predictors.
+
+    atb-predictor fit [--workspace DIR] [--backend B --threads T | --device-key K] [-o FILE]
+    atb-predictor eval --predictor FILE [--workspace DIR | --labels CSV]
+    atb-predictor predict ARCH... [--workspace DIR] [--device-key K | --predictor FILE]
+    atb-predictor transfer --base FILE [--workspace DIR | --labels CSV] [--device-key K] [-o FILE]
+
+A predictor is a JSON + npz pair in the workspace's predictors/ directory, named after its
+device key. ``predict`` fits or refreshes it first when it is missing or older than the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from atb import cli
+from atb.errors import UsageError
+
+log = logging.getLogger("atb.predictor.cli")
+PROG = "atb-predictor"
+MODEL_KINDS = ("flops_linear", "additive", "gbt", "mlp", "hybrid")
+
+
+def _add_key_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device-key", metavar="K", help="device key of the measurements to use")
+    p.add_argument("--backend", help="device key of this machine for a backend (with --threads)")
+    p.add_argument("--threads", type=int, help="thread count for --backend")
+    p.add_argument("--precision", default="fp32", help="precision for --backend (default fp32)")
+    p.add_argument("--seq-len", type=int, default=128, help="sequence length for --backend")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = cli.make_parser(PROG, __doc__)
+    sub = parser.add_subparsers(dest="command", metavar="{fit,eval,predict,transfer}", required=True)
+
+    p = sub.add_parser("fit", help="fit a predictor on the store's measurements (or a label CSV)")
+    cli.add_common(p)
+    _add_key_options(p)
+    p.add_argument("--labels", metavar="CSV", help="fit on a label CSV instead of the workspace store")
+    p.add_argument("-o", "--output", metavar="FILE", help="artefact path (default: workspace predictors/)")
+    p.add_argument("--models", default=",".join(MODEL_KINDS),
+                   help=f"model kinds to compare (default {','.join(MODEL_KINDS)})")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="held-out share (default 0.2)")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("eval", help="evaluate a predictor on all measurements of its device key")
+    cli.add_common(p)
+    p.add_argument("--predictor", metavar="FILE", required=True, help="artefact (.json)")
+    p.add_argument("--labels", metavar="CSV", help="evaluate on a label CSV instead of the store")
+    p.add_argument("--device-key", metavar="K", help="evaluate on another key (needs --allow-other-device)")
+    p.add_argument("--allow-other-device", action="store_true", help="use it for another device key")
+
+    p = sub.add_parser("predict", help="predicted latency and speedup of architectures")
+    cli.add_common(p)
+    _add_key_options(p)
+    p.add_argument("archs", nargs="+", metavar="ARCH", help="lt-dm-df-h-dqkv, e.g. 5-564-1054-8-512")
+    p.add_argument("--predictor", metavar="FILE", help="artefact to use (default: the workspace's)")
+    p.add_argument("--allow-other-device", action="store_true", help="use it for another device key")
+
+    p = sub.add_parser("transfer", help="few-shot predictor for a new device key from an existing one")
+    cli.add_common(p)
+    _add_key_options(p)
+    p.add_argument("--base", metavar="FILE", required=True, help="existing predictor artefact")
+    p.add_argument("--labels", metavar="CSV", help="new-key labels from a CSV instead of the store")
+    p.add_argument("-n", "--samples", type=int, default=None, help="use only the first N labels")
+    p.add_argument("-o", "--output", metavar="FILE", help="artefact path (default: workspace predictors/)")
+    return parser
+
+
+def resolve_device_key(args) -> str | None:
+    """--device-key, or the key of --backend/--threads on this machine, or None."""
+    if args.backend and args.device_key:
+        raise UsageError("give either --device-key or --backend/--threads, not both")
+    if args.threads is not None and not args.backend:
+        raise UsageError("--threads needs --backend")
+    if args.backend:
+        from atb.devices import device_key_for
+
+        return device_key_for(backend=args.backend, threads=args.threads,
+                              precision=args.precision, seq_len=args.seq_len)
+    return args.device_key
+
+
+def _labels(args, device_key: str | None):
+    """LabelSet from --labels CSV or the workspace store, plus the store time (or None)."""
+    from atb.profiler.labels import LabelSet
+
+    if getattr(args, "labels", None):
+        return LabelSet.from_csv(args.labels, device_key), None
+    from atb.predictor.auto import open_store
+    from atb.workspace import Workspace
+
+    with open_store(Workspace.resolve(args.workspace)) as store:
+        return store.labels(device_key), float(store.last_modified())
+
+
+def _metric_row(name: str, m: dict) -> dict:
+    pct = lambda v: "-" if v is None else f"{100 * v:.2f}%"  # noqa: E731
+    return {"model": name, "n": m.get("n", "-"), "rmse": f"{m.get('rmse_ms', float('nan')):.3g}",
+            "mape": pct(m.get("mape")), "w5": pct(m.get("within_5")), "w10": pct(m.get("within_10")),
+            "tau": f"{m.get('kendall_tau', float('nan')):.4f}",
+            "rho": f"{m.get('spearman_rho', float('nan')):.4f}"}
+
+
+_METRIC_COLUMNS = [("model", "model"), ("n", "n"), ("rmse", "RMSE ms"), ("mape", "MAPE"),
+                   ("w5", "±5%"), ("w10", "±10%"), ("tau", "Kendall τ"), ("rho", "Spearman ρ")]
+
+
+def cmd_fit(args) -> int:
+    from atb.predictor.auto import predictor_path
+    from atb.predictor.fit import fit_predictor
+    from atb.workspace import Workspace
+
+    kinds = tuple(k.strip() for k in args.models.split(",") if k.strip())
+    if set(kinds) - set(MODEL_KINDS) or not kinds:
+        raise UsageError(f"--models {args.models!r}: choose from {','.join(MODEL_KINDS)}")
+    if args.folds < 2:
+        raise UsageError("--folds must be at least 2")
+    labels, last = _labels(args, resolve_device_key(args))
+    pred = fit_predictor(labels, kinds=kinds, folds=args.folds, test_fraction=args.test_fraction,
+                         seed=args.seed, source=args.labels or "store")
+    pred.store_last_modified = last
+    out = Path(args.output) if args.output else predictor_path(Workspace.resolve(args.workspace),
+                                                               labels.device_key)
+    path = pred.save(out)
+    if args.json:
+        cli.print_json({"path": str(path), **pred.summary()})
+        return 0
+    rows = [_metric_row(k + (" *" if k == pred.chosen else ""), m) for k, m in pred.cv_scores.items()]
+    if rows:
+        cli.print_table(rows, _METRIC_COLUMNS, title=f"cross-validation ({pred.training['n_train']} archs)")
+    rows = [_metric_row(k, m) for k, m in pred.heldout_metrics.items()]
+    if rows:
+        print()
+        cli.print_table(rows, _METRIC_COLUMNS, title=f"held-out architectures ({pred.training['n_test']})")
+    print(f"\nchose {pred.chosen}; wrote {path}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from atb.predictor.fit import evaluate_predictor
+    from atb.predictor.metrics import latency_metrics
+    from atb.predictor.predictor import LatencyPredictor
+
+    pred = LatencyPredictor.load(args.predictor)
+    key = args.device_key or pred.device_key
+    if key != pred.device_key:  # refused here unless --allow-other-device
+        pred = LatencyPredictor.load(args.predictor, device_key=key,
+                                     allow_other_device=args.allow_other_device)
+    labels, _ = _labels(args, key)
+    if labels.device_key == pred.device_key:
+        metrics = evaluate_predictor(pred, labels)
+    else:
+        metrics = latency_metrics(pred.predict_ms(labels.archs), labels.latency_ms)
+    if args.json:
+        cli.print_json({**metrics, "device_key": labels.device_key, "predictor": str(pred.path)})
+    else:
+        cli.print_table([_metric_row(pred.chosen, metrics)], _METRIC_COLUMNS,
+                        title=f"{pred.path} on {labels.device_key}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    import numpy as np
+
+    from atb.arch import Arch, archs_to_array
+    from atb.predictor.predictor import LatencyPredictor
+
+    archs = [Arch.parse(a) for a in args.archs]  # ArchSpecError -> one line, exit 2
+    key = resolve_device_key(args)
+    if args.predictor:
+        pred = LatencyPredictor.load(args.predictor, device_key=key,
+                                     allow_other_device=args.allow_other_device)
+    else:
+        from atb.predictor.auto import load_or_fit
+
+        pred = load_or_fit(args.workspace, key, log=lambda msg: log.warning(msg))
+    array = archs_to_array(archs)
+    ms, speedup = pred.predict_ms(array), pred.predict_speedup(array)
+    space = pred.space
+    inside = space.contains_array(array) if space is not None else np.ones(len(array), bool)
+    for a, ok in zip(archs, inside):
+        if not ok:
+            log.warning("%s lies outside the %s space the predictor was fitted on; "
+                        "its prediction is an extrapolation", a, space.name)
+    rows = [{"arch": str(a), "latency_ms": float(m), "speedup": float(s), "in_space": bool(ok)}
+            for a, m, s, ok in zip(archs, ms, speedup, inside)]
+    if args.json:
+        cli.print_json({"device_key": pred.device_key, "predictor": str(pred.path),
+                        "bert_base_ms": pred.bert_base_ms, "predictions": rows})
+    else:
+        cli.print_table([{**r, "latency_ms": f"{r['latency_ms']:.3f}", "speedup": f"{r['speedup']:.2f}x"}
+                         for r in rows],
+                        [("arch", "arch"), ("latency_ms", "latency ms"), ("speedup", "speedup")],
+                        title=f"{pred.device_key} ({pred.chosen})")
+    return 0
+
+
+def cmd_transfer(args) -> int:
+    import numpy as np
+
+    from atb.predictor.auto import predictor_path
+    from atb.predictor.predictor import LatencyPredictor
+    from atb.predictor.transfer import transfer
+    from atb.workspace import Workspace
+
+    base = LatencyPredictor.load(args.base)
+    labels, last = _labels(args, resolve_device_key(args))
+    if labels.device_key == base.device_key:
+        raise UsageError(f"the labels are for the base predictor's own key {base.device_key}",
+                         hint="use atb-predictor fit for that; transfer is for a new key")
+    if args.samples is not None:
+        if args.samples < 3:
+            raise UsageError("--samples must be at least 3")
+        labels = labels.subset(np.arange(min(args.samples, len(labels))))
+    pred = transfer(base, labels)
+    pred.store_last_modified = last
+    out = Path(args.output) if args.output else predictor_path(Workspace.resolve(args.workspace),
+                                                               labels.device_key)
+    path = pred.save(out)
+    if args.json:
+        cli.print_json({"path": str(path), **pred.summary()})
+    else:
+        print(f"transferred {base.device_key} -> {labels.device_key} from {len(labels)} samples "
+              f"(head {pred.transfer['head']}); wrote {path}")
+    return 0
+
+
+COMMANDS = {"fit": cmd_fit, "eval": cmd_eval, "predict": cmd_predict, "transfer": cmd_transfer}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cli.configure(args)
+    return cli.run(PROG, lambda: COMMANDS[args.command](args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,184 @@
+"""Fitting, model selection and evaluation of latency predictors.
+
+:func:`fit_predictor` holds out a share of the *architectures* (repeated measurements of
+one arch never straddle the split), compares every model family by k-fold cross-validation
+on the rest, keeps the family with the lowest CV MAPE, and records every family's CV and
+held-out scores. Targets are log latency: relative errors are what a speedup target needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+import numpy as np
+
+from atb import progress
+from atb.errors import PredictorError
+from atb.predictor.metrics import latency_metrics
+from atb.predictor.models import CANDIDATE_KINDS, LatencyModel, make_model
+from atb.predictor.predictor import LatencyPredictor, infer_space
+from atb.profiler.labels import LabelSet
+
+log = logging.getLogger("atb.predictor.fit")
+
+MIN_LABELS = 20  # below this neither CV nor a held-out split says anything
+_SEQ_RE = re.compile(r"-s(\d+)-")  # device keys name the sequence length: cpu-...-s128-b1-...
+
+
+def seq_len_from_key(device_key: str, default: int = 128) -> int:
+    """Sequence length named in a device key (``...-s128-...``), else ``default``."""
+    match = _SEQ_RE.search(device_key)
+    return int(match.group(1)) if match else default
+
+
+def check_labels(labels: LabelSet) -> None:
+    if len(labels) < MIN_LABELS:
+        raise PredictorError(
+            f"{len(labels)} measurements of {labels.device_key} are too few to fit a predictor "
+            f"(need at least {MIN_LABELS})",
+            hint="profile more architectures with atb-profile, or use transfer() from another key",
+        )
+    lat = np.asarray(labels.latency_ms, dtype=np.float64)
+    if not (np.isfinite(lat).all() and (lat > 0).all()):
+        raise PredictorError(f"labels of {labels.device_key} hold non-positive or non-finite latencies")
+
+
+def group_folds(archs: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Fold number (0..k-1) of each row; identical archs always share a fold."""
+    _, group = np.unique(archs, axis=0, return_inverse=True)
+    group = group.ravel()
+    order = rng.permutation(group.max() + 1)
+    return (order % k)[group]
+
+
+def _fit_one(kind: str, archs, log_ms, seq_len: int, rng, config: dict) -> LatencyModel:
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread: the fits are tiny, and oversubscribed threads on a shared machine
+    # made lbfgs 5x slower in practice
+    with threadpool_limits(1):
+        return make_model(kind, seq_len=seq_len, **config.get(kind, {})).fit(archs, log_ms, rng)
+
+
+# predict-time cost order (cheapest first): among statistically tied models, take the cheaper
+PREDICT_COST = ("flops_linear", "additive", "mlp", "hybrid", "gbt")
+TIE_TOLERANCE = 0.02  # CV MAPEs within 2 % (relative) of the best count as tied
+
+
+def choose_kind(cv: dict[str, dict], tolerance: float = TIE_TOLERANCE) -> str:
+    """The kind with the lowest CV MAPE, or the cheapest to predict among those within
+    ``tolerance`` (relative) of it: the search predicts millions of archs, and a MAPE
+    difference of a few hundredths of a percent is inside the noise of the labels."""
+    best = min(v["mape"] for v in cv.values())
+    tied = [k for k, v in cv.items() if v["mape"] <= best * (1 + tolerance)]
+    return min(tied, key=lambda k: (PREDICT_COST.index(k) if k in PREDICT_COST else len(PREDICT_COST),
+                                    cv[k]["mape"]))
+
+
+def cross_validate(labels: LabelSet, kinds=CANDIDATE_KINDS, folds: int = 5, seed: int = 0,
+                   seq_len: int = 128, configs: dict | None = None) -> dict[str, dict]:
+    """Out-of-fold metrics (plus ``fit_s``) of every model kind on ``labels``."""
+    configs = configs or {}
+    rng = np.random.default_rng(seed)
+    fold = group_folds(labels.archs, folds, rng)
+    log_ms = np.log(labels.latency_ms)
+    scores = {}
+    with progress.progress(total=len(kinds) * folds, desc="cross-validation", unit="fit") as bar:
+        for kind in kinds:
+            oof = np.empty(len(labels))
+            t0 = time.perf_counter()
+            for f in range(folds):
+                train, test = fold != f, fold == f
+                model = _fit_one(kind, labels.archs[train], log_ms[train], seq_len, rng, configs)
+                oof[test] = model.predict_log(labels.archs[test])
+                bar.update(1)
+            scores[kind] = latency_metrics(np.exp(oof), labels.latency_ms)
+            scores[kind]["fit_s"] = (time.perf_counter() - t0) / folds
+            log.debug("CV %-12s MAPE %.2f%%  within 10%% %.1f%%  tau %.3f", kind,
+                     100 * scores[kind]["mape"], 100 * scores[kind]["within_10"],
+                     scores[kind]["kendall_tau"])
+    return scores
+
+
+def fit_predictor(labels: LabelSet, kinds=CANDIDATE_KINDS, folds: int = 5,
+                  test_fraction: float = 0.2, seed: int = 0, seq_len: int | None = None,
+                  configs: dict | None = None, source: str = "") -> LatencyPredictor:
+    """Fit a :class:`LatencyPredictor` for ``labels.device_key``.
+
+    ``test_fraction`` of the architectures is held out and never seen by selection or
+    fitting; the rest is split into ``folds`` for cross-validation of every kind in
+    ``kinds``. The kind with the lowest CV MAPE is chosen (the cheapest to predict among
+    those within 2 % of it, see :func:`choose_kind`); all kinds are refitted on the
+    whole training part and scored on the held-out part (all scores go in the artefact).
+    ``configs`` maps a kind to hyper-parameters, e.g. ``{"gbt": {"n_estimators": 100}}``.
+    ``seq_len`` defaults to the one named in the device key (128 if it names none).
+    """
+    check_labels(labels)
+    seq_len = seq_len or seq_len_from_key(labels.device_key)
+    kinds = tuple(kinds)
+    unknown = set(kinds) - set(CANDIDATE_KINDS)
+    if not kinds or unknown:
+        raise PredictorError(f"unknown model kinds {sorted(unknown)}",
+                             hint="choose from: " + ", ".join(CANDIDATE_KINDS))
+    if not 0.0 <= test_fraction < 0.9:
+        raise PredictorError(f"test_fraction={test_fraction} must be in [0, 0.9)")
+    configs = configs or {}
+    rng = np.random.default_rng(seed)
+    # hold out whole architectures: fold 0 of a 1/test_fraction split
+    if test_fraction > 0:
+        test = group_folds(labels.archs, max(2, round(1 / test_fraction)), rng) == 0
+    else:
+        test = np.zeros(len(labels), bool)
+    train_labels, test_labels = labels.subset(np.flatnonzero(~test)), labels.subset(np.flatnonzero(test))
+    check_labels(train_labels)
+    cv = cross_validate(train_labels, kinds, folds, seed, seq_len, configs) if len(kinds) > 1 else {}
+    chosen = choose_kind(cv) if cv else kinds[0]
+    log.info("chose %s by %d-fold cross-validation on %d measurements", chosen, folds, len(train_labels))
+    log_ms = np.log(train_labels.latency_ms)
+    models, heldout = {}, {}
+    for kind in kinds:
+        t0 = time.perf_counter()
+        models[kind] = _fit_one(kind, train_labels.archs, log_ms, seq_len, rng, configs)
+        if kind in cv:
+            cv[kind]["fit_s_full"] = time.perf_counter() - t0
+        if len(test_labels):
+            heldout[kind] = latency_metrics(np.exp(models[kind].predict_log(test_labels.archs)),
+                                            test_labels.latency_ms)
+    pred = LatencyPredictor(
+        device_key=labels.device_key,
+        model=models[chosen],
+        bert_base_ms=float(labels.bert_base_ms),
+        protocol_version=int(labels.protocol_version),
+        space_info=infer_space(labels.archs),
+        seq_len=seq_len,
+        chosen=chosen,
+        models=models,
+        cv_scores=cv,
+        heldout_metrics=heldout,
+        metrics=heldout.get(chosen, {}),
+        training={"hash": labels.content_hash(), "n": len(labels), "n_train": len(train_labels),
+                  "n_test": len(test_labels), "seed": seed, "folds": folds,
+                  "test_fraction": test_fraction, "source": source},
+        heldout={"archs": test_labels.archs, "measured_ms": test_labels.latency_ms},
+        created_at=time.time(),
+    )
+    if pred.metrics:
+        log.info("held-out (%d archs): MAPE %.2f%%, within 5%% %.1f%%, within 10%% %.1f%%, tau %.3f",
+                 pred.metrics["n"], 100 * pred.metrics["mape"], 100 * pred.metrics["within_5"],
+                 100 * pred.metrics["within_10"], pred.metrics["kendall_tau"])
+    return pred
+
+
+def evaluate_predictor(pred: LatencyPredictor, labels: LabelSet) -> dict:
+    """Metrics of ``pred`` on ``labels`` (refused when the device keys differ).
+
+    Keys: n, rmse_ms, mape, within_5, within_10, kendall_tau, spearman_rho (fractions 0..1).
+    """
+    from atb.errors import DeviceKeyMismatchError
+
+    if labels.device_key != pred.device_key:
+        raise DeviceKeyMismatchError(
+            f"predictor is for device key {pred.device_key}, labels are for {labels.device_key}")
+    return latency_metrics(pred.predict_ms(labels.archs), labels.latency_ms)
