@@ -10,7 +10,7 @@ import numpy as np
 
 from atb.arch import Arch, get_space
 from atb.devices import DeviceSetting
-from atb.errors import UsageError
+from atb.errors import MissingInputError, UsageError
 from atb.profiler.drift import corrected_rows
 from atb.profiler.labels import write_csv
 from atb.profiler.sampling import plan_uncertain, plan_uniform
@@ -130,6 +130,10 @@ def _uncertainty_proposer(store: LatencyStore, key: str, seed: int):
     rng = np.random.default_rng(seed)
 
     def propose(candidates: np.ndarray, n: int) -> np.ndarray:
-        return propose_uncertain(store.labels(key), candidates, n, rng)
+        try:
+            labels = store.labels(key)
+        except MissingInputError:  # nothing measured yet (all failed): pick uniformly
+            return rng.permutation(len(candidates))[:n]
+        return propose_uncertain(labels, candidates, n, rng)
 
     return propose
