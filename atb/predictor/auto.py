@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Callable
 
-from atb.errors import MissingInputError, PredictorError, UsageError
+from atb.errors import MissingInputError, PredictorError
 from atb.predictor.artefact import artefact_name
 from atb.predictor.predictor import LatencyPredictor
 from atb.workspace import Workspace
@@ -35,23 +35,6 @@ def open_store(workspace: Workspace):
     return LatencyStore.open(workspace.store_path, readonly=True)
 
 
-def choose_device_key(keys: dict[str, int], device_key: str | None) -> str:
-    if device_key is not None:
-        if device_key not in keys:
-            raise MissingInputError(
-                f"no measurements for device key {device_key} in the store"
-                + (f" (it holds: {', '.join(keys)})" if keys else ""),
-                hint="run atb-profile with that backend/threads/precision first",
-            )
-        return device_key
-    if len(keys) == 1:
-        return next(iter(keys))
-    if not keys:
-        raise MissingInputError("the latency store holds no measurements", hint="run atb-profile first")
-    raise UsageError(f"the store holds {len(keys)} device keys ({', '.join(keys)})",
-                     hint="choose one with --device-key or --backend/--threads")
-
-
 def load_or_fit(workspace: Workspace | str | None = None, device_key: str | None = None,
                 log: Callable[[str], None] | None = None, **fit_kwargs) -> LatencyPredictor:
     """The workspace's predictor for ``device_key``; fitted (and saved) when missing or stale.
@@ -64,7 +47,7 @@ def load_or_fit(workspace: Workspace | str | None = None, device_key: str | None
     say = log or logger.info
     ws = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
     with open_store(ws) as store:
-        key = choose_device_key(store.device_keys(), device_key)
+        key = store.choose_device_key(device_key)
         last = float(store.last_modified())
         path = predictor_path(ws, key)
         if path.is_file():

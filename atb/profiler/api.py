@@ -37,6 +37,7 @@ def profile(
     precision: str = "fp32",
     seq_len: int = 128,
     space: str = "pretrain",
+    super_config: str = "base",
     seed: int = 0,
     strategy: str = "uniform",
     role: str | None = None,
@@ -47,8 +48,8 @@ def profile(
 ) -> ProfileReport:
     """Time archs on this CPU into the workspace store and return drift-corrected results.
 
-    Either ``samples=N`` (the store ends up holding N sampled archs of ``space`` for this device
-    key; a re-run continues where the last one stopped) or ``archs=[...]`` (time exactly these,
+    Either ``samples=N`` (the store ends up holding N sampled archs of ``space`` -- of the
+    ``super_config`` supernet, ``base`` by default -- for this device key; a re-run continues where the last one stopped) or ``archs=[...]`` (time exactly these,
     inside the space or not, e.g. BERT-rule baselines). ``strategy="uncertainty"`` picks sampled
     archs where the current latency predictor is least sure (after a uniform warm start).
     ``rule``/``careful_rule`` override the timing rules (see :mod:`atb.profiler.timing`).
@@ -62,7 +63,7 @@ def profile(
     ws = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
     setting = _setting(backend, threads, precision, seq_len, device)
     key = setting.key()
-    search_space = get_space(space)
+    search_space = get_space(space, super_config)
     with LatencyStore.open(ws.store_path) as store:
         if archs is not None:
             todo = [a if isinstance(a, Arch) else Arch.parse(a) for a in archs]

@@ -31,6 +31,8 @@ def build_parser():
     p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: physical cores)")
     p.add_argument("--precision", default="fp32", choices=PRECISIONS)
     p.add_argument("--space", default="pretrain", choices=["pretrain", "kd"])
+    p.add_argument("--super", dest="super_config", default="base", choices=["base", "small"],
+                   help="sample the space of this super-configuration (default: base, the paper's)")
     p.add_argument("--seq-len", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--strategy", default="uniform", choices=["uniform", "uncertainty"],
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         report = profile(
             args.workspace, samples=args.samples, archs=archs, backend=args.backend,
             threads=args.threads, precision=args.precision, seq_len=args.seq_len,
-            space=args.space, seed=args.seed, strategy=args.strategy,
+            space=args.space, super_config=args.super_config, seed=args.seed, strategy=args.strategy,
             reference_every_s=args.reference_every, device=args.device,
         )
         if args.json:
