@@ -1,0 +1,172 @@
+"""Sub-model extraction: SuperPLM + arch -> a standalone 🤗-format model directory.
+
+The extracted weights are exactly the slices :class:`~atb.supernet.elastic.SuperPLM` uses in
+its forward, copied into the parameter names of 🤗 ``BertModel``. The directory holds
+``config.json``, ``model.safetensors`` and the tokenizer files, so
+``transformers.AutoModel.from_pretrained(dir)`` loads it:
+
+* ``dqkv == dm``: the config is a stock ``BertConfig`` (``model_type: bert``) and stock
+  transformers loads a ``BertModel`` without atb installed;
+* otherwise: an :class:`atb.modeling.AtbBertConfig` (``model_type: atb-bert``), which
+  ``AutoModel`` resolves once ``atb.modeling`` is imported (it registers the classes).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import warnings
+from pathlib import Path
+
+import torch
+
+from atb.arch import Arch
+from atb.errors import SupernetError, UsageError
+from atb.modeling import AtbBertConfig, AtbBertModel
+from atb.supernet.data import as_workspace, quiet_transformers, tokenizer_dir
+from atb.supernet.elastic import SuperPLM, qkv_rows
+
+log = logging.getLogger("atb.supernet.extract")
+
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json",
+                   "special_tokens_map.json")
+
+
+def _take(weight: torch.Tensor, rows, cols=None) -> torch.Tensor:
+    out = weight.index_select(0, rows) if isinstance(rows, torch.Tensor) else weight[rows]
+    if cols is not None:
+        out = out.index_select(1, cols) if isinstance(cols, torch.Tensor) else out[:, cols]
+    return out.detach().clone().contiguous()
+
+
+def sub_state_dict(supernet: SuperPLM, arch: Arch) -> dict[str, torch.Tensor]:
+    """The weights of ``arch`` in 🤗 ``BertModel`` names (``embeddings.*``, ``encoder.*``,
+    ``pooler.*``), sliced exactly as the supernet's forward slices them."""
+    arch = supernet.space.validate(arch)
+    dm, df = slice(0, arch.dm), slice(0, arch.df)
+    rows = qkv_rows(supernet.space, arch)
+    full = dict(supernet.named_parameters())
+    out = {}
+    for name in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
+        key = f"embeddings.{name}.weight"
+        out[key] = _take(full[key], slice(None), dm)
+    for part in ("weight", "bias"):
+        out[f"embeddings.LayerNorm.{part}"] = _take(full[f"embeddings.LayerNorm.{part}"], dm)
+    for i in range(arch.lt):
+        p = f"encoder.layer.{i}."
+        for qkv in ("query", "key", "value"):
+            w = f"{p}attention.self.{qkv}."
+            out[w + "weight"] = _take(full[w + "weight"], rows, dm)
+            out[w + "bias"] = _take(full[w + "bias"], rows)
+        shapes = {
+            "attention.output.dense": (dm, rows),
+            "intermediate.dense": (df, dm),
+            "output.dense": (dm, df),
+        }
+        for module, (r, c) in shapes.items():
+            out[f"{p}{module}.weight"] = _take(full[f"{p}{module}.weight"], r, c)
+            out[f"{p}{module}.bias"] = _take(full[f"{p}{module}.bias"], r)
+        for norm in ("attention.output.LayerNorm", "output.LayerNorm"):
+            for part in ("weight", "bias"):
+                out[f"{p}{norm}.{part}"] = _take(full[f"{p}{norm}.{part}"], dm)
+    out["pooler.dense.weight"] = _take(full["pooler.dense.weight"], dm, dm)
+    out["pooler.dense.bias"] = _take(full["pooler.dense.bias"], dm)
+    return out
+
+
+def extract_model(supernet: SuperPLM, arch: Arch) -> AtbBertModel:
+    """A standalone :class:`AtbBertModel` (eval mode) with the weights of ``arch``."""
+    vocab = supernet.embeddings.word_embeddings.num_embeddings
+    with torch.device("meta"):  # no random init of weights that are overwritten at once
+        model = AtbBertModel(AtbBertConfig.from_arch(arch, vocab_size=vocab))
+    model.load_state_dict(sub_state_dict(supernet, arch), strict=True, assign=True)
+    return model.eval()
+
+
+def _stock_bert_config(config: AtbBertConfig):
+    from transformers import BertConfig
+
+    keep = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+            "intermediate_size", "hidden_act", "hidden_dropout_prob",
+            "attention_probs_dropout_prob", "max_position_embeddings", "type_vocab_size",
+            "initializer_range", "layer_norm_eps", "pad_token_id")
+    return BertConfig(**{k: getattr(config, k) for k in keep})
+
+
+def save_model(model: AtbBertModel, arch: Arch, out_dir: Path, onnx: bool = False) -> dict:
+    """Write ``model`` to ``out_dir`` in 🤗 format (plus ``model.onnx`` when asked)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"output {out_dir} exists and is not a directory")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    quiet_transformers()
+    stock = arch.dqkv == arch.dm
+    if stock:  # a plain BERT checkpoint: stock transformers loads it without atb
+        from transformers import BertModel
+
+        bert = BertModel(_stock_bert_config(model.config), add_pooling_layer=True)
+        bert.load_state_dict(model.state_dict(), strict=True)
+        bert.save_pretrained(out_dir, safe_serialization=True)
+    else:
+        model.config.architectures = ["AtbBertModel"]
+        model.save_pretrained(out_dir, safe_serialization=True)
+    src = tokenizer_dir()
+    for name in TOKENIZER_FILES:
+        if (src / name).is_file():
+            shutil.copyfile(src / name, out_dir / name)
+    summary = {"arch": str(arch), "out_dir": str(out_dir),
+               "model_type": "bert" if stock else "atb-bert",
+               "params": sum(p.numel() for p in model.parameters())}
+    if onnx:
+        summary["onnx"] = str(export_onnx(model, out_dir / "model.onnx"))
+    return summary
+
+
+def export_onnx(model: AtbBertModel, path: Path, seq_len: int = 128) -> Path:
+    """Export ``model`` to ONNX (inputs ``input_ids``, ``attention_mask``, ``token_type_ids``;
+    outputs ``last_hidden_state``, ``pooler_output``; batch and sequence axes dynamic)."""
+    ids = torch.ones(1, seq_len, dtype=torch.long)
+
+    class _Plain(torch.nn.Module):  # tuple outputs, positional inputs: what the exporter needs
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.inner(input_ids, attention_mask, token_type_ids, return_dict=False)
+
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    axes = {n: {0: "batch", 1: "sequence"} for n in names + ["last_hidden_state"]}
+    axes["pooler_output"] = {0: "batch"}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter's notice
+            torch.onnx.export(
+                _Plain(model.eval()), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(path),
+                input_names=names, output_names=["last_hidden_state", "pooler_output"],
+                dynamic_axes=axes, opset_version=17, dynamo=False,
+            )
+    except Exception as exc:  # the exporter raises many types; the user only needs the reason
+        raise SupernetError(f"ONNX export failed: {str(exc).splitlines()[0]}") from exc
+    return path
+
+
+def extract(workspace, arch: Arch | str, out_dir: Path, onnx: bool = False,
+            space: str | None = None) -> dict:
+    """Extract ``arch`` from the workspace's supernet checkpoint into ``out_dir``.
+
+    Raises :class:`~atb.errors.MissingInputError` when there is no checkpoint and
+    :class:`~atb.errors.ArchSpecError` when ``arch`` lies outside the supernet's space.
+    """
+    from atb.supernet import checkpoint as ckpt
+
+    ws = as_workspace(workspace)
+    arch = Arch.parse(arch) if isinstance(arch, str) else arch
+    path = ckpt.find_checkpoint(ws.supernet_dir, space=space)
+    trainable, state = ckpt.load_trainable(path)
+    supernet = trainable["supernet"]
+    arch = supernet.space.validate(arch)
+    summary = save_model(extract_model(supernet, arch), arch, Path(out_dir), onnx=onnx)
+    summary.update(checkpoint=str(path), step=state["step"], space=state["space"])
+    log.info("extracted %s to %s", arch, out_dir)
+    return summary

