@@ -43,7 +43,6 @@ def profile(
     role: str | None = None,
     rule: TimingRule | None = None,
     careful_rule: TimingRule | None = None,
-    reference_every_s: float = 30.0,
     device: str = "cpu",
 ) -> ProfileReport:
     """Time archs on this CPU into the workspace store and return drift-corrected results.
@@ -82,7 +81,7 @@ def profile(
             expected, role, todo = need, "sampled", None
         run, timed, errors = run_profile(
             store, setting, batches, role, expected, space=search_space.name,
-            rule=rule, careful_rule=careful_rule, reference_every_s=reference_every_s,
+            rule=rule, careful_rule=careful_rule, seed=seed,
         )
         results, bert = results_of_run(store, key, run.run_id, todo if todo is not None else timed, errors)
         total = len(store.sampled_archs(key))

@@ -11,9 +11,10 @@ import sys
 
 from atb import cli
 
-EPILOG = """Labels are drift-corrected: a reference model is timed at the start, the end and
-every --reference-every seconds, and BERT-base at both ends, so every latency is also
-stored as a speedup over BERT-base measured in the same time window."""
+EPILOG = """Labels are drift-corrected: archs are timed in small groups, in short bursts
+alternating with a reference model, and BERT-base is timed the same way at both ends of a
+run, so every run is compared with the machine's state at that moment and every latency is
+also stored as a speedup over BERT-base measured in the same time window."""
 
 
 def build_parser():
@@ -37,8 +38,6 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--strategy", default="uniform", choices=["uniform", "uncertainty"],
                    help="uncertainty: sample where the latency predictor is least sure")
-    p.add_argument("--reference-every", type=float, default=30.0, metavar="SECONDS",
-                   help="re-time the reference model this often (default: 30)")
     cli.add_common(p)
     return p
 
@@ -70,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             args.workspace, samples=args.samples, archs=archs, backend=args.backend,
             threads=args.threads, precision=args.precision, seq_len=args.seq_len,
             space=args.space, super_config=args.super_config, seed=args.seed, strategy=args.strategy,
-            reference_every_s=args.reference_every, device=args.device,
+            device=args.device,
         )
         if args.json:
             cli.print_json(report.to_dict())

@@ -1,20 +1,21 @@
-"""Drift correction: every label expressed against a reference timed in the same window.
+"""Drift correction: every run divided by the reference timed next to it.
 
-Raw medians drift 5-15% between processes (frequency, cache and scheduler state), while
-within one series of runs they move 1-4%. So a run interleaves a fixed *reference* model:
-it is timed carefully at the start and end and again every few tens of seconds. For an arch
-timed at time t in run r:
+Raw medians drift 5-15% between processes and move by 10% within a second on a shared
+machine. A profiling run therefore times every model interleaved with a fixed *reference*
+(:func:`atb.profiler.timing.measure_group`), and each run keeps its start time. For a model
+timed in profiling run r:
 
-* ``ref_r(t)``   reference latency at t, linearly interpolated between the reference timings
-                 of run r (nearest one outside them);
-* ``ratio``      = raw(arch) / ref_r(t)   -- drift-free within the run;
-* ``speedup``    = [BERT-base / ref]_r / ratio, where [BERT-base / ref]_r is measured back to
-                 back at the run's start and end (median of the pairs), so
-                 speedup = Lat(BERT-base) / Lat(arch) in the same time window;
-* ``latency_ms`` = ratio * anchor, where the anchor is the reference latency of the device key's
-                 first run: every run is put on the scale of that first one.
+* ``ref_r(s)``   the reference's run time around moment s: a rolling median over
+                 :data:`SMOOTH_RUNS` consecutive reference runs, interpolated in time;
+* ``ratio``      = median over the model's runs i of ``t_i / ref_r(s_i)`` -- each run is
+                 compared with the machine's state at that moment;
+* ``speedup``    = ``[BERT-base / ref]_r / ratio``, where ``[BERT-base / ref]_r`` is the same
+                 kind of ratio for BERT-base, timed with the reference at the run's start and end
+                 (median of the two): Lat(BERT-base) / Lat(model) in the same time window;
+* ``latency_ms`` = ``ratio * anchor``, the anchor being the reference's median in the device
+                 key's first run: every run is put on that first run's scale.
 
-Nothing here writes: corrections are derived from the immutable measurements each time the
+Nothing here writes: corrections are derived from the immutable measurements whenever the
 store is read, so the store stays append-only and a crash never leaves half-corrected rows.
 """
 
@@ -26,79 +27,72 @@ import numpy as np
 
 from atb.profiler.store import LatencyStore, MeasurementRow
 
+SMOOTH_RUNS = 5  # reference runs per rolling median (about two bursts)
+LABEL_ROLES = ("sampled", "requested", "verify")
 
-def _reference_curve(refs: list[MeasurementRow]):
-    times = np.array([r.midpoint for r in refs])
-    values = np.array([r.median_ms for r in refs])
-    order = np.argsort(times)
-    return times[order], values[order]
+
+class ReferenceCurve:
+    """The reference's run time as a function of (unix) time within one profiling run."""
+
+    def __init__(self, refs: list[MeasurementRow]):
+        starts = np.concatenate([r.starts for r in refs])
+        times = np.concatenate([r.times for r in refs])
+        order = np.argsort(starts)
+        self.starts, times = starts[order], times[order]
+        k = min(SMOOTH_RUNS, len(times))
+        pad = np.pad(times, (k // 2, k - 1 - k // 2), mode="edge")
+        self.levels = np.median(np.lib.stride_tricks.sliding_window_view(pad, k), axis=1)
+        self.median = float(np.median(times))
+
+    def at(self, moments: np.ndarray) -> np.ndarray:
+        return np.interp(moments, self.starts, self.levels)
+
+    def ratios(self, row: MeasurementRow) -> np.ndarray:
+        """Each run of ``row`` divided by the reference level when it started."""
+        return row.times / self.at(row.starts)
 
 
 def corrected_rows(store: LatencyStore, device_key: str, run_id: int | None = None) -> list[dict]:
     """Drift-corrected label rows (dicts with the CSV columns of atb.profiler.labels).
 
-    Runs without a reference timing (none should exist) fall back to raw values. ``run_id``
-    limits the output to one run, still on the device key's anchor scale.
+    ``run_id`` limits the output to one profiling run, still on the device key's anchor scale.
+    A run without reference timings (none should exist) keeps its raw values.
     """
     by_run: dict[int, list[MeasurementRow]] = defaultdict(list)
     for m in store.measurements(device_key):
         if m.ok:
             by_run[m.run_id].append(m)
-    anchor = None
-    for rid in sorted(by_run):
-        refs = [m for m in by_run[rid] if m.role == "reference"]
-        if refs:
-            anchor = float(np.median([m.median_ms for m in refs]))
-            break
+    curves = {rid: ReferenceCurve(refs) for rid, rows in by_run.items()
+              if (refs := [m for m in rows if m.role == "reference"])}
+    anchor = curves[min(curves)].median * 1e3 if curves else None  # ms
 
-    ratios = {}  # run -> BERT-base / reference in that run
-    curves = {}
-    for rid, rows in by_run.items():
-        refs = [m for m in rows if m.role == "reference"]
-        if refs and anchor is not None:
-            curves[rid] = _reference_curve(refs)
-            berts = [m for m in rows if m.role == "bert_base"]
-            if berts:
-                ratios[rid] = float(np.median([b.median_ms / _level(curves[rid], b.midpoint) for b in berts]))
-    fallback_ratio = float(np.median(list(ratios.values()))) if ratios else None
+    bert_ratios = {}  # run -> BERT-base / reference within that run
+    for rid, curve in curves.items():
+        berts = [m for m in by_run[rid] if m.role == "bert_base"]
+        if berts:
+            bert_ratios[rid] = float(np.median([np.median(curve.ratios(b)) for b in berts]))
+    fallback = float(np.median(list(bert_ratios.values()))) if bert_ratios else None
 
     out = []
     for rid in sorted(by_run):
         if run_id is not None and rid != run_id:
             continue
+        curve = curves.get(rid)
         for m in by_run[rid]:
-            if m.role in ("reference", "bert_base"):
+            if m.role not in LABEL_ROLES:
                 continue
-            if rid in curves:
-                scale = anchor / _level(curves[rid], m.midpoint)
-                bert_ratio = ratios.get(rid, fallback_ratio)
-            else:  # no reference in this run: raw values, honestly labelled by raw_ms == latency_ms
-                scale, bert_ratio = 1.0, None
-            latency = m.median_ms * scale
-            bert_ms = bert_ratio * anchor if bert_ratio is not None else float("nan")
-            times_ms = m.times * 1e3 * scale
+            if curve is not None:
+                runs_ms = curve.ratios(m) * anchor
+                bert_ms = bert_ratios.get(rid, fallback) * anchor if (rid in bert_ratios or fallback) else float("nan")
+            else:
+                runs_ms, bert_ms = m.times * 1e3, float("nan")
+            latency = float(np.median(runs_ms))
+            q10, q25, q75, q90 = np.percentile(runs_ms, [10, 25, 75, 90])
             out.append({
-                "arch": m.arch,
-                "device_key": m.device_key,
-                "protocol_version": m.protocol_version,
-                "source": m.role,
-                "role": m.role,
-                "space": m.space,
-                "latency_ms": latency,
-                "raw_ms": m.median_ms,
-                "speedup": bert_ms / latency,
-                "bert_base_ms": bert_ms,
-                "p10_ms": float(np.percentile(times_ms, 10)),
-                "p90_ms": float(np.percentile(times_ms, 90)),
-                "iqr_ms": float(np.subtract(*np.percentile(times_ms, [75, 25]))),
-                "runs": len(m.times),
-                "run_id": rid,
-                "measured_at": m.finished_at,
-                "setup_s": m.setup_s,
+                "arch": m.arch, "device_key": m.device_key, "protocol_version": m.protocol_version,
+                "source": m.role, "role": m.role, "space": m.space,
+                "latency_ms": latency, "raw_ms": m.median_ms, "speedup": bert_ms / latency,
+                "bert_base_ms": bert_ms, "p10_ms": q10, "p90_ms": q90, "iqr_ms": q75 - q25,
+                "runs": len(m.times), "run_id": rid, "measured_at": m.finished_at, "setup_s": m.setup_s,
             })
     return out
-
-
-def _level(curve: tuple[np.ndarray, np.ndarray], t: float) -> float:
-    times, values = curve
-    return float(np.interp(t, times, values))

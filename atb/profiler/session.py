@@ -1,16 +1,16 @@
-"""A profiling run: BERT-base and the reference at both ends, archs in between.
+"""A profiling run: BERT-base at both ends, archs in interleaved groups in between.
 
 The flow of one run (see :mod:`atb.profiler.drift` for why):
 
 1. take the host lock (one timer per machine) and open a run in the store;
-2. time BERT-base and the reference carefully;
-3. time each arch in random order, committing each at once; re-time the reference whenever
-   ``reference_every_s`` seconds have passed since its last timing;
-4. time the reference and BERT-base carefully again.
+2. time BERT-base interleaved with the reference, carefully;
+3. time the archs in random order, in groups of ``group_size`` loaded together and timed in
+   alternating bursts with the reference (:func:`atb.profiler.timing.measure_group`); each
+   group's measurements are committed as soon as the group is done;
+4. time BERT-base with the reference again.
 
 A failing arch (a backend error) is stored as failed with its reason and the run goes on.
-Ctrl-C or a crash keeps everything committed; the run's labels are still corrected with the
-reference timings it got.
+Ctrl-C or a crash keeps everything committed and loses at most the group in flight.
 """
 
 from __future__ import annotations
@@ -31,13 +31,15 @@ from atb.profiler.drift import corrected_rows
 from atb.profiler.lock import HostLock
 from atb.profiler.onnx_graph import build_onnx, default_pool, example_inputs
 from atb.profiler.store import LatencyStore
-from atb.profiler.timing import NOISY_IQR, PROTOCOL_VERSION, Measurement, TimingRule, measure, rules_from_env
+from atb.profiler.timing import NOISY_IQR, PROTOCOL_VERSION, Measurement, TimingRule, measure_group, rules_from_env
 from atb.progress import progress
 
 log = logging.getLogger("atb.profiler")
 
-# the interleaved reference: mid-sized, about 1/7 of BERT-base's cost, cheap enough to re-time
-REFERENCE_ARCH = Arch(4, 512, 2048, 8, 512)
+# the interleaved reference: small enough to visit every round (~1/15 of BERT-base's cost),
+# large enough to feel what slows the archs (two-thread matrix products)
+REFERENCE_ARCH = Arch(2, 384, 1536, 6, 384)
+GROUP_SIZE = 4  # archs loaded and timed together; larger groups dilute the reference's share
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ class ProfilingRun:
         rule: TimingRule | None = None,
         careful_rule: TimingRule | None = None,
         reference_arch: Arch = REFERENCE_ARCH,
-        reference_every_s: float = 30.0,
+        seed: int = 0,
         command: str | None = None,
     ):
         self.store = store
@@ -137,14 +139,13 @@ class ProfilingRun:
         default_rule, default_careful = rules_from_env()
         self.rule, self.careful_rule = rule or default_rule, careful_rule or default_careful
         self.reference_arch = reference_arch
-        self.reference_every_s = reference_every_s
         self.command = command or " ".join(sys.argv)
         self.inputs = example_inputs(self.setting.seq_len, self.setting.batch)
+        self.rng = np.random.default_rng(seed)
         self.stats = RunStats()
         self.run_id: int | None = None
         self._lock = HostLock(self.command)
         self._reference_runner = None
-        self._last_reference = 0.0
 
     # -- life cycle -----------------------------------------------------------------------
     def __enter__(self) -> "ProfilingRun":
@@ -155,21 +156,25 @@ class ProfilingRun:
                 self.device_key, self.setting.to_dict(), fingerprint().to_dict(), PROTOCOL_VERSION,
                 self.rule.to_dict(), str(self.reference_arch), self.command,
             )
-            self._time_anchor("start")
+            self._time_bert_base()
         except BaseException:
-            self._lock.__exit__(None, None, None)
+            self._close()
             raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
             if exc_type is None:  # after Ctrl-C or a crash, end at once: all is committed
-                self._time_anchor("end")
+                self._time_bert_base()
         finally:
-            if self._reference_runner is not None:
-                self._reference_runner.close()
-            self.stats.wall_s = time.perf_counter() - self.stats.started
-            self._lock.__exit__(None, None, None)
+            self._close()
+
+    def _close(self) -> None:
+        if self._reference_runner is not None:
+            self._reference_runner.close()
+            self._reference_runner = None
+        self.stats.wall_s = time.perf_counter() - self.stats.started
+        self._lock.__exit__(None, None, None)
 
     # -- timing ---------------------------------------------------------------------------
     def _load(self, arch: Arch):
@@ -190,54 +195,51 @@ class ProfilingRun:
         self.stats.setup_s += setup
         return runner, setup
 
-    def _measure(self, runner, rule: TimingRule) -> Measurement:
-        m = measure(runner.run, rule)
-        self.stats.timed_s += m.timed_s
-        return m
+    def _measure(self, runners: list, rule: TimingRule) -> list[Measurement]:
+        """Time ``runners`` interleaved with the reference; commit the reference's timing."""
+        measurements, ref = measure_group([r.run for r in runners], self._reference_runner.run, rule, self.rng)
+        self.store.add(self.run_id, self.device_key, str(self.reference_arch), "reference", PROTOCOL_VERSION, ref)
+        self.stats.timed_s += ref.timed_s + sum(m.timed_s for m in measurements)
+        return measurements
 
-    def _time_reference(self, rule: TimingRule) -> Measurement:
-        m = self._measure(self._reference_runner, rule)
-        self.store.add(self.run_id, self.device_key, str(self.reference_arch), "reference",
-                       PROTOCOL_VERSION, m)
-        self._last_reference = time.perf_counter()
-        return m
+    def _time_bert_base(self) -> None:
+        runner, setup = self._load(BERT_BASE)
+        with runner:
+            (m,) = self._measure([runner], self.careful_rule)
+        self.store.add(self.run_id, self.device_key, str(BERT_BASE), "bert_base", PROTOCOL_VERSION, m, setup_s=setup)
+        log.debug("BERT-base: %.2f ms raw", m.median_ms)
 
-    def _time_anchor(self, when: str) -> None:
-        """BERT-base next to the reference, carefully (start: BERT first; end: reference first)."""
-        def bert() -> None:
-            runner, setup = self._load(BERT_BASE)
-            with runner:
-                m = self._measure(runner, self.careful_rule)
-            self.store.add(self.run_id, self.device_key, str(BERT_BASE), "bert_base",
-                           PROTOCOL_VERSION, m, setup_s=setup)
-            log.debug("BERT-base %s: %.2f ms", when, m.median_ms)
+    def time_group(self, archs: list[Arch], role: str, space: str | None = None) -> dict[Arch, Measurement | str]:
+        """Time a few archs together and commit them; a failure is committed with its reason.
 
-        if when == "start":
-            bert()
-            self._time_reference(self.careful_rule)
-        else:
-            self._time_reference(self.careful_rule)
-            bert()
-
-    def time_arch(self, arch: Arch, role: str, space: str | None = None) -> Measurement | None:
-        """Time one arch and commit it; a backend failure is committed as failed (None)."""
-        if time.perf_counter() - self._last_reference > self.reference_every_s:
-            self._time_reference(self.rule)
-        started = time.time()
+        Returns each arch's measurement, or the error text for an arch that failed.
+        """
+        loaded, outcome = [], {}
         try:
-            runner, setup = self._load(arch)
-            with runner:
-                m = self._measure(runner, self.rule)
-        except (AtbError, RuntimeError, ValueError, MemoryError) as exc:
-            log.warning("arch %s failed: %s", arch, exc)
-            self.store.add(self.run_id, self.device_key, str(arch), role, PROTOCOL_VERSION,
-                           space=space, error=f"{type(exc).__name__}: {exc}", started_at=started)
-            return None
-        self.store.add(self.run_id, self.device_key, str(arch), role, PROTOCOL_VERSION, m,
-                       space=space, setup_s=setup)
-        self.stats.arch_timed_s += m.timed_s
-        self.stats.archs += 1
-        return m
+            for arch in archs:
+                started = time.time()
+                try:
+                    runner, setup = self._load(arch)
+                except (AtbError, RuntimeError, ValueError, MemoryError) as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                    log.warning("arch %s failed: %s", arch, error)
+                    self.store.add(self.run_id, self.device_key, str(arch), role, PROTOCOL_VERSION,
+                                   space=space, error=error, started_at=started)
+                    outcome[arch] = error
+                    continue
+                loaded.append((arch, runner, setup))
+            if loaded:
+                measurements = self._measure([r for _, r, _ in loaded], self.rule)
+                for (arch, _, setup), m in zip(loaded, measurements):
+                    self.store.add(self.run_id, self.device_key, str(arch), role, PROTOCOL_VERSION, m,
+                                   space=space, setup_s=setup)
+                    self.stats.arch_timed_s += m.timed_s
+                    self.stats.archs += 1
+                    outcome[arch] = m
+        finally:
+            for _, runner, _ in loaded:
+                runner.close()
+        return outcome
 
 
 def results_of_run(store: LatencyStore, device_key: str, run_id: int, archs: Iterable[Arch],
@@ -267,6 +269,7 @@ def run_profile(
     expected: int,
     space: str | None = None,
     desc: str = "profiling",
+    group_size: int = GROUP_SIZE,
     **run_options,
 ) -> tuple[ProfilingRun, list[Arch], dict[Arch, str]]:
     """Time every arch of ``batches`` (lists, so a strategy can pick each batch after seeing
@@ -275,12 +278,13 @@ def run_profile(
     errors: dict[Arch, str] = {}
     with ProfilingRun(store, setting, **run_options) as run, progress(expected, desc, "arch") as bar:
         for batch in batches:
-            for arch in batch:
-                m = run.time_arch(arch, role, space)
-                timed.append(arch)
-                if m is None:
-                    errors[arch] = "backend error (stored with its reason)"
-                else:
-                    bar.set_postfix_str(f"{arch} {m.median_ms:.2f} ms", refresh=False)
-                bar.update(1)
+            for i in range(0, len(batch), group_size):
+                group = batch[i : i + group_size]
+                for arch, result in run.time_group(group, role, space).items():
+                    if isinstance(result, str):
+                        errors[arch] = result
+                    else:
+                        bar.set_postfix_str(f"{arch} {result.median_ms:.2f} ms", refresh=False)
+                timed.extend(group)
+                bar.update(len(group))
     return run, timed, errors

@@ -23,7 +23,7 @@ import numpy as np
 from atb.errors import MissingInputError, StoreError, UsageError
 from atb.profiler.timing import Measurement
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ROLES = ("sampled", "requested", "verify", "reference", "bert_base")
 
 _SCHEMA = """
@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS measurements (
     started_at REAL NOT NULL,
     finished_at REAL NOT NULL,
     times BLOB,                     -- float64 seconds, one per timed run
+    starts BLOB,                    -- float64 unix start time of each timed run
     warmup_runs INTEGER,
     median_ms REAL,
     target_met INTEGER,
@@ -80,6 +81,7 @@ class MeasurementRow:
     started_at: float
     finished_at: float
     times: np.ndarray  # seconds
+    starts: np.ndarray  # unix seconds, one per run
     median_ms: float | None
     setup_s: float | None
 
@@ -128,8 +130,12 @@ class LatencyStore:
                 f"latency store {self.path} is unreadable or corrupt ({exc})",
                 hint="move the file aside (atb-profile starts a new one) or restore a backup",
             ) from exc
-        if version is None or int(version[0]) > SCHEMA_VERSION:
-            raise StoreError(f"latency store {self.path} has an unknown schema version {version}")
+        if version is None or int(version[0]) != SCHEMA_VERSION:
+            raise StoreError(
+                f"latency store {self.path} has schema version {version and version[0]}, "
+                f"this atb reads version {SCHEMA_VERSION}",
+                hint="profile into a new workspace (or use the atb version that wrote it)",
+            )
 
     @classmethod
     def open(cls, path: str | Path, readonly: bool = False) -> "LatencyStore":
@@ -170,17 +176,17 @@ class LatencyStore:
             raise ValueError(f"unknown role {role}")
         if measurement is not None:
             times = np.asarray(measurement.times, dtype=np.float64).tobytes()
-            values = ("ok", None, measurement.started_at, measurement.finished_at, times,
+            starts = np.asarray(measurement.starts, dtype=np.float64).tobytes()
+            values = ("ok", None, measurement.started_at, measurement.finished_at, times, starts,
                       measurement.warmup_runs, measurement.median_ms, int(measurement.target_met))
         else:
             now = time.time()
-            values = ("failed", error or "unknown error", started_at or now, now, None, None, None, None)
+            values = ("failed", error or "unknown error", started_at or now, now, None, None, None, None, None)
         cursor = self._execute(
             "INSERT INTO measurements (run_id, device_key, arch, role, space, status, error, "
-            "protocol_version, started_at, finished_at, times, warmup_runs, median_ms, target_met, "
-            "setup_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (run_id, device_key, arch, role, space, values[0], values[1], protocol_version,
-             values[2], values[3], values[4], values[5], values[6], values[7], setup_s),
+            "protocol_version, started_at, finished_at, times, starts, warmup_runs, median_ms, "
+            "target_met, setup_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (run_id, device_key, arch, role, space, *values[:2], protocol_version, *values[2:], setup_s),
         )
         return int(cursor.lastrowid)
 
@@ -220,15 +226,12 @@ class LatencyStore:
             where.append("run_id=?")
             params.append(run_id)
         sql = ("SELECT id, run_id, device_key, arch, role, space, status, error, protocol_version, "
-               "started_at, finished_at, times, median_ms, setup_s FROM measurements")
+               "started_at, finished_at, times, starts, median_ms, setup_s FROM measurements")
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows = self._execute(sql + " ORDER BY id", tuple(params))
-        return [
-            MeasurementRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
-                           np.frombuffer(r[11], dtype=np.float64) if r[11] else np.empty(0), r[12], r[13])
-            for r in rows
-        ]
+        blob = lambda b: np.frombuffer(b, dtype=np.float64) if b else np.empty(0)  # noqa: E731
+        return [MeasurementRow(*r[:11], blob(r[11]), blob(r[12]), r[13], r[14]) for r in rows]
 
     def choose_device_key(self, device_key: str | None = None) -> str:
         keys = self.device_keys()

@@ -1,19 +1,25 @@
-"""How one latency is taken: a written rule, and a frozen record of raw times.
+"""How latencies are taken: a written rule, and frozen records of raw times.
 
-The rule (:class:`TimingRule`, versioned by :data:`PROTOCOL_VERSION`) is:
+Protocol version 2 ("interleaved groups"). On a small shared machine the run time of one model
+moves by 10% and more within a second (hypervisor steal, frequency, a stalled worker thread),
+far faster than a reference re-timed every few seconds can follow. So models are timed
+*together with a reference*, in short alternating bursts, and every run keeps its start time:
+each run can then be divided by the reference level at that very moment
+(:mod:`atb.profiler.drift`).
 
-1. warm up: run at least ``warmup_runs`` times and for at least ``warmup_s`` seconds
-   (first runs allocate buffers and fault in weights);
-2. time single runs with ``perf_counter`` until at least ``min_runs`` runs and ``min_s``
-   seconds are done, then stop as soon as the median is precise enough: its relative
-   standard error, estimated robustly as ``1.2533 * (IQR / 1.349) / sqrt(n) / median``,
-   is at most ``target_rel_se``;
-3. stop anyway at ``max_runs`` runs or ``max_s`` seconds (the record then says whether the
-   target was met); the minimums of step 2 always hold, so a slow model still gets
-   ``min_runs`` runs.
+The rule (:class:`TimingRule`) for a group of models timed with a reference:
 
-The label is the median; every raw time is kept, and p10/p90/IQR/mean/std and the noise
-verdict are derived from them, never stored separately.
+1. warm up: run each model at least ``warmup_runs`` times and ``warmup_s`` seconds;
+2. repeat rounds; a round visits the reference and every unfinished model once, in random
+   order, each visit a *burst* of runs lasting at least ``burst_s`` seconds (at least one run;
+   the reference's bursts last ``reference_burst_s``);
+3. a model is finished once it has ``min_runs`` runs and ``min_s`` seconds and the robust
+   relative standard error of its median, ``1.2533 * (IQR / 1.349) / sqrt(n) / median``, is
+   at most ``target_rel_se``, or, at the latest, at ``max_runs`` runs or ``max_s`` seconds (the
+   minimums always hold, so a slow model still gets ``min_runs`` runs).
+
+The label is the median; every raw time and start time is kept, and p10/p90/IQR/mean/std and
+the noise verdict are derived from them, never stored separately.
 """
 
 from __future__ import annotations
@@ -21,35 +27,37 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 NOISY_IQR = 0.05  # a cell whose IQR exceeds 5% of its median is flagged noisy
 
 
 @dataclass(frozen=True)
 class TimingRule:
-    warmup_runs: int = 1  # after its first run a session is steady; a second costs ~10% of the budget
+    warmup_runs: int = 1  # after its first run a session is steady
     warmup_s: float = 0.02
     min_runs: int = 10
-    min_s: float = 0.15
+    min_s: float = 0.2
     max_runs: int = 300
-    max_s: float = 1.0
-    target_rel_se: float = 0.005
+    max_s: float = 0.6
+    target_rel_se: float = 0.01
+    burst_s: float = 0.03
+    reference_burst_s: float = 0.015
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
 
 DEFAULT_RULE = TimingRule()
-# BERT-base and the reference at the start and end of a run anchor every speedup: time them longer
-CAREFUL_RULE = TimingRule(warmup_runs=3, warmup_s=0.2, min_runs=20, min_s=1.0, max_s=6.0, target_rel_se=0.0025)
-
-
+# BERT-base at the start and end of a run anchors every speedup: time it longer
+CAREFUL_RULE = TimingRule(warmup_runs=2, warmup_s=0.2, min_runs=20, min_s=2.0, max_s=6.0,
+                          target_rel_se=0.0025, burst_s=0.0, reference_burst_s=0.06)
 # rough and fast, for tests and smoke runs only (select with ATB_TIMING_RULE=smoke)
-SMOKE_RULE = TimingRule(warmup_runs=1, warmup_s=0.0, min_runs=3, min_s=0.0, max_runs=5, max_s=0.05, target_rel_se=0.05)
+SMOKE_RULE = TimingRule(warmup_runs=1, warmup_s=0.0, min_runs=3, min_s=0.0, max_runs=5, max_s=0.05,
+                        target_rel_se=0.05, burst_s=0.0, reference_burst_s=0.0)
 
 
 def rules_from_env() -> tuple[TimingRule, TimingRule]:
@@ -69,14 +77,21 @@ def relative_standard_error(times: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class Measurement:
-    """Raw per-run times (seconds) of one model; all statistics derive from them."""
+    """Raw per-run times (seconds) of one model and when each run started (unix seconds)."""
 
     times: tuple[float, ...]
+    starts: tuple[float, ...]
     warmup_runs: int
-    started_at: float  # unix time when the timed runs began
-    finished_at: float
     target_met: bool = True
     rule: TimingRule = field(default=DEFAULT_RULE, compare=False)
+
+    @property
+    def started_at(self) -> float:
+        return self.starts[0]
+
+    @property
+    def finished_at(self) -> float:
+        return self.starts[-1] + self.times[-1]
 
     @property
     def array_ms(self) -> np.ndarray:
@@ -114,50 +129,89 @@ class Measurement:
         return self.iqr_ms > NOISY_IQR * self.median_ms
 
     @property
-    def midpoint(self) -> float:
-        return (self.started_at + self.finished_at) / 2
-
-    @property
     def timed_s(self) -> float:
         return float(sum(self.times))
 
     def summary(self) -> dict:
         return {
-            "median_ms": self.median_ms,
-            "p10_ms": self.percentile_ms(10),
-            "p90_ms": self.percentile_ms(90),
-            "iqr_ms": self.iqr_ms,
-            "mean_ms": self.mean_ms,
-            "std_ms": self.std_ms,
-            "runs": self.n,
-            "rel_se": self.rel_se,
-            "noisy": self.noisy,
+            "median_ms": self.median_ms, "p10_ms": self.percentile_ms(10), "p90_ms": self.percentile_ms(90),
+            "iqr_ms": self.iqr_ms, "mean_ms": self.mean_ms, "std_ms": self.std_ms, "runs": self.n,
+            "rel_se": self.rel_se, "noisy": self.noisy,
         }
 
 
-def measure(run: Callable[[], None], rule: TimingRule = DEFAULT_RULE) -> Measurement:
-    """Time ``run`` (one synchronous inference) following ``rule``; see the module docstring."""
-    clock = time.perf_counter
-    warm_start, warm = clock(), 0
-    while warm < rule.warmup_runs or clock() - warm_start < rule.warmup_s:
-        run()
-        warm += 1
+class _Series:
+    """Runs of one model being collected (times and unix start times)."""
 
-    started_at = time.time()
-    times: list[float] = []
-    begin = clock()
-    target_met = False
+    def __init__(self, run: Callable[[], None]):
+        self.run = run
+        self.times: list[float] = []
+        self.starts: list[float] = []
+        self.warmup = 0
+        self.done = False
+        self.target_met = False
+
+    def burst(self, seconds: float, clock_offset: float) -> None:
+        clock = time.perf_counter
+        begin = clock()
+        while True:
+            t0 = clock()
+            self.run()
+            t1 = clock()
+            self.times.append(t1 - t0)
+            self.starts.append(t0 + clock_offset)
+            if t1 - begin >= seconds:
+                return
+
+    def check(self, rule: TimingRule) -> None:
+        n, total = len(self.times), sum(self.times)
+        if n < rule.min_runs or total < rule.min_s:
+            return
+        self.target_met = relative_standard_error(np.asarray(self.times)) <= rule.target_rel_se
+        self.done = self.target_met or n >= rule.max_runs or total >= rule.max_s
+
+    def record(self, rule: TimingRule) -> Measurement:
+        return Measurement(tuple(self.times), tuple(self.starts), self.warmup, self.target_met, rule)
+
+
+def _warm_up(series: _Series, rule: TimingRule) -> None:
+    start = time.perf_counter()
+    while series.warmup < rule.warmup_runs or time.perf_counter() - start < rule.warmup_s:
+        series.run()
+        series.warmup += 1
+
+
+def measure_group(
+    runs: Sequence[Callable[[], None]],
+    reference: Callable[[], None] | None,
+    rule: TimingRule = DEFAULT_RULE,
+    rng: np.random.Generator | None = None,
+) -> tuple[list[Measurement], Measurement | None]:
+    """Time ``runs`` (one synchronous inference each) interleaved with ``reference``.
+
+    Returns one :class:`Measurement` per model and one for the reference (all its bursts).
+    See the module docstring for the rule.
+    """
+    rng = rng or np.random.default_rng()
+    clock_offset = time.time() - time.perf_counter()  # perf_counter precision, unix meaning
+    models = [_Series(r) for r in runs]
+    ref = _Series(reference) if reference is not None else None
+    for s in models + ([ref] if ref else []):
+        _warm_up(s, rule)
     while True:
-        t0 = clock()
-        run()
-        times.append(clock() - t0)
-        elapsed = clock() - begin
-        if len(times) < rule.min_runs or elapsed < rule.min_s:
-            continue
-        # checking precision costs a percentile: do it every few runs, and at the limits
-        at_limit = len(times) >= rule.max_runs or elapsed >= rule.max_s
-        if at_limit or len(times) % 4 == 0:
-            target_met = relative_standard_error(np.asarray(times)) <= rule.target_rel_se
-            if target_met or at_limit:
-                break
-    return Measurement(tuple(times), warm, started_at, time.time(), target_met, rule)
+        active = [s for s in models if not s.done]
+        if not active:
+            break
+        visits = active + ([ref] if ref else [])
+        for i in rng.permutation(len(visits)):
+            s = visits[i]
+            s.burst(rule.reference_burst_s if s is ref else rule.burst_s, clock_offset)
+        for s in active:
+            s.check(rule)
+    return [s.record(rule) for s in models], (ref.record(rule) if ref else None)
+
+
+def measure(run: Callable[[], None], rule: TimingRule = DEFAULT_RULE) -> Measurement:
+    """Time one model alone (no reference) under ``rule``."""
+    (m,), _ = measure_group([run], None, rule)
+    return m

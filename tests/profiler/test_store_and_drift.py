@@ -12,8 +12,9 @@ KEY = "cpu-test-t1-fp32-s128-b1-00000000"
 
 
 def _m(ms: float, t: float, spread: float = 0.0) -> Measurement:
+    """Five runs around ``ms`` starting at unix time ``t`` (0.2 s apart)."""
     times = tuple((ms + spread * d) / 1e3 for d in (-1, 0, 1, 0, 0))
-    return Measurement(times, 1, t, t + 1)
+    return Measurement(times, tuple(t + 0.2 * i for i in range(5)), 1)
 
 
 def _run(store, factor: float, t0: float, archs: dict[str, float]) -> int:
@@ -42,18 +43,22 @@ def test_drift_between_runs_is_corrected(tmp_path):
     assert labels.bert_base_ms == pytest.approx(200.0)
 
 
-def test_drift_within_a_run_is_interpolated(tmp_path):
+def test_each_run_is_divided_by_the_reference_next_to_it(tmp_path):
+    """The machine is 10% slower for a while; runs timed then are scaled back run by run."""
+    def series(t0, values):
+        return Measurement(tuple(v / 1e3 for v in values), tuple(t0 + 0.1 * i for i in range(len(values))), 1)
+
+    slow = [1.0] * 10 + [1.1] * 10 + [1.0] * 10  # machine speed over 3 s
     with LatencyStore.open(tmp_path / "s.sqlite") as store:
-        rid = store.begin_run(KEY, {}, {}, 1, {}, "ref", "test")
-        store.add(rid, KEY, "12-768-3072-12-768", "bert_base", 1, _m(200, 0))
-        store.add(rid, KEY, "4-512-2048-8-512", "reference", 1, _m(30, 2))  # midpoint 2.5
-        store.add(rid, KEY, "2-128-256-2-128", "sampled", 1, _m(10.0, 2))  # next to the first ref
-        # halfway between the references the machine is 10% slower: the reference is 33 there
-        store.add(rid, KEY, "2-128-256-2-128", "sampled", 1, _m(11.0, 12))  # midpoint 12.5
-        store.add(rid, KEY, "4-512-2048-8-512", "reference", 1, _m(36, 22))  # midpoint 22.5
-        rows = corrected_rows(store, KEY)
-    # the same model measured 10 ms then 11 ms while the machine slowed by 10%: one label
-    assert rows[0]["latency_ms"] == pytest.approx(rows[1]["latency_ms"])
+        rid = store.begin_run(KEY, {}, {}, 2, {}, "ref", "test")
+        # reference and arch interleaved: reference at t = 0.00, 0.10, ...; arch at t = 0.05, ...
+        store.add(rid, KEY, "2-384-1536-6-384", "reference", 2, series(0.0, [8.0 * f for f in slow]))
+        store.add(rid, KEY, "2-128-256-2-128", "sampled", 2, series(0.05, [4.0 * f for f in slow]))
+        store.add(rid, KEY, "12-768-3072-12-768", "bert_base", 2, series(0.02, [160.0 * f for f in slow]))
+        (row,) = corrected_rows(store, KEY)
+    assert row["raw_ms"] == pytest.approx(4.0 * 1.0)  # median of the raw runs
+    assert row["iqr_ms"] < 0.05  # the 10% episode is gone from the corrected runs
+    assert row["speedup"] == pytest.approx(40.0, rel=0.01)
 
 
 def test_failed_measurements_are_kept_with_their_reason(tmp_path):
