@@ -1,4 +1,9 @@
-"""atb-demo: the main job on a small default, end to end, in a throw-away workspace."""
+"""atb-demo: the whole pipeline on a small default, end to end, in one workspace.
+
+profile a sample of the small supernet's space -> fit the latency predictor -> prepare text and
+train the small SuperPLM (reused when the workspace has one) -> evolutionary search at the
+target speedup, re-measured on this CPU -> predictor parity plot and Pareto plot.
+"""
 
 from __future__ import annotations
 
@@ -10,40 +15,95 @@ from atb import cli
 log = logging.getLogger("atb.demo")
 
 
-def run_demo(workspace: str, samples: int) -> dict:
-    """Profile ``samples`` archs and summarise them (later stages join as they land)."""
+def run_demo(
+    workspace: str = "atb-demo-workspace",
+    samples: int = 150,
+    train_steps: int = 200,
+    target_speedup: float = 15.0,
+    seed: int = 0,
+) -> dict:
+    """Run every stage once and return what each produced (paths, metrics, the best arch)."""
+    from atb.predictor import load_or_fit
+    from atb.predictor.plots import plot_predictor_parity
     from atb.profiler import profile
+    from atb.search import plot_pareto, run_search
+    from atb.supernet import prepare_data, train_supernet
+    from atb.workspace import Workspace
 
+    ws = Workspace.resolve(workspace)
     t0 = time.perf_counter()
-    log.info("[1] profiling %d sampled archs (onnxruntime, all cores, 128 tokens)...", samples)
-    report = profile(workspace, samples=samples)
-    return {"workspace": workspace, "profile": report.to_dict(), "wall_s": time.perf_counter() - t0}
+    stages = {}
+
+    log.info("[1/5] profiling %d archs of the small pretrain space (onnxruntime, 128 tokens)", samples)
+    report = profile(ws, samples=samples, space="pretrain", super_config="small", seed=seed)
+    stages["profile"] = {"device_key": report.device_key, "total": report.total, "new": report.new,
+                         "bert_base_ms": report.bert_base_ms, "wall_s": time.perf_counter() - t0}
+
+    log.info("[2/5] fitting the latency predictor")
+    predictor = load_or_fit(ws, report.device_key)
+    parity = plot_predictor_parity(predictor, ws.plots_dir / "predictor-parity.png")
+    stages["predictor"] = {"chosen": predictor.chosen, "heldout": parity["metrics"],
+                           "plot": parity["files"][0], "path": str(predictor.path)}
+
+    log.info("[3/5] preparing text and training the small supernet (%d steps)", train_steps)
+    if not (ws.data_dir / "manifest.json").is_file():
+        prepare_data(ws)
+    checkpoint = ws.supernet_dir / "small-pretrain"
+    trained = train_supernet(ws, "small", "pretrain", steps=train_steps,
+                             resume=(checkpoint / "state.json").is_file(), seed=seed)
+    stages["supernet"] = {k: trained.get(k) for k in ("checkpoint", "step", "loss", "seconds")}
+
+    log.info("[4/5] searching for a %g x speedup and re-measuring the best archs", target_speedup)
+    result = run_search(target_speedup, workspace=ws, seed=seed, device_key=report.device_key, extract=True)
+    stages["search"] = result.to_dict()
+
+    log.info("[5/5] drawing the Pareto plot")
+    plots = plot_pareto(result.run_dir, ws.plots_dir / "pareto.png", workspace=ws)
+    stages["plots"] = [parity["files"][0]] + [str(p) for p in plots]
+    stages["wall_s"] = time.perf_counter() - t0
+    stages["workspace"] = str(ws.root)
+    return stages
+
+
+def _fmt(x, spec: str = ".2f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def _print(result: dict) -> None:
+    prof, pred, search = result["profile"], result["predictor"], result["search"]
+    best = search.get("best") or {}
+    print(f"workspace        {result['workspace']}")
+    print(f"profiled         {prof['new']} new archs ({prof['total']} in the store), device key "
+          f"{prof['device_key']}, BERT-base {_fmt(prof['bert_base_ms'], '.1f')} ms")
+    print(f"predictor        {pred['chosen']}: held-out MAPE {100 * pred['heldout']['mape']:.2f}%, "
+          f"within ±10% {100 * pred['heldout']['within_10']:.1f}%, Kendall τ {pred['heldout']['kendall_tau']:.3f}")
+    print(f"supernet         {result['supernet']['step']} steps, loss {_fmt(result['supernet']['loss'], '.3f')}")
+    print(f"search           target {search['target_speedup']}x: best {best.get('arch', 'none')}, "
+          f"fitness {_fmt(best.get('fitness'), '.4f')}, predicted {_fmt(best.get('predicted_speedup'))}x, "
+          f"measured {_fmt(best.get('measured_speedup'))}x ({search['evaluated']} archs evaluated)")
+    print(f"search run       {search['run_dir']}")
+    if search.get("extracted"):
+        print(f"best model       {search['extracted']} (loads with transformers.AutoModel after import atb)")
+    for path in result["plots"]:
+        print(f"plot             {path}")
+    print(f"took             {result['wall_s'] / 60:.1f} min")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = cli.make_parser("atb-demo", __doc__)
     p.add_argument("--workspace", default="atb-demo-workspace", metavar="DIR")
-    p.add_argument("--samples", type=int, default=100, help="archs to profile (default: 100)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--samples", type=int, default=150, help="archs to profile (default: 150)")
+    p.add_argument("--train-steps", type=int, default=200, help="supernet training steps (default: 200)")
+    p.add_argument("--target-speedup", type=float, default=15.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     cli.configure(args)
 
     def body() -> int:
-        result = run_demo(args.workspace, args.samples)
-        if args.json:
-            cli.print_json(result)
-            return 0
-        from atb.profiler.cli import _print_summary
-        from atb.profiler.session import ProfileReport  # noqa: F401  (for readers: the type shown)
-
-        prof = result["profile"]
-        print(f"profiled {prof['new']} new archs; the store holds {prof['total']} "
-              f"(device key {prof['device_key']}); BERT-base {prof['bert_base_ms']:.1f} ms")
-        print(f"workspace: {result['workspace']} (atb-profile export -o labels.csv --workspace "
-              f"{result['workspace']})")
-        print(f"demo took {result['wall_s']:.0f} s")
-        del _print_summary
+        result = run_demo(args.workspace, args.samples, args.train_steps, args.target_speedup, args.seed)
+        cli.print_json(result) if args.json else _print(result)
         return 0
 
     return cli.run("atb-demo", body)

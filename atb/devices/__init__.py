@@ -2,9 +2,9 @@
 
 from atb.devices.backends import Backend, Runner, get_backend
 from atb.devices.fingerprint import Fingerprint, fingerprint
-from atb.devices.setting import BACKENDS, PRECISIONS, DeviceSetting, device_key_for
+from atb.devices.setting import BACKENDS, PRECISIONS, DeviceSetting, device_key_for, setting_from_key
 
 __all__ = [
     "Backend", "Runner", "get_backend", "Fingerprint", "fingerprint",
-    "BACKENDS", "PRECISIONS", "DeviceSetting", "device_key_for",
+    "BACKENDS", "PRECISIONS", "DeviceSetting", "device_key_for", "setting_from_key",
 ]

@@ -81,3 +81,18 @@ def device_key_for(
     """The device key this machine gives to a setting (defaults filled in)."""
     setting = DeviceSetting(device, backend, threads or 0, precision, seq_len, batch).resolve()
     return setting.key()
+
+
+def setting_from_key(key: str) -> DeviceSetting:
+    """The setting a device key names (its machine hash is not checked here)."""
+    parts = key.split("-")
+    try:
+        device, backend, threads, precision, seq, batch, _hash = parts
+        if not (threads[0] == "t" and seq[0] == "s" and batch[0] == "b"):
+            raise ValueError(key)
+        return DeviceSetting(device, backend, int(threads[1:]), precision, int(seq[1:]), int(batch[1:]))
+    except (ValueError, IndexError):
+        raise UsageError(
+            f"malformed device key {key!r}",
+            hint="expected cpu-<backend>-t<threads>-<precision>-s<seq>-b<batch>-<hash>",
+        ) from None

@@ -53,9 +53,27 @@ def parity_plot(measured_ms, predicted_ms, path: str | Path, title: str = "",
     return path
 
 
+def plot_predictor_parity(pred, out: str | Path, labels=None) -> dict:
+    """Parity plot of ``pred`` against ``labels`` (default: its own held-out archs)."""
+    from atb.predictor.metrics import latency_metrics
+
+    if labels is not None:
+        archs, measured, what = labels.archs, labels.latency_ms, "measurements"
+    elif len(pred.heldout.get("archs", ())):
+        archs, measured, what = pred.heldout["archs"], pred.heldout["measured_ms"], "held-out archs"
+    else:
+        raise MissingInputError(f"predictor {pred.path} stores no held-out architectures",
+                                hint="pass --labels CSV with measurements of its device key")
+    predicted = pred.predict_ms(archs)
+    metrics = latency_metrics(predicted, measured)
+    title = f"{pred.chosen} on {what}\n{pred.device_key}"
+    path = parity_plot(measured, predicted, out, title=title, metrics=metrics)
+    return {"files": [str(path)], "predictor": str(pred.path), "device_key": pred.device_key,
+            "metrics": metrics}
+
+
 def plot_predictor(args: argparse.Namespace) -> dict:
     """Body of ``atb-plot predictor``; returns ``{"files": [...], "metrics": {...}}``."""
-    from atb.predictor.metrics import latency_metrics
     from atb.predictor.predictor import LatencyPredictor
     from atb.workspace import Workspace
 
@@ -65,24 +83,14 @@ def plot_predictor(args: argparse.Namespace) -> dict:
         from atb.predictor.auto import load_or_fit
 
         pred = load_or_fit(args.workspace, args.device_key)
+    labels = None
     if args.labels:
         from atb.profiler.labels import LabelSet
 
         labels = LabelSet.from_csv(args.labels, pred.device_key)
-        archs, measured, what = labels.archs, labels.latency_ms, "measurements"
-    elif len(pred.heldout.get("archs", ())):
-        archs, measured, what = pred.heldout["archs"], pred.heldout["measured_ms"], "held-out archs"
-    else:
-        raise MissingInputError(f"predictor {pred.path} stores no held-out architectures",
-                                hint="pass --labels CSV with measurements of its device key")
-    predicted = pred.predict_ms(archs)
-    metrics = latency_metrics(predicted, measured)
     out = Path(args.output) if args.output else (
         Workspace.resolve(args.workspace).plots_dir / f"predictor-{pred.device_key}.png")
-    title = f"{pred.chosen} on {what}\n{pred.device_key}"
-    path = parity_plot(measured, predicted, out, title=title, metrics=metrics)
-    return {"files": [str(path)], "predictor": str(pred.path), "device_key": pred.device_key,
-            "metrics": metrics}
+    return plot_predictor_parity(pred, out, labels)
 
 
 def add_plot_subcommand(subparsers) -> None:

@@ -159,6 +159,13 @@ def _real_latency(ws: Workspace, device_key: str | None):
 
 
 def _real_measure(ws: Workspace, device_key: str, **profile_options) -> Measure:
+    if not profile_options:  # time with the setting the predictor was fitted for
+        from atb.devices import setting_from_key
+
+        s = setting_from_key(device_key)
+        profile_options = {"backend": s.backend, "threads": s.threads, "precision": s.precision,
+                           "seq_len": s.seq_len}
+
     def measure(archs: list[Arch]) -> list[float]:
         profile_archs = _import("atb.profiler", "profile_archs", "install atb with its profiler package")
         report = profile_archs(archs, ws, source="verify", **profile_options)

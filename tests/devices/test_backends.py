@@ -28,6 +28,16 @@ def test_device_key_names_the_setting():
     assert len(key.rsplit("-", 1)[1]) == 8
 
 
+def test_device_key_parses_back_to_its_setting():
+    from atb.devices import setting_from_key
+
+    key = device_key_for("openvino", threads=1, precision="fp32", seq_len=64)
+    s = setting_from_key(key)
+    assert (s.backend, s.threads, s.precision, s.seq_len, s.batch) == ("openvino", 1, "fp32", 64, 1)
+    with pytest.raises(UsageError):
+        setting_from_key("cpu-onnxruntime-2")
+
+
 def test_default_threads_are_the_physical_cores():
     assert DeviceSetting().resolve().threads == fingerprint().physical_cores
 
