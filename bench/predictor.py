@@ -12,6 +12,13 @@ Run it on an idle machine: throughput figures are only meaningful there.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# bench/profile.py would shadow the standard library's `profile` (imported by torch through
+# cProfile) when this script's folder is first on sys.path: drop that folder
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 import argparse
 import dataclasses
 import logging

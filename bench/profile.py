@@ -32,7 +32,7 @@ from atb.devices import DeviceSetting, get_backend
 from atb.profiler.lock import HostLock
 from atb.profiler.onnx_graph import INPUT_NAMES, WeightPool, build_onnx, example_inputs, state_dict_weights
 from atb.profiler.session import REFERENCE_ARCH
-from atb.profiler.timing import CAREFUL_RULE, measure
+from atb.profiler.timing import CAREFUL_RULE, TimingRule, measure, measure_group
 
 PROFILE = [sys.executable, "-m", "atb.profiler.cli"]
 
@@ -93,37 +93,47 @@ def _ov_median_ms(graph: Path, threads: int) -> float:
         return measure(runner.run, CAREFUL_RULE).median_ms
 
 
-def benchmark_app(root: Path, threads: int, seconds: int) -> None:
-    section(f"agreement with OpenVINO benchmark_app (-hint none -nstreams 1 -nthreads {threads} -api sync)")
+def _benchmark_app_median_ms(exe: str, graph: Path, threads: int, seconds: int) -> float | None:
+    out = subprocess.run(
+        [exe, "-m", str(graph), "-d", "CPU", "-hint", "none", "-nstreams", "1", "-nthreads", str(threads),
+         "-api", "sync", "-t", str(seconds), "-infer_precision", "f32"],
+        capture_output=True, text=True,
+    )
+    match = re.search(r"Median:\s*([\d.]+)\s*ms", out.stdout)
+    if not match:
+        print(f"benchmark_app failed: {out.stderr.strip()[-300:]}")
+    return float(match.group(1)) if match else None
+
+
+def benchmark_app(root: Path, threads: int, seconds: int, rounds: int) -> None:
+    section(f"agreement with OpenVINO benchmark_app (-hint none -nstreams 1 -nthreads {threads} -api sync), "
+            f"{rounds} alternating rounds each")
     exe = shutil.which("benchmark_app") or str(Path(sys.executable).with_name("benchmark_app"))
     pool = WeightPool(root)
     print(f"{'model':22} {'atb ms':>9} {'benchmark_app ms':>17} {'diff':>7}")
-    for arch in (REFERENCE_ARCH, BERT_BASE):
+    for arch in (REFERENCE_ARCH, Arch(4, 512, 2048, 8, 512), BERT_BASE):
         graph = pool.save(build_onnx(arch, weights=pool), f"bench-{arch}")
-        ours = _ov_median_ms(graph, threads)
-        out = subprocess.run(
-            [exe, "-m", str(graph), "-d", "CPU", "-hint", "none", "-nstreams", "1", "-nthreads", str(threads),
-             "-api", "sync", "-t", str(seconds), "-infer_precision", "f32"],
-            capture_output=True, text=True,
-        )
-        match = re.search(r"Median:\s*([\d.]+)\s*ms", out.stdout)
-        if not match:
-            print(f"{str(arch):22} benchmark_app failed: {out.stderr.strip()[-300:]}")
+        ours, theirs = [], []
+        for _ in range(rounds):  # alternate, so that drift hits both alike
+            ours.append(_ov_median_ms(graph, threads))
+            theirs.append(_benchmark_app_median_ms(exe, graph, threads, seconds))
+        if None in theirs:
             continue
-        theirs = float(match.group(1))
-        print(f"{str(arch):22} {ours:9.2f} {theirs:17.2f} {100 * (ours / theirs - 1):+6.1f}%")
+        a, b = float(np.median(ours)), float(np.median(theirs))
+        print(f"{str(arch):22} {a:9.2f} {b:17.2f} {100 * (a / b - 1):+6.1f}%")
 
 
-def export_parity(threads: int, archs: list[str], rounds: int) -> None:
+def export_parity(threads: int, archs: list[str], seconds: float) -> None:
     import onnx
     import torch
 
     from atb.modeling import build_model
 
-    section("direct graph vs torch.onnx.export of atb.modeling (onnxruntime, interleaved ABAB)")
+    section("direct graph vs torch.onnx.export of atb.modeling (onnxruntime, interleaved bursts)")
     setting = DeviceSetting(threads=threads).resolve()
     ort = get_backend("onnxruntime")
     inputs = example_inputs()
+    rule = TimingRule(min_runs=20, min_s=seconds, max_s=2 * seconds, target_rel_se=0.002)
     tmp = Path(tempfile.mkdtemp())
     print(f"{'arch':22} {'direct ms':>10} {'export ms':>10} {'ratio':>7}")
     for text in archs:
@@ -138,12 +148,11 @@ def export_parity(threads: int, archs: list[str], rounds: int) -> None:
         exported = tmp / "export.onnx"
         onnx.save(onnx.load_from_string(f.getvalue()), exported)
         runners = [ort.load(arch, p, setting, inputs) for p in (direct, exported)]
-        medians = [[], []]
-        for _ in range(rounds):  # alternate so drift hits both alike
-            for i, r in enumerate(runners):
-                medians[i].append(measure(r.run).median_ms)
-        d, e = np.median(medians[0]), np.median(medians[1])
-        print(f"{text:22} {d:10.2f} {e:10.2f} {d / e:7.3f}")
+        # both timed in alternating bursts, so that drift hits both alike
+        both, _ = measure_group([r.run for r in runners], None, rule)
+        d, e = both[0].median_ms, both[1].median_ms
+        print(f"{text:22} {d:10.2f} {e:10.2f} {d / e:7.3f}   (relative SE {100 * both[0].rel_se:.1f}%, "
+              f"{100 * both[1].rel_se:.1f}%)")
     shutil.rmtree(tmp)
 
 
@@ -157,7 +166,7 @@ def main() -> None:
                    help="comma-separated subset of: throughput, retest, benchmark_app, export")
     args = p.parse_args()
     sections = set(args.sections.split(","))
-    n, k, secs, rounds = (args.archs, args.retest, 15, 5) if not args.quick else (6, 4, 2, 1)
+    n, k, secs, rounds = (args.archs, args.retest, 5, 3) if not args.quick else (6, 4, 2, 1)
     root = Path(tempfile.mkdtemp(prefix="atb-bench-"))
     print(f"workspaces under {root}")
     if "throughput" in sections:
@@ -166,9 +175,9 @@ def main() -> None:
         retest(root, k, args.threads)
     with HostLock("bench/profile.py"):  # the sections below time in this process
         if "benchmark_app" in sections:
-            benchmark_app(root, args.threads, secs)
+            benchmark_app(root, args.threads, secs, rounds)
         if "export" in sections:
-            export_parity(args.threads, ["4-512-2048-8-512", "2-256-1024-4-256", "6-768-3072-12-768"][: 3 if not args.quick else 1], rounds)
+            export_parity(args.threads, ["4-512-2048-8-512", "2-256-1024-4-256", "6-768-3072-12-768"][: 3 if not args.quick else 1], 4.0 if not args.quick else 0.2)
 
 
 if __name__ == "__main__":

@@ -128,6 +128,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--supernet-steps", type=int, default=1000, help="full mode only")
     parser.add_argument("--alone-steps", type=int, default=300, help="full mode only")
+    parser.add_argument("--checkpoint", default=None, metavar="DIR",
+                        help="reuse this trained small-pretrain supernet (with --workspace holding its "
+                             "data) instead of training one")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -143,17 +146,28 @@ def main(argv=None) -> int:
         tmp = Path(tmpdir)
         ws = Path(args.workspace) if args.workspace else tmp / "ws"
         t0 = time.perf_counter()
-        data = prepare_data(ws, max_documents=80 if q else None)
-        trained = train_supernet(ws, "small", "pretrain", steps=args.supernet_steps, out_dir=tmp / "super",
-                                 batch_size=args.batch_size, seq_len=args.seq_len,
-                                 samples=args.samples, lr=args.lr, save_every=args.supernet_steps)
+        if args.checkpoint:
+            super_dir = Path(args.checkpoint)
+            state = ckpt.read_state(super_dir)
+            manifest = json.loads((ws / "data" / "manifest.json").read_text())
+            data = {"train_tokens": sum(s["tokens"] for s in manifest["splits"]["train"])}
+            history = state.get("history") or [[state["step"], float("nan")]]
+            trained = {"step": state["step"], "loss": history[-1][1], "tokens_per_s": float("nan"),
+                       "seconds": 0.0}
+            args.supernet_steps = state["step"]
+        else:
+            super_dir = tmp / "super"
+            data = prepare_data(ws, max_documents=80 if q else None)
+            trained = train_supernet(ws, "small", "pretrain", steps=args.supernet_steps, out_dir=super_dir,
+                                     batch_size=args.batch_size, seq_len=args.seq_len,
+                                     samples=args.samples, lr=args.lr, save_every=args.supernet_steps)
         report = {
             "mode": "quick" if q else "full", "threads": args.threads,
             "train_tokens": data["train_tokens"],
             "supernet_training": {k: trained[k] for k in ("step", "loss", "tokens_per_s", "seconds")},
             "training_cost": bench_training_cost(ws, cost_archs, args),
-            "evaluator": bench_evaluator(tmp / "super", ws, ranking_archs, args),
-            "ranking": bench_ranking(tmp / "super", ws, ranking_archs, args, tmp),
+            "evaluator": bench_evaluator(super_dir, ws, ranking_archs, args),
+            "ranking": bench_ranking(super_dir, ws, ranking_archs, args, tmp),
         }
         report["total_seconds"] = time.perf_counter() - t0
     if args.json:

@@ -45,6 +45,12 @@ def parity_plot(measured_ms, predicted_ms, path: str | Path, title: str = "",
             bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(True, which="both", lw=0.3, alpha=0.5)
+    from matplotlib.ticker import LogLocator, ScalarFormatter
+
+    for axis in (ax.xaxis, ax.yaxis):  # plain numbers at 1-2-5 steps: default minor labels collide
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+        axis.set_minor_formatter(ScalarFormatter())
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

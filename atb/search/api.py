@@ -386,6 +386,5 @@ def _finish_target(window, space, latency, evaluator, top_k, measure, run, max_r
 
 def _extract(ws: Workspace, arch: Arch, out_dir: Path) -> str:
     extract = _import("atb.supernet", "extract", "install atb with its supernet package")
-    info = extract(ws, arch, out_dir, onnx=False)
-    log.info("extracted %s to %s", arch, out_dir)
+    info = extract(ws, arch, out_dir, onnx=False)  # logs where it wrote the model
     return str(info.get("out_dir", out_dir)) if isinstance(info, dict) else str(out_dir)

@@ -15,7 +15,7 @@ def _fill(store, labels, t0):
     from atb.profiler.timing import Measurement
 
     def m(ms, t):
-        return Measurement(tuple([ms / 1e3] * 5), 1, t, t + 0.5)
+        return Measurement(tuple([ms / 1e3] * 5), tuple(t + 0.1 * i for i in range(5)), 1)
 
     rid = store.begin_run(KEY, {}, {}, 1, {}, "4-512-2048-8-512", "test")
     store.add(rid, KEY, "12-768-3072-12-768", "bert_base", 1, m(200.0, t0))
