@@ -20,7 +20,7 @@ import numpy as np
 
 from atb.arch import FIELDS, SearchSpace
 from atb.search.evaluate import Evaluator
-from atb.search.window import LatencyModel, Window, sample_in_window
+from atb.search.window import InWindow, LatencyModel, Window, sample_in_window
 
 log = logging.getLogger("atb.search.evolution")
 
@@ -81,11 +81,9 @@ def roulette_select(fitness: np.ndarray, rng: np.random.Generator, n: int) -> np
 def _children(space, latency, window, rng, parents: Generation, n: int, cfg: EvolutionConfig,
               exclude: set[str]) -> tuple[list[np.ndarray], list[float]]:
     """Up to ``n`` distinct in-window children of ``parents`` (vectorised, bounded)."""
-    kept: list[np.ndarray] = []
-    kept_s: list[float] = []
-    seen = set(exclude)
+    found = InWindow(space, latency, window, n, exclude)
     for _ in range(MAX_ROUNDS):
-        need = n - len(kept)
+        need = found.missing
         if need <= 0:
             break
         m = max(4 * need, 32)  # oversample: many children miss the window
@@ -94,17 +92,8 @@ def _children(space, latency, window, rng, parents: Generation, n: int, cfg: Evo
         idx = roulette_select(parents.fitness, rng, m)
         mutated = space.mutate_array(parents.archs[idx], rng, cfg.mutation_prob)
         cands[~explore] = mutated[~explore]
-        s = np.asarray(latency.predict_speedup(cands), dtype=np.float64)
-        ok = window.contains(s) & space.contains_array(cands)
-        for row, sp in zip(cands[ok], s[ok]):
-            if len(kept) >= n:
-                break
-            key = "-".join(map(str, row))
-            if key not in seen:
-                seen.add(key)
-                kept.append(row)
-                kept_s.append(float(sp))
-    return kept, kept_s
+        found.offer(cands)
+    return found.rows, found.speedups
 
 
 def next_generation(space: SearchSpace, latency: LatencyModel, window: Window,

@@ -139,6 +139,36 @@ def check_feasible(windows: "Window | list[Window]", space: SearchSpace, latency
     return slow, fast
 
 
+class InWindow:
+    """Collects up to ``n`` distinct archs whose predicted speedup lies in a window."""
+
+    def __init__(self, space: SearchSpace, latency: LatencyModel, window: Window, n: int,
+                 exclude: set[str] | None = None):
+        self.space, self.latency, self.window, self.n = space, latency, window, n
+        self.seen = set(exclude or ())
+        self.rows: list[np.ndarray] = []
+        self.speedups: list[float] = []
+        self.drawn = 0
+
+    @property
+    def missing(self) -> int:
+        return self.n - len(self.rows)
+
+    def offer(self, cands: np.ndarray) -> None:
+        """Predict ``cands`` in one batch and keep the new in-window ones (in draw order)."""
+        self.drawn += len(cands)
+        s = np.asarray(self.latency.predict_speedup(cands), dtype=np.float64)
+        ok = self.window.contains(s) & self.space.contains_array(cands)
+        for row, sp in zip(cands[ok], s[ok]):
+            if len(self.rows) >= self.n:
+                break
+            key = "-".join(map(str, row))
+            if key not in self.seen:
+                self.seen.add(key)
+                self.rows.append(row)
+                self.speedups.append(float(sp))
+
+
 def sample_in_window(
     space: SearchSpace,
     latency: LatencyModel,
@@ -157,36 +187,19 @@ def sample_in_window(
     """
     if n <= 0:
         return np.empty((0, len(FIELDS)), dtype=np.int64), np.empty(0)
-    seen = set(exclude or ())
-    kept: list[np.ndarray] = []
-    kept_s: list[float] = []
-    drawn = 0
-
-    def take(cands: np.ndarray) -> None:
-        nonlocal drawn
-        drawn += len(cands)
-        s = np.asarray(latency.predict_speedup(cands), dtype=np.float64)
-        ok = window.contains(s) & space.contains_array(cands)
-        for row, sp in zip(cands[ok], s[ok]):
-            if len(kept) >= n:
-                break
-            key = "-".join(map(str, row))
-            if key not in seen:
-                seen.add(key)
-                kept.append(row)
-                kept_s.append(float(sp))
-
+    found = InWindow(space, latency, window, n, exclude)
     # 1. Uniform rejection sampling: the paper's "sample a fresh arch meeting the constraint".
-    while len(kept) < n and drawn < max_draws // 2:
-        take(space.sample_array(rng, BATCH))
+    while found.missing > 0 and found.drawn < max_draws // 2:
+        found.offer(space.sample_array(rng, BATCH))
     # 2. Narrow or extreme windows: draws along the diagonal reach the ends of the space.
-    while len(kept) < n and drawn < 3 * max_draws // 4:
-        take(diagonal_sample(space, rng, BATCH))
+    while found.missing > 0 and found.drawn < 3 * max_draws // 4:
+        found.offer(diagonal_sample(space, rng, BATCH))
     # 3. Still short: local moves around what was found (one gene at a time on average).
-    while len(kept) < n and drawn < max_draws and kept:
-        parents = np.asarray(kept)[rng.integers(0, len(kept), BATCH)]
-        take(space.mutate_array(parents, rng, prob=1.0 / len(FIELDS)))
-    if len(kept) < n:
-        log.warning("only %d of %d archs found in the window after %d draws", len(kept), n, drawn)
+    while found.missing > 0 and found.drawn < max_draws and found.rows:
+        parents = np.asarray(found.rows)[rng.integers(0, len(found.rows), BATCH)]
+        found.offer(space.mutate_array(parents, rng, prob=1.0 / len(FIELDS)))
+    if found.missing > 0:
+        log.warning("only %d of %d archs found in the window after %d draws", len(found.rows), n, found.drawn)
+    kept, kept_s = found.rows, found.speedups
     arr = np.asarray(kept, dtype=np.int64).reshape(-1, len(FIELDS))
     return arr, np.asarray(kept_s, dtype=np.float64)

@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from atb.arch import MAX_POSITIONS, TYPE_VOCAB_SIZE, VOCAB_SIZE, Arch, SearchSpace
-from atb.modeling import additive_attention_mask
+from atb.modeling import additive_attention_mask, init_bert_weights
 
 LAYER_NORM_EPS = 1e-12  # as BERT
 INIT_STD = 0.02  # as BERT
@@ -229,15 +229,6 @@ class ElasticProjection(nn.Module):
         return F.linear(hidden, self.dense.weight[:, : hidden.shape[-1]], self.dense.bias)
 
 
-@torch.no_grad()
 def init_weights(module: nn.Module) -> None:
-    """BERT's initialisation: N(0, 0.02) weights, zero biases, unit LayerNorm."""
-    if isinstance(module, (nn.Linear, nn.Embedding)):
-        module.weight.normal_(0.0, INIT_STD)
-        if isinstance(module, nn.Linear):
-            module.bias.zero_()
-        if isinstance(module, nn.Embedding) and module.padding_idx is not None:
-            module.weight[module.padding_idx].zero_()
-    elif isinstance(module, nn.LayerNorm):
-        module.weight.fill_(1.0)
-        module.bias.zero_()
+    """BERT's initialisation (the same as atb.modeling's), N(0, 0.02)."""
+    init_bert_weights(module, INIT_STD)
