@@ -100,6 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     cli.configure(args)
+    # check what would otherwise fail only after minutes of profiling and training
+    if args.samples < 30:
+        p.error(f"--samples {args.samples} is too few to fit a predictor (at least 30)")
+    if args.train_steps < 1:
+        p.error("--train-steps must be at least 1")
+    if not args.target_speedup > 1:
+        p.error(f"--target-speedup {args.target_speedup} must be greater than 1")
 
     def body() -> int:
         result = run_demo(args.workspace, args.samples, args.train_steps, args.target_speedup, args.seed)
