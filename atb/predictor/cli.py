@@ -109,10 +109,19 @@ _METRIC_COLUMNS = [("model", "model"), ("n", "n"), ("rmse", "RMSE ms"), ("mape",
                    ("w5", "±5%"), ("w10", "±10%"), ("tau", "Kendall τ"), ("rho", "Spearman ρ")]
 
 
-def cmd_fit(args) -> int:
+def _save(pred, args, store_last_modified: float | None) -> Path:
+    """Save to -o, or to the workspace's artefact for the predictor's device key."""
     from atb.predictor.auto import predictor_path
-    from atb.predictor.fit import fit_predictor
     from atb.workspace import Workspace
+
+    pred.store_last_modified = store_last_modified
+    out = Path(args.output) if args.output else predictor_path(Workspace.resolve(args.workspace),
+                                                               pred.device_key)
+    return pred.save(out)
+
+
+def cmd_fit(args) -> int:
+    from atb.predictor.fit import fit_predictor
 
     kinds = tuple(k.strip() for k in args.models.split(",") if k.strip())
     if set(kinds) - set(MODEL_KINDS) or not kinds:
@@ -122,10 +131,7 @@ def cmd_fit(args) -> int:
     labels, last = _labels(args, resolve_device_key(args))
     pred = fit_predictor(labels, kinds=kinds, folds=args.folds, test_fraction=args.test_fraction,
                          seed=args.seed, source=args.labels or "store")
-    pred.store_last_modified = last
-    out = Path(args.output) if args.output else predictor_path(Workspace.resolve(args.workspace),
-                                                               labels.device_key)
-    path = pred.save(out)
+    path = _save(pred, args, last)
     if args.json:
         cli.print_json({"path": str(path), **pred.summary()})
         return 0
@@ -202,10 +208,8 @@ def cmd_predict(args) -> int:
 def cmd_transfer(args) -> int:
     import numpy as np
 
-    from atb.predictor.auto import predictor_path
     from atb.predictor.predictor import LatencyPredictor
     from atb.predictor.transfer import transfer
-    from atb.workspace import Workspace
 
     base = LatencyPredictor.load(args.base)
     labels, last = _labels(args, resolve_device_key(args))
@@ -217,10 +221,7 @@ def cmd_transfer(args) -> int:
             raise UsageError("--samples must be at least 3")
         labels = labels.subset(np.arange(min(args.samples, len(labels))))
     pred = transfer(base, labels)
-    pred.store_last_modified = last
-    out = Path(args.output) if args.output else predictor_path(Workspace.resolve(args.workspace),
-                                                               labels.device_key)
-    path = pred.save(out)
+    path = _save(pred, args, last)
     if args.json:
         cli.print_json({"path": str(path), **pred.summary()})
     else:

@@ -71,17 +71,16 @@ def _weighted_lstsq(basis: np.ndarray, y_ms: np.ndarray, ridge: float = 1e-8) ->
     return coef / scale
 
 
-class FlopsLinear(LatencyModel):
-    """Baseline: latency = c0 + c1 * total MACs (what a FLOPs proxy assumes)."""
+class _LinearInBasis(LatencyModel):
+    """Latency linear in a basis of operator costs, fitted on relative error."""
 
-    kind = "flops_linear"
+    ridge = 1e-8  # relative, for conditioning only
 
-    def _basis(self, archs):
-        macs = cost_terms(check_archs(archs), self.seq_len)["total_macs"]
-        return np.stack([np.ones_like(macs), macs], axis=1)
+    def _basis(self, archs) -> np.ndarray:
+        raise NotImplementedError
 
     def fit(self, archs, log_ms, rng):
-        self.coef = _weighted_lstsq(self._basis(archs), np.exp(log_ms))
+        self.coef = _weighted_lstsq(self._basis(archs), np.exp(log_ms), ridge=self.ridge)
         return self
 
     def predict_log(self, archs):
@@ -94,7 +93,17 @@ class FlopsLinear(LatencyModel):
         self.coef = np.asarray(arrays["coef"], dtype=np.float64)
 
 
-class AdditiveLayers(LatencyModel):
+class FlopsLinear(_LinearInBasis):
+    """Baseline: latency = c0 + c1 * total MACs (what a FLOPs proxy assumes)."""
+
+    kind = "flops_linear"
+
+    def _basis(self, archs):
+        macs = cost_terms(check_archs(archs), self.seq_len)["total_macs"]
+        return np.stack([np.ones_like(macs), macs], axis=1)
+
+
+class AdditiveLayers(_LinearInBasis):
     """Additive per-layer model: latency = emb(dm) + lt * layer(dm, df, h, dqkv).
 
     Both parts are linear in a small basis of the operator costs a layer runs (Q/K/V and
@@ -104,6 +113,7 @@ class AdditiveLayers(LatencyModel):
     """
 
     kind = "additive"
+    ridge = 1e-9
 
     def _basis(self, archs):
         a = check_archs(archs)
@@ -115,18 +125,6 @@ class AdditiveLayers(LatencyModel):
                  s * dm, s * df, s * dqkv, h]
         return np.stack(emb + [lt * x for x in layer], axis=1)
 
-    def fit(self, archs, log_ms, rng):
-        self.coef = _weighted_lstsq(self._basis(archs), np.exp(log_ms), ridge=1e-9)
-        return self
-
-    def predict_log(self, archs):
-        return np.log(np.maximum(self._basis(archs) @ self.coef, _FLOOR_MS))
-
-    def arrays(self):
-        return {"coef": self.coef}
-
-    def _load_arrays(self, arrays):
-        self.coef = np.asarray(arrays["coef"], dtype=np.float64)
 
 
 def model_classes() -> dict[str, type[LatencyModel]]:

@@ -83,7 +83,8 @@ def corrected_rows(store: LatencyStore, device_key: str, run_id: int | None = No
                 continue
             if curve is not None:
                 runs_ms = curve.ratios(m) * anchor
-                bert_ms = bert_ratios.get(rid, fallback) * anchor if (rid in bert_ratios or fallback) else float("nan")
+                bert_ratio = bert_ratios.get(rid, fallback)
+                bert_ms = bert_ratio * anchor if bert_ratio is not None else float("nan")
             else:
                 runs_ms, bert_ms = m.times * 1e3, float("nan")
             latency = float(np.median(runs_ms))

@@ -1,6 +1,6 @@
 """atb.search: Algorithm-2 evolution under a latency window, the fast rule, Pareto tools.
 
-See docs/search.md. ``run_search`` is the library call behind ``atb-search``; the pure
+See docs/architecture.md, "Search". ``run_search`` is the library call behind ``atb-search``; the pure
 pieces are exported for notebooks and tests.
 """
 
