@@ -83,7 +83,7 @@ def _print(result: dict) -> None:
           f"measured {_fmt(best.get('measured_speedup'))}x ({search['evaluated']} archs evaluated)")
     print(f"search run       {search['run_dir']}")
     if search.get("extracted"):
-        print(f"best model       {search['extracted']} (loads with transformers.AutoModel after import atb)")
+        print(f"best model       {search['extracted']} (loads with transformers.AutoModel after import atb.modeling)")
     for path in result["plots"]:
         print(f"plot             {path}")
     print(f"took             {result['wall_s'] / 60:.1f} min")
