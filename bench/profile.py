@@ -1,7 +1,8 @@
 """Profiler benchmark: overhead, throughput, test-retest drift, benchmark_app agreement,
 and direct-graph vs torch-export latency. Run it on an idle machine:
 
-    python bench/profile.py                 # full: 300 archs, 20-arch retest (~15 min on 2 cores)
+    python bench/profile.py                 # full: 300 archs, 20-arch retest at 2 and 1 threads
+                                            # (~18 min on 2 cores)
     python bench/profile.py --quick         # a smoke run of every section
 
 Everything is printed side by side in one run; nothing here asserts.
@@ -64,27 +65,38 @@ def throughput(root: Path, n: int, threads: int) -> None:
     print(f"archs per hour           {per_hour:.0f} (process wall) -> 10,000 archs in {10000 / per_hour:.2f} h")
 
 
-def retest(root: Path, n: int, threads: int) -> None:
-    section(f"test-retest: the same {n} archs in two separate processes")
+def retest(root: Path, n: int, thread_counts: list[int]) -> None:
+    """The same archs in two processes per thread count; errors side by side."""
+    section(f"test-retest: the same {n} archs in two separate processes, per thread count")
     archs = [str(a) for a in get_space("pretrain").sample(np.random.default_rng(123), n)]
     flags = sum((["--arch", a] for a in archs), [])
-    ws = root / "retest"
-    first = atb_profile(flags + ["--threads", str(threads), "--workspace", str(ws), "--seed", "1"])
-    second = atb_profile(flags + ["--threads", str(threads), "--workspace", str(ws), "--seed", "2"])
-    a = {r["arch"]: r for r in first["results"]}
-    b = {r["arch"]: r for r in second["results"]}
+    columns = {}
+    for threads in thread_counts:
+        ws = root / f"retest-t{threads}"
+        first = atb_profile(flags + ["--threads", str(threads), "--workspace", str(ws), "--seed", "1"])
+        second = atb_profile(flags + ["--threads", str(threads), "--workspace", str(ws), "--seed", "2"])
+        a = {r["arch"]: r for r in first["results"]}
+        b = {r["arch"]: r for r in second["results"]}
 
-    def err(field: str) -> np.ndarray:
-        x = np.array([a[k][field] for k in archs])
-        y = np.array([b[k][field] for k in archs])
-        return np.abs(x - y) / ((x + y) / 2)
+        def err(field: str) -> np.ndarray:
+            x = np.array([a[k][field] for k in archs])
+            y = np.array([b[k][field] for k in archs])
+            return np.abs(x - y) / ((x + y) / 2)
 
-    raw, corrected, speedup = err("raw_ms"), err("latency_ms"), err("speedup")
-    shift = np.median([b[k]["raw_ms"] / a[k]["raw_ms"] for k in archs])
-    print(f"raw shift                process 2 / process 1 = {shift:.3f} (median over archs)")
-    print(f"{'':24} {'median':>8} {'p90':>8} {'max':>8}")
-    for name, e in (("raw latency", raw), ("drift-corrected latency", corrected), ("speedup", speedup)):
-        print(f"{name:24} {100 * np.median(e):7.2f}% {100 * np.percentile(e, 90):7.2f}% {100 * e.max():7.2f}%")
+        columns[threads] = {
+            "raw latency": err("raw_ms"), "drift-corrected latency": err("latency_ms"),
+            "speedup": err("speedup"),
+            "shift": np.median([b[k]["raw_ms"] / a[k]["raw_ms"] for k in archs]),
+            "noisy": np.mean([r["noisy"] for r in first["results"] + second["results"]]),
+        }
+    heads = "".join(f"{f't{t} median':>12}{f't{t} p90':>10}" for t in columns)
+    print(f"{'':24}{heads}")
+    for name in ("raw latency", "drift-corrected latency", "speedup"):
+        cells = "".join(f"{100 * np.median(c[name]):11.2f}%{100 * np.percentile(c[name], 90):9.2f}%"
+                        for c in columns.values())
+        print(f"{name:24}{cells}")
+    print(f"{'raw shift (p2 / p1)':24}" + "".join(f"{c['shift']:12.3f}{'':10}" for c in columns.values()))
+    print(f"{'noisy labels':24}" + "".join(f"{100 * c['noisy']:11.0f}%{'':10}" for c in columns.values()))
 
 
 def _ov_median_ms(graph: Path, threads: int) -> float:
@@ -162,6 +174,8 @@ def main() -> None:
     p.add_argument("--archs", type=int, default=300, help="archs for the throughput section")
     p.add_argument("--retest", type=int, default=20, help="archs for the test-retest section")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--retest-threads", default="2,1",
+                   help="comma-separated thread counts for the test-retest section (default: 2,1)")
     p.add_argument("--sections", default="throughput,retest,benchmark_app,export",
                    help="comma-separated subset of: throughput, retest, benchmark_app, export")
     args = p.parse_args()
@@ -172,7 +186,7 @@ def main() -> None:
     if "throughput" in sections:
         throughput(root, n, args.threads)
     if "retest" in sections:
-        retest(root, k, args.threads)
+        retest(root, k, [int(t) for t in args.retest_threads.split(',')])
     with HostLock("bench/profile.py"):  # the sections below time in this process
         if "benchmark_app" in sections:
             benchmark_app(root, args.threads, secs, rounds)

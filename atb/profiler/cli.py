@@ -11,6 +11,8 @@ import sys
 
 from atb import cli
 
+NOISY_SHARE_ADVICE = 0.5  # above this share of noisy labels the run suggests fewer threads
+
 EPILOG = """Labels are drift-corrected: archs are timed in small groups, in short bursts
 alternating with a reference model, and BERT-base is timed the same way at both ends of a
 run, so every run is compared with the machine's state at that moment and every latency is
@@ -75,9 +77,28 @@ def main(argv: list[str] | None = None) -> int:
             cli.print_json(report.to_dict())
         else:
             _print_summary(report)
+        if advice := noise_advice(report):
+            print(advice, file=sys.stderr)
         return 0
 
     return cli.run("atb-profile", body)
+
+
+def noise_advice(report) -> str | None:
+    """A hint when most labels came out noisy with several threads.
+
+    On shared and virtual machines a multi-threaded run waits for its slowest thread, and a
+    vCPU the hypervisor takes away for a moment makes run times bimodal; one thread is then
+    usually several times more repeatable (docs/architecture.md, "Noise").
+    """
+    from atb.devices.setting import setting_from_key
+
+    threads = setting_from_key(report.device_key).threads
+    if threads <= 1 or report.noisy_share <= NOISY_SHARE_ADVICE:
+        return None
+    return (f"note: {report.noisy_share:.0%} of the labels are noisy (IQR above 5% of the median) at "
+            f"{threads} threads; on a shared or virtual machine --threads 1 is usually far more "
+            "repeatable")
 
 
 def _export(args) -> int:

@@ -106,6 +106,12 @@ class ProfileReport:
     def failed(self) -> list[ArchResult]:
         return [r for r in self.results if r.error]
 
+    @property
+    def noisy_share(self) -> float:
+        """Fraction of the timed archs whose label is flagged noisy (0 when none was timed)."""
+        timed = [r for r in self.results if not r.error]
+        return sum(r.noisy for r in timed) / len(timed) if timed else 0.0
+
     def to_dict(self) -> dict:
         return {
             "device_key": self.device_key,
@@ -113,6 +119,7 @@ class ProfileReport:
             "total": self.total,
             "new": self.new,
             "failed": len(self.failed),
+            "noisy_share": self.noisy_share,
             "bert_base_ms": self.bert_base_ms,
             "results": [r.to_dict() for r in self.results],
             "stats": self.stats,

@@ -133,3 +133,22 @@ def test_corrupt_store_is_one_line_and_exit_2(tmp_path):
 def test_export_without_a_store_names_the_command(tmp_path):
     out = run(["export", "--workspace", str(tmp_path / "nothing"), "-o", str(tmp_path / "x.csv")])
     assert out.returncode == 2 and "atb-profile" in out.stderr
+
+
+def _report(key: str, iqr_fractions: list[float]):
+    from atb.arch import Arch
+    from atb.profiler.session import ArchResult, ProfileReport
+
+    results = [ArchResult(Arch(2, 128, 256, 2, 128), 10.0, 10.0, 20.0, iqr_ms=10.0 * f) for f in iqr_fractions]
+    return ProfileReport(key, 1, len(results), len(results), 200.0, results, {})
+
+
+def test_noise_advice_suggests_one_thread_when_most_labels_are_noisy():
+    from atb.profiler.cli import noise_advice
+
+    key = "cpu-onnxruntime-t2-fp32-s128-b1-0de4e8bf"
+    noisy = _report(key, [0.2, 0.3, 0.01])
+    assert noisy.noisy_share == pytest.approx(2 / 3)
+    assert "--threads 1" in noise_advice(noisy)
+    assert noise_advice(_report(key, [0.2, 0.01, 0.01])) is None  # a minority is noisy
+    assert noise_advice(_report(key.replace("-t2-", "-t1-"), [0.2, 0.3])) is None  # nothing to reduce
