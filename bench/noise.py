@@ -1,0 +1,96 @@
+"""Run-to-run noise of ONNX Runtime on this machine, per thread count and spin policy.
+
+For a few models, sessions with each (threads, spin policy) are timed in alternating ~30 ms
+bursts, so drift hits all alike, and the spread of single runs is printed side by side:
+IQR / median and p90 / p10. A bimodal two-thread distribution (one vCPU intermittently gone)
+shows up as a large IQR at 2 threads and a small one at 1 thread.
+
+    python bench/noise.py                 # ~1 minute; idle machine
+    python bench/noise.py --seconds 3     # shorter
+
+Spin policies: "park" is what atb uses (workers block between parallel sections,
+``session.intra_op.allow_spinning=0``); "spin+stop" spins inside a run and stops when it
+returns (``allow_spinning=1`` with ``session.force_spinning_stop=1``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# keep bench/ off sys.path: bench/profile.py would shadow the standard library's `profile`
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from atb.arch import Arch  # noqa: E402
+from atb.profiler.lock import HostLock  # noqa: E402
+from atb.profiler.onnx_graph import build_onnx, default_pool, example_inputs  # noqa: E402
+
+MODELS = ["1-128-256-2-128", "2-384-1536-6-384", "4-512-2048-8-512", "12-768-3072-12-768"]
+POLICIES = {
+    "park": {"session.intra_op.allow_spinning": "0"},
+    "spin+stop": {"session.intra_op.allow_spinning": "1", "session.force_spinning_stop": "1"},
+}
+
+
+def bound_session(graph: Path, threads: int, config: dict):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    for key, value in config.items():
+        options.add_session_config_entry(key, value)
+    session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+    binding = session.io_binding()
+    for name, value in example_inputs().items():
+        binding.bind_cpu_input(name, value)
+    for output in session.get_outputs():
+        binding.bind_output(output.name, "cpu")
+    return lambda: session.run_with_iobinding(binding)
+
+
+def interleaved_times(runners: dict, seconds: float, burst_s: float = 0.03) -> dict[str, np.ndarray]:
+    times = {name: [] for name in runners}
+    for run in runners.values():  # warm-up
+        for _ in range(3):
+            run()
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        for name, run in runners.items():
+            burst_end = time.perf_counter() + burst_s
+            while True:
+                t0 = time.perf_counter()
+                run()
+                t1 = time.perf_counter()
+                times[name].append(t1 - t0)
+                if t1 > burst_end:
+                    break
+    return {name: np.array(t) * 1e3 for name, t in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=12.0, help="timing per model (all settings together)")
+    args = parser.parse_args()
+    pool = default_pool()
+    settings = [(1, "park"), (2, "park"), (2, "spin+stop")]
+    print(f"{'model':>20} {'setting':>14} {'runs':>6} {'median ms':>10} {'IQR/median':>11} {'p90/p10':>8}")
+    with HostLock("bench/noise.py"):
+        for text in MODELS:
+            graph = pool.save(build_onnx(Arch.parse(text), weights=pool), f"noise-{text}")
+            runners = {f"t{t} {p}": bound_session(graph, t, POLICIES[p]) for t, p in settings}
+            for name, t in interleaved_times(runners, args.seconds).items():
+                q10, q25, q50, q75, q90 = np.percentile(t, [10, 25, 50, 75, 90])
+                print(f"{text:>20} {name:>14} {len(t):6d} {q50:10.3f} {100 * (q75 - q25) / q50:10.1f}% "
+                      f"{q90 / q10:8.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
