@@ -27,33 +27,14 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from atb.arch import Arch  # noqa: E402
+from atb.devices import DeviceSetting  # noqa: E402
+from atb.devices.backends.ort import OrtRunner  # noqa: E402
+from atb.errors import AtbError  # noqa: E402
 from atb.profiler.lock import HostLock  # noqa: E402
 from atb.profiler.onnx_graph import build_onnx, default_pool, example_inputs  # noqa: E402
 
 MODELS = ["1-128-256-2-128", "2-384-1536-6-384", "4-512-2048-8-512", "12-768-3072-12-768"]
-POLICIES = {
-    "park": {"session.intra_op.allow_spinning": "0"},
-    "spin+stop": {"session.intra_op.allow_spinning": "1", "session.force_spinning_stop": "1"},
-}
-
-
-def bound_session(graph: Path, threads: int, config: dict):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    for key, value in config.items():
-        options.add_session_config_entry(key, value)
-    session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-    binding = session.io_binding()
-    for name, value in example_inputs().items():
-        binding.bind_cpu_input(name, value)
-    for output in session.get_outputs():
-        binding.bind_output(output.name, "cpu")
-    return lambda: session.run_with_iobinding(binding)
+SPIN_IN_RUN = {"park": False, "spin+stop": True}
 
 
 def interleaved_times(runners: dict, seconds: float, burst_s: float = 0.03) -> dict[str, np.ndarray]:
@@ -81,15 +62,25 @@ def main() -> None:
     args = parser.parse_args()
     pool = default_pool()
     settings = [(1, "park"), (2, "park"), (2, "spin+stop")]
-    print(f"{'model':>20} {'setting':>14} {'runs':>6} {'median ms':>10} {'IQR/median':>11} {'p90/p10':>8}")
-    with HostLock("bench/noise.py"):
+    lock = HostLock("bench/noise.py")
+    try:
+        lock.__enter__()
+    except AtbError as exc:  # another timer holds the machine: timing now would be worthless
+        print(f"bench/noise.py: {exc}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        print(f"{'model':>20} {'setting':>14} {'runs':>6} {'median ms':>10} {'IQR/median':>11} {'p90/p10':>8}")
         for text in MODELS:
             graph = pool.save(build_onnx(Arch.parse(text), weights=pool), f"noise-{text}")
-            runners = {f"t{t} {p}": bound_session(graph, t, POLICIES[p]) for t, p in settings}
+            runners = {f"t{t} {p}": OrtRunner(graph, DeviceSetting(threads=t).resolve(), example_inputs(),
+                                              SPIN_IN_RUN[p]).run
+                       for t, p in settings}
             for name, t in interleaved_times(runners, args.seconds).items():
                 q10, q25, q50, q75, q90 = np.percentile(t, [10, 25, 50, 75, 90])
                 print(f"{text:>20} {name:>14} {len(t):6d} {q50:10.3f} {100 * (q75 - q25) / q50:10.1f}% "
                       f"{q90 / q10:8.3f}", flush=True)
+    finally:
+        lock.__exit__(None, None, None)
 
 
 if __name__ == "__main__":

@@ -149,9 +149,7 @@ def main(argv=None) -> int:
     args.repeats, args.eval_sequences = (2 if q else 5), (8 if q else 32)
     args.alone_lrs = [float(x) for x in args.alone_lr.split(",")]
     if q:
-        args.ranking_sequences = 8
-    if q:
-        args.supernet_steps, args.alone_steps = 4, 2
+        args.ranking_sequences, args.supernet_steps, args.alone_steps = 8, 4, 2
     ranking_archs = RANKING_ARCHS[::2] if q else RANKING_ARCHS
     cost_archs = [RANKING_ARCHS[3]] if q else RANKING_ARCHS[1::2]
 

@@ -22,7 +22,9 @@ def _import():
     return onnxruntime
 
 
-def session_options(setting: DeviceSetting):
+def session_options(setting: DeviceSetting, spin_in_run: bool = False):
+    """ORT options for ``setting``. ``spin_in_run`` lets workers spin inside a run and stop
+    when it returns (``bench/noise.py`` compares it; profiling always parks them)."""
     ort = _import()
     options = ort.SessionOptions()
     options.intra_op_num_threads = setting.threads
@@ -30,18 +32,21 @@ def session_options(setting: DeviceSetting):
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # idle worker threads spin by default, stealing the CPU from the next timed run
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin_in_run else "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    if spin_in_run:
+        options.add_session_config_entry("session.force_spinning_stop", "1")
     options.log_severity_level = 3
     return options
 
 
 class OrtRunner(Runner):
-    def __init__(self, graph: Path, setting: DeviceSetting, inputs: dict[str, np.ndarray]):
+    def __init__(self, graph: Path, setting: DeviceSetting, inputs: dict[str, np.ndarray],
+                 spin_in_run: bool = False):
         ort = _import()
         try:
             self.session = ort.InferenceSession(
-                str(graph), session_options(setting), providers=["CPUExecutionProvider"]
+                str(graph), session_options(setting, spin_in_run), providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
             raise BackendUnavailableError(f"onnxruntime could not load {graph.name}: {exc}") from exc
