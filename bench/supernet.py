@@ -5,10 +5,12 @@
    (M passes + an AdamW step over its own weights), same batch, same objective.
 2. Evaluator seconds per arch on the default evaluation set.
 3. A small-scale Table 3: pairwise ranking accuracy between supernet fitness and the held-out
-   loss of the same architectures trained alone for a short time (``--alone-steps``).
+   loss of the same architectures trained alone for a short time (``--alone-steps``). Use the
+   kd space: at CPU budgets masked-LM losses are all still near the unigram plateau.
 
-    python bench/supernet.py --quick            # a smoke run (minutes), figures meaningless
-    python bench/supernet.py --threads 2        # the real run: idle machine, about an hour
+    python bench/supernet.py --quick            # a smoke run (seconds), figures meaningless
+    python bench/supernet.py --space kd --supernet-steps 1000 --alone-steps 600 --alone-lr 1e-3
+                                                # the real run: idle machine, about 45 minutes
 
 Run it on an idle machine; timings from a loaded machine are not comparable.
 """
@@ -34,14 +36,18 @@ import torch  # noqa: E402
 from atb.arch import Arch, SearchSpace, get_space  # noqa: E402
 from atb.supernet import FitnessEvaluator, prepare_data, train_supernet  # noqa: E402
 from atb.supernet import checkpoint as ckpt  # noqa: E402
+from atb.supernet.config import SAMPLING  # noqa: E402
 from atb.supernet.data import load_split, make_sequences  # noqa: E402
 from atb.supernet.train import make_optimizer  # noqa: E402
 
-# eight architectures of the small pretrain space, from tiny to the whole supernet
-RANKING_ARCHS = [Arch.parse(a) for a in (
-    "1-128-256-2-128", "1-256-512-4-256", "2-128-256-2-128", "2-256-512-4-256",
-    "3-192-384-3-192", "3-384-768-6-384", "4-256-1024-4-256", "4-384-1536-6-384",
-)]
+# eight architectures per space, from tiny to the whole supernet (kd: 6 heads, dqkv = dm
+# rounded down to the space's step of 6)
+RANKING_ARCHS = {space: [Arch.parse(a) for a in archs] for space, archs in {
+    "pretrain": ("1-128-256-2-128", "1-256-512-4-256", "2-128-256-2-128", "2-256-512-4-256",
+                 "3-192-384-3-192", "3-384-768-6-384", "4-256-1024-4-256", "4-384-1536-6-384"),
+    "kd": ("1-128-256-6-126", "1-256-512-6-252", "2-128-256-6-126", "2-256-512-6-252",
+           "3-192-384-6-192", "3-384-768-6-384", "4-256-1024-6-252", "4-384-1536-6-384"),
+}.items()}
 
 
 class _Updater:
@@ -67,7 +73,7 @@ class _Updater:
 
 def bench_training_cost(ws: Path, archs: list[Arch], args) -> list[dict]:
     """Sliced-supernet vs stand-alone updates, interleaved so that drift hits both alike."""
-    space = get_space("pretrain", "small")
+    space = get_space(args.space, "small")
     ids, mask = make_sequences(load_split(ws, "train"), args.seq_len)
     batch = {"input_ids": torch.from_numpy(ids[: args.batch_size]),
              "attention_mask": torch.from_numpy(mask[: args.batch_size])}
@@ -75,7 +81,7 @@ def bench_training_cost(ws: Path, archs: list[Arch], args) -> list[dict]:
     rows = []
     for arch in archs:
         sliced = _Updater(space, arch, batch, args.samples)
-        alone = _Updater(SearchSpace("pretrain", arch), arch, batch, args.samples)
+        alone = _Updater(SearchSpace(args.space, arch), arch, batch, args.samples)
         pairs = [(sliced.update(), alone.update()) for _ in range(args.repeats)]
         t_sliced = statistics.median(p[0] for p in pairs)
         t_alone = statistics.median(p[1] for p in pairs)
@@ -107,15 +113,20 @@ def bench_ranking(checkpoint: Path, ws: Path, archs: list[Arch], args, tmp: Path
     # a larger held-out set than the search's default: the ranked differences are small
     evaluator = FitnessEvaluator.from_checkpoint(checkpoint, ws, eval_sequences=args.ranking_sequences)
     supernet_fit = evaluator.fitness(archs)
-    # the stand-alone ground truth gets the best of a small learning-rate sweep: one rate
-    # for all under-trains the wide archs (1e-3 leaves 384-wide ones near the unigram loss)
+    # the stand-alone ground truth gets the best of a small learning-rate sweep and a long
+    # warm-up: with one rate and 10% warm-up, the deep wide archs sit for hundreds of steps on
+    # the plateau of predicting the mean (kd) or the unigram (mlm) while small ones move on
     per_lr = {lr: [] for lr in args.alone_lrs}
+    alone_dir = Path(args.alone_dir) if args.alone_dir else tmp
     for arch in archs:
         for lr in args.alone_lrs:
-            out = tmp / f"alone-{arch}-lr{lr:g}"
-            train_supernet(ws, space="pretrain", fixed_arch=arch, steps=args.alone_steps, out_dir=out,
-                           batch_size=args.batch_size, seq_len=args.seq_len, samples=1, lr=lr,
-                           save_every=args.alone_steps)
+            out = alone_dir / f"{arch}-{args.alone_steps}steps-lr{lr:g}-warmup{args.alone_warmup:g}"
+            done = (out / ckpt.STATE).is_file() and ckpt.read_state(out)["step"] == args.alone_steps
+            if not done:  # the ground truth does not depend on the supernet: reuse a finished run
+                train_supernet(ws, space=args.space, fixed_arch=arch, steps=args.alone_steps,
+                               out_dir=out, batch_size=args.batch_size, seq_len=args.seq_len,
+                               samples=1, lr=lr, warmup=args.alone_warmup,
+                               save_every=args.alone_steps)
             alone = FitnessEvaluator.from_checkpoint(out, ws, eval_sequences=args.ranking_sequences)
             per_lr[lr].append(alone.fitness([arch])[0])
     alone_fit = np.max(np.array(list(per_lr.values())), axis=0)
@@ -131,14 +142,23 @@ def main(argv=None) -> int:
     parser.add_argument("--workspace", default=None,
                         help="where data is prepared (overwritten); default: a temporary directory")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--space", choices=("pretrain", "kd"), default="pretrain",
+                        help="search space and objective: masked-LM (pretrain) or distillation (kd)")
     parser.add_argument("--supernet-steps", type=int, default=1000, help="full mode only")
     parser.add_argument("--alone-steps", type=int, default=300, help="full mode only")
     parser.add_argument("--checkpoint", default=None, metavar="DIR",
-                        help="reuse this trained small-pretrain supernet (with --workspace holding its "
+                        help="reuse this trained small supernet of --space (with --workspace holding its "
                              "data) instead of training one")
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of the supernet")
+    parser.add_argument("--sampling", choices=SAMPLING, default="uniform",
+                        help="sub-model sampling of the supernet's training (see atb-supernet train)")
     parser.add_argument("--alone-lr", default="1e-3,3e-4",
                         help="comma-separated learning rates tried for each stand-alone run (the best counts)")
+    parser.add_argument("--alone-warmup", type=float, default=0.3,
+                        help="warm-up share of each stand-alone run")
+    parser.add_argument("--alone-dir", default=None, metavar="DIR",
+                        help="keep the stand-alone runs here and reuse finished ones (same data, "
+                             "steps, lr and warm-up); default: a temporary directory")
     parser.add_argument("--ranking-sequences", type=int, default=256,
                         help="held-out sequences behind each ranking fitness (full mode)")
     parser.add_argument("--json", action="store_true")
@@ -150,8 +170,8 @@ def main(argv=None) -> int:
     args.alone_lrs = [float(x) for x in args.alone_lr.split(",")]
     if q:
         args.ranking_sequences, args.supernet_steps, args.alone_steps = 8, 4, 2
-    ranking_archs = RANKING_ARCHS[::2] if q else RANKING_ARCHS
-    cost_archs = [RANKING_ARCHS[3]] if q else RANKING_ARCHS[1::2]
+    ranking_archs = RANKING_ARCHS[args.space][::2] if q else RANKING_ARCHS[args.space]
+    cost_archs = ranking_archs[1:2] if q else ranking_archs[1::2]
 
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -160,20 +180,25 @@ def main(argv=None) -> int:
         if args.checkpoint:
             super_dir = Path(args.checkpoint)
             state = ckpt.read_state(super_dir)
+            if state["space"] != args.space:
+                parser.error(f"--checkpoint {super_dir} is a {state['space']} supernet, not {args.space}")
             manifest = json.loads((ws / "data" / "manifest.json").read_text())
             data = {"train_tokens": sum(s["tokens"] for s in manifest["splits"]["train"])}
             history = state.get("history") or [[state["step"], float("nan")]]
             trained = {"step": state["step"], "loss": history[-1][1], "tokens_per_s": float("nan"),
                        "seconds": 0.0}
             args.supernet_steps = state["step"]
+            args.sampling = state.get("config", {}).get("sampling", "uniform")
         else:
             super_dir = tmp / "super"
             data = prepare_data(ws, max_documents=80 if q else None)
-            trained = train_supernet(ws, "small", "pretrain", steps=args.supernet_steps, out_dir=super_dir,
+            trained = train_supernet(ws, "small", args.space, steps=args.supernet_steps, out_dir=super_dir,
                                      batch_size=args.batch_size, seq_len=args.seq_len,
-                                     samples=args.samples, lr=args.lr, save_every=args.supernet_steps)
+                                     samples=args.samples, sampling=args.sampling, lr=args.lr,
+                                     save_every=args.supernet_steps)
         report = {
-            "mode": "quick" if q else "full", "threads": args.threads,
+            "mode": "quick" if q else "full", "threads": args.threads, "space": args.space,
+        "sampling": args.sampling,
             "train_tokens": data["train_tokens"],
             "supernet_training": {k: trained[k] for k in ("step", "loss", "tokens_per_s", "seconds")},
             "training_cost": bench_training_cost(ws, cost_archs, args),
@@ -184,7 +209,8 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"mode {report['mode']}, {args.threads} threads, {data['train_tokens']} training tokens")
+    print(f"mode {report['mode']}, {args.space} space, {args.threads} threads, "
+          f"{data['train_tokens']} training tokens")
     print(f"supernet: {trained['step']} steps, loss {trained['loss']:.3f}, {trained['tokens_per_s']:.0f} tok/s")
     print("training cost per token, sliced supernet vs sub-model alone (target <= 1.3):")
     for row in report["training_cost"]:
@@ -195,7 +221,9 @@ def main(argv=None) -> int:
           f"({ev['eval_sequences']} sequences; target <= 2 s)")
     rk = report["ranking"]
     print(f"ranking ({len(rk['archs'])} archs, supernet {args.supernet_steps} steps, alone "
-          f"{args.alone_steps} steps, supernet lr {args.lr:g}, alone best of lr {args.alone_lr}, "
+          f"{args.alone_steps} steps, supernet lr {args.lr:g} {args.sampling}, "
+          f"alone best of lr {args.alone_lr} "
+          f"with {args.alone_warmup:.0%} warm-up, "
           f"{args.ranking_sequences} held-out sequences): "
           f"pairwise accuracy {rk['pairwise_accuracy']:.1%} (target >= 90%)")
     for arch, s, a in zip(rk["archs"], rk["supernet_fitness"], rk["alone_fitness"]):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+SAMPLING = ("uniform", "sandwich")
+
 
 @dataclass
 class TrainConfig:
@@ -17,6 +19,7 @@ class TrainConfig:
     batch_size: int = 16  # sequences per update over all workers (paper: 256)
     seq_len: int = 64  # tokens per sequence incl. [CLS]/[SEP] (paper: 128)
     samples: int = 3  # M: sub-models sampled per worker and step (paper: 3)
+    sampling: str = "uniform"  # "uniform" (paper) or "sandwich": largest + smallest + M-2 uniform
     workers: int = 0  # N: sub-batches per step; 0 = number of processes (paper: 16)
     lr: float = 5e-4  # peak AdamW learning rate (short runs from scratch need more than 1e-5)
     warmup: float = 0.1  # fraction of steps of linear warm-up, then linear decay (paper: 0.1)
@@ -39,6 +42,10 @@ def add_train_arguments(parser) -> None:
     parser.add_argument("--seq-len", type=int, default=TrainConfig.seq_len)
     parser.add_argument("--samples", type=int, default=TrainConfig.samples,
                         help="M sub-models per worker and step")
+    parser.add_argument("--sampling", default=TrainConfig.sampling, choices=SAMPLING,
+                        help="uniform: M sub-models drawn uniformly (the paper's Algorithm 1); "
+                             "sandwich: the largest, the smallest and M-2 uniform ones, which "
+                             "trains the largest sub-models as much as the rest (needs M >= 2)")
     parser.add_argument("--workers", type=int, default=0,
                         help="N sub-batches per step (default: the number of processes)")
     parser.add_argument("--lr", type=float, default=TrainConfig.lr)

@@ -30,7 +30,7 @@ from atb import progress
 from atb.arch import Arch, SearchSpace, get_space
 from atb.errors import MissingInputError, UsageError
 from atb.supernet import checkpoint as ckpt
-from atb.supernet.config import TrainConfig, add_train_arguments
+from atb.supernet.config import SAMPLING, TrainConfig, add_train_arguments
 from atb.supernet.data import as_workspace, load_split, make_sequences
 
 log = logging.getLogger("atb.supernet.train")
@@ -66,6 +66,9 @@ class _Schedule:
         if self.fixed is not None:
             return [self.fixed] * self.cfg.samples
         rng = np.random.default_rng([self.cfg.seed, step, worker, 1])
+        if self.cfg.sampling == "sandwich":  # the extremes every step, uniform draws between
+            drawn = self.space.sample(rng, self.cfg.samples - 2) if self.cfg.samples > 2 else []
+            return [self.space.super_arch, self.space.smallest, *drawn]
         return self.space.sample(rng, self.cfg.samples)
 
     def generator(self, step: int, worker: int) -> torch.Generator:
@@ -188,6 +191,9 @@ def train_supernet(
     cfg = TrainConfig(steps=steps, **overrides)
     rank, world = _dist()
     cfg.workers = cfg.workers or world
+    if cfg.sampling not in SAMPLING or (cfg.sampling == "sandwich" and cfg.samples < 2):
+        raise UsageError(f"sampling must be one of {', '.join(SAMPLING)}, and sandwich needs "
+                         f"samples >= 2 (got {cfg.sampling!r} with samples={cfg.samples})")
     if cfg.steps < 1 or cfg.samples < 1 or cfg.workers % world or cfg.batch_size < cfg.workers:
         raise UsageError(
             f"need steps>=1, samples>=1, workers a multiple of the {world} processes and "
@@ -269,8 +275,8 @@ def train_from_args(args) -> dict:
     return train_supernet(
         args.workspace, super_config=args.super_config, space=args.space, steps=args.steps,
         resume=args.resume, batch_size=args.batch_size, seq_len=args.seq_len,
-        samples=args.samples, workers=args.workers, lr=args.lr, seed=args.seed,
-        save_every=args.save_every,
+        samples=args.samples, sampling=args.sampling, workers=args.workers, lr=args.lr,
+        seed=args.seed, save_every=args.save_every,
     )
 
 

@@ -83,3 +83,26 @@ def test_bad_training_options(data_ws, tiny_spaces, train_opts, tmp_path):
     with pytest.raises(MissingInputError, match="nothing to resume"):
         train_supernet(data_ws, space=tiny_spaces["pretrain"], steps=1, resume=True,
                        out_dir=tmp_path / "none")
+
+
+def test_sandwich_sampling_trains_the_extremes_every_step(tiny_spaces):
+    from atb.supernet.config import TrainConfig
+    from atb.supernet.train import _Schedule
+
+    space = tiny_spaces["kd"]
+    sandwich = _Schedule(100, TrainConfig(samples=4, sampling="sandwich"), space, None)
+    for step in range(5):
+        archs = sandwich.archs(step, worker=0)
+        assert archs[:2] == [space.super_arch, space.smallest] and len(archs) == 4
+        assert all(space.contains(a) for a in archs[2:])
+        assert archs == sandwich.archs(step, worker=0)  # a pure function of (seed, step, worker)
+    assert TrainConfig().sampling == "uniform"  # the paper's Algorithm 1 stays the default
+
+
+def test_sandwich_needs_two_samples(data_ws, tiny_spaces):
+    from atb.errors import UsageError
+
+    with pytest.raises(UsageError, match="sandwich needs samples >= 2"):
+        train_supernet(data_ws, space=tiny_spaces["pretrain"], steps=1, samples=1, sampling="sandwich")
+    with pytest.raises(UsageError, match="sampling must be one of"):
+        train_supernet(data_ws, space=tiny_spaces["pretrain"], steps=1, sampling="random")
