@@ -136,13 +136,19 @@ def bench_ranking(checkpoint: Path, ws: Path, archs: list[Arch], args, tmp: Path
             "pairwise_accuracy": pairwise_accuracy(supernet_fit, alone_fit)}
 
 
+def _fail(message: str) -> None:
+    """A user mistake: one line, exit code 2."""
+    print(f"bench/supernet.py: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: shows it runs")
     parser.add_argument("--workspace", default=None,
                         help="where data is prepared (overwritten); default: a temporary directory")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--space", choices=("pretrain", "kd"), default="pretrain",
+    parser.add_argument("--space", choices=tuple(RANKING_ARCHS), default="pretrain",
                         help="search space and objective: masked-LM (pretrain) or distillation (kd)")
     parser.add_argument("--supernet-steps", type=int, default=1000, help="full mode only")
     parser.add_argument("--alone-steps", type=int, default=300, help="full mode only")
@@ -167,7 +173,10 @@ def main(argv=None) -> int:
     q = args.quick
     args.seq_len, args.batch_size, args.samples = (32, 4, 3) if q else (64, 16, 3)
     args.repeats, args.eval_sequences = (2 if q else 5), (8 if q else 32)
-    args.alone_lrs = [float(x) for x in args.alone_lr.split(",")]
+    try:
+        args.alone_lrs = [float(x) for x in args.alone_lr.split(",")]
+    except ValueError:
+        _fail(f"--alone-lr takes comma-separated numbers, not {args.alone_lr!r}")
     if q:
         args.ranking_sequences, args.supernet_steps, args.alone_steps = 8, 4, 2
     ranking_archs = RANKING_ARCHS[args.space][::2] if q else RANKING_ARCHS[args.space]
@@ -179,9 +188,11 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         if args.checkpoint:
             super_dir = Path(args.checkpoint)
+            if not (super_dir / ckpt.STATE).is_file() or not (ws / "data" / "manifest.json").is_file():
+                _fail(f"--checkpoint needs a trained supernet in {super_dir} and --workspace holding its data")
             state = ckpt.read_state(super_dir)
             if state["space"] != args.space:
-                parser.error(f"--checkpoint {super_dir} is a {state['space']} supernet, not {args.space}")
+                _fail(f"--checkpoint {super_dir} is a {state['space']} supernet, not {args.space}")
             manifest = json.loads((ws / "data" / "manifest.json").read_text())
             data = {"train_tokens": sum(s["tokens"] for s in manifest["splits"]["train"])}
             history = state.get("history") or [[state["step"], float("nan")]]
@@ -198,7 +209,7 @@ def main(argv=None) -> int:
                                      save_every=args.supernet_steps)
         report = {
             "mode": "quick" if q else "full", "threads": args.threads, "space": args.space,
-        "sampling": args.sampling,
+            "sampling": args.sampling,
             "train_tokens": data["train_tokens"],
             "supernet_training": {k: trained[k] for k in ("step", "loss", "tokens_per_s", "seconds")},
             "training_cost": bench_training_cost(ws, cost_archs, args),

@@ -67,8 +67,8 @@ class _Schedule:
             return [self.fixed] * self.cfg.samples
         rng = np.random.default_rng([self.cfg.seed, step, worker, 1])
         if self.cfg.sampling == "sandwich":  # the extremes every step, uniform draws between
-            drawn = self.space.sample(rng, self.cfg.samples - 2) if self.cfg.samples > 2 else []
-            return [self.space.super_arch, self.space.smallest, *drawn]
+            return [self.space.super_arch, self.space.smallest,
+                    *self.space.sample(rng, self.cfg.samples - 2)]
         return self.space.sample(rng, self.cfg.samples)
 
     def generator(self, step: int, worker: int) -> torch.Generator:
