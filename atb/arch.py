@@ -6,7 +6,8 @@ and the Q/K/V width summed over heads. Every layer of a sub-model is identical.
 Spaces are derived from a super-configuration (the SuperPLM) and a head strategy, so the
 paper's spaces (Appendix B) and the CPU-sized ``small`` supernet share one set of rules:
 
-* ``pretrain``: head size 64, ``h`` in 1..H, ``dqkv = 64 h``;
+* ``pretrain``: the super-architecture's head size (64 for BERT, 32 for MiniLM), ``h`` in
+  1..H, ``dqkv = head_size * h``;
 * ``kd``: ``h = H`` heads, ``dqkv`` from ``15 H`` to ``Dqkv`` in steps of ``H`` (for the base
   supernet: 180..768 step 12, i.e. 15..64 dimensions per head);
 * both: ``lt`` in 1..L, ``dm`` in 128..Dm step 4, ``df`` in 128..Df step 4.
@@ -96,7 +97,8 @@ class Arch:
 BERT_BASE = Arch(12, 768, 3072, 12, 768)  # the latency reference for every speedup
 SUPERPLM_BASE = Arch(8, 768, 3072, 12, 768)  # the paper's SuperPLM
 SUPERPLM_SMALL = Arch(4, 384, 1536, 6, 384)  # CPU-sized supernet for tests, demos, experiments
-SUPER_CONFIGS = {"base": SUPERPLM_BASE, "small": SUPERPLM_SMALL}
+SUPERPLM_MINILM = Arch(6, 384, 1536, 12, 384)  # the bundled MiniLM (`--init minilm`): heads of 32
+SUPER_CONFIGS = {"base": SUPERPLM_BASE, "small": SUPERPLM_SMALL, "minilm": SUPERPLM_MINILM}
 
 
 def archs_to_array(archs) -> np.ndarray:
@@ -170,7 +172,6 @@ class IntRange:
         return f"{self.lo}..{self.hi}" + (f" step {self.step}" if self.step != 1 else "")
 
 
-HEAD_SIZE_PRETRAIN = 64  # pretrain strategy keeps BERT's head size
 MIN_HEAD_DIM_KD = 15  # kd strategy: 180 / 12 in the paper's space
 
 
@@ -178,32 +179,41 @@ MIN_HEAD_DIM_KD = 15  # kd strategy: 180 / 12 in the paper's space
 class SearchSpace:
     """A search space: a super-configuration plus a head strategy (``pretrain`` or ``kd``)."""
 
-    strategy: str  # "pretrain": first h heads of size 64; "kd": all heads, first dims of each
+    strategy: str  # "pretrain": first h whole heads; "kd": all heads, first dims of each
     super_arch: Arch  # the SuperPLM every arch of the space is extracted from
 
     def __post_init__(self) -> None:
         if self.strategy not in ("pretrain", "kd"):
             raise ArchSpecError(f"unknown search space {self.strategy!r}", hint="use pretrain or kd")
-        if self.strategy == "pretrain" and self.super_arch.head_size != HEAD_SIZE_PRETRAIN:
-            raise ArchSpecError(f"pretrain space needs 64-dim heads; super arch {self.super_arch}")
 
     @property
     def name(self) -> str:
         return self.strategy
+
+    @property
+    def head_size(self) -> int:
+        """Head size of the super-architecture; the pretrain strategy keeps it fixed."""
+        return self.super_arch.head_size
+
+    def tie_heads(self, archs: np.ndarray) -> np.ndarray:
+        """Set ``dqkv = head_size * h`` in place where the strategy ties them (pretrain)."""
+        if self.strategy == "pretrain":
+            archs[:, 4] = self.head_size * archs[:, 3]
+        return archs
 
     @cached_property
     def ranges(self) -> dict[str, IntRange]:
         s = self.super_arch
         if self.strategy == "pretrain":
             h = IntRange(1, s.h)
-            dqkv = IntRange(HEAD_SIZE_PRETRAIN, HEAD_SIZE_PRETRAIN * s.h, HEAD_SIZE_PRETRAIN)
+            dqkv = IntRange(self.head_size, self.head_size * s.h, self.head_size)
         else:
             h = IntRange(s.h, s.h)
             dqkv = IntRange(MIN_HEAD_DIM_KD * s.h, s.dqkv, s.h)
         return {
             "lt": IntRange(1, s.lt),
-            "dm": IntRange(128, s.dm, 4),
-            "df": IntRange(128, s.df, 4),
+            "dm": IntRange(min(128, s.dm), s.dm, 4),  # narrower checkpoints: their own width
+            "df": IntRange(min(128, s.df), s.df, 4),
             "h": h,
             "dqkv": dqkv,
         }
@@ -225,7 +235,7 @@ class SearchSpace:
         return self.super_arch
 
     def describe(self) -> str:
-        rule = "dqkv = 64 h" if self.strategy == "pretrain" else self.ranges["dqkv"].describe()
+        rule = f"= {self.head_size} h" if self.strategy == "pretrain" else self.ranges["dqkv"].describe()
         parts = [f"{f} {self.ranges[f].describe()}" for f in ("lt", "dm", "df", "h")]
         return f"{self.strategy} space of {self.super_arch}: " + ", ".join(parts) + f", dqkv {rule}"
 
@@ -236,8 +246,8 @@ class SearchSpace:
             for f, r in self.ranges.items()
             if not r.contains(getattr(arch, f))
         ]
-        if self.strategy == "pretrain" and arch.dqkv != HEAD_SIZE_PRETRAIN * arch.h:
-            broken.append(f"dqkv={arch.dqkv} must equal 64*h={HEAD_SIZE_PRETRAIN * arch.h}")
+        if self.strategy == "pretrain" and arch.dqkv != self.head_size * arch.h:
+            broken.append(f"dqkv={arch.dqkv} must equal {self.head_size}*h={self.head_size * arch.h}")
         return broken
 
     def validate(self, arch: Arch | str) -> Arch:
@@ -260,7 +270,7 @@ class SearchSpace:
         for i, f in enumerate(FIELDS):
             ok &= self.ranges[f].contains(a[:, i])
         if self.strategy == "pretrain":
-            ok &= a[:, 4] == HEAD_SIZE_PRETRAIN * a[:, 3]
+            ok &= a[:, 4] == self.head_size * a[:, 3]
         return ok
 
     def sample_array(self, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -269,9 +279,7 @@ class SearchSpace:
         out = np.empty((n, len(FIELDS)), dtype=np.int64)
         for i, f in enumerate(FIELDS):
             out[:, i] = rng.choice(r[f].values, size=n)
-        if self.strategy == "pretrain":
-            out[:, 4] = HEAD_SIZE_PRETRAIN * out[:, 3]
-        return out
+        return self.tie_heads(out)
 
     def sample(self, rng: np.random.Generator, n: int = 1) -> list[Arch]:
         return array_to_archs(self.sample_array(rng, n))
@@ -287,7 +295,7 @@ class SearchSpace:
             if rng.random() < prob:
                 genes[i] = int(fresh[i])
         if self.strategy == "pretrain":
-            genes[4] = HEAD_SIZE_PRETRAIN * genes[3]
+            genes[4] = self.head_size * genes[3]
         return Arch(*genes)
 
     def mutate_array(self, archs: np.ndarray, rng: np.random.Generator, prob: float = 0.5):
@@ -296,15 +304,27 @@ class SearchSpace:
         fresh = self.sample_array(rng, len(a))
         flip = rng.random(a.shape) < prob
         a[flip] = fresh[flip]
-        if self.strategy == "pretrain":
-            a[:, 4] = HEAD_SIZE_PRETRAIN * a[:, 3]
-        return a
+        return self.tie_heads(a)
 
 
-def get_space(name: str = "pretrain", super_config: str = "base") -> SearchSpace:
-    """The named space (``pretrain`` or ``kd``) of a super-configuration (``base`` or ``small``)."""
-    if super_config not in SUPER_CONFIGS:
-        raise ArchSpecError(
-            f"unknown super-configuration {super_config!r}", hint="use one of: base, small"
-        )
-    return SearchSpace(name, SUPER_CONFIGS[super_config])
+def super_arch_of(super_config: str | Arch) -> Arch:
+    """A named super-configuration (``base``, ``small``, ``minilm``) or an arch string."""
+    if isinstance(super_config, Arch):
+        return super_config
+    if super_config in SUPER_CONFIGS:
+        return SUPER_CONFIGS[super_config]
+    if _ARCH_RE.match(str(super_config)):
+        return Arch.parse(super_config)
+    raise ArchSpecError(f"unknown super-configuration {super_config!r}",
+                        hint=f"use one of: {', '.join(SUPER_CONFIGS)}, or an arch lt-dm-df-h-dqkv")
+
+
+def super_config_name(super_arch: Arch) -> str:
+    """The name of a super-architecture among :data:`SUPER_CONFIGS`, else its arch string."""
+    return next((n for n, a in SUPER_CONFIGS.items() if a == super_arch), str(super_arch))
+
+
+def get_space(name: str = "pretrain", super_config: str | Arch = "base") -> SearchSpace:
+    """The space (``pretrain`` or ``kd``) of a super-configuration: a name among
+    :data:`SUPER_CONFIGS` or an arch string such as ``6-384-1536-12-384``."""
+    return SearchSpace(name, super_arch_of(super_config))

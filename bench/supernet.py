@@ -18,7 +18,6 @@ Run it on an idle machine; timings from a loaded machine are not comparable.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import statistics
 import sys
@@ -38,6 +37,7 @@ from atb.supernet import FitnessEvaluator, prepare_data, train_supernet  # noqa:
 from atb.supernet import checkpoint as ckpt  # noqa: E402
 from atb.supernet.config import SAMPLING  # noqa: E402
 from atb.supernet.data import load_split, make_sequences  # noqa: E402
+from atb.supernet.evaluate import pairwise_accuracy  # noqa: E402
 from atb.supernet.train import make_optimizer  # noqa: E402
 
 # eight architectures per space, from tiny to the whole supernet (kd: 6 heads, dqkv = dm
@@ -50,12 +50,15 @@ RANKING_ARCHS = {space: [Arch.parse(a) for a in archs] for space, archs in {
 }.items()}
 
 
-class _Updater:
-    """One model + optimizer whose Algorithm-1 update (M passes of ``arch`` + AdamW) is timed."""
+class Updater:
+    """One model + optimizer whose Algorithm-1 update (M passes of ``arch`` + AdamW) is timed.
 
-    def __init__(self, space: SearchSpace, arch: Arch, batch: dict, samples: int):
-        torch.manual_seed(0)
-        self.model = ckpt.build_trainable(space).train()
+    ``model`` is a trainable pair (``ckpt.build_trainable``): the whole supernet, or a supernet
+    whose only member is ``arch`` (the sub-model trained alone).
+    """
+
+    def __init__(self, model: torch.nn.ModuleDict, arch: Arch, batch: dict, samples: int):
+        self.model = model.train()
         self.opt = make_optimizer(list(self.model.parameters()), lr=1e-4)  # as training does
         self.prepared = self.model["objective"].prepare(batch, torch.Generator().manual_seed(0))
         self.arch, self.samples = arch, samples
@@ -80,8 +83,9 @@ def bench_training_cost(ws: Path, archs: list[Arch], args) -> list[dict]:
     tokens = int(batch["attention_mask"].sum()) * args.samples
     rows = []
     for arch in archs:
-        sliced = _Updater(space, arch, batch, args.samples)
-        alone = _Updater(SearchSpace(args.space, arch), arch, batch, args.samples)
+        torch.manual_seed(0)
+        sliced = Updater(ckpt.build_trainable(space), arch, batch, args.samples)
+        alone = Updater(ckpt.build_trainable(SearchSpace(args.space, arch)), arch, batch, args.samples)
         pairs = [(sliced.update(), alone.update()) for _ in range(args.repeats)]
         t_sliced = statistics.median(p[0] for p in pairs)
         t_alone = statistics.median(p[1] for p in pairs)
@@ -100,13 +104,6 @@ def bench_evaluator(checkpoint: Path, ws: Path, archs: list[Arch], args) -> dict
         times.append(time.perf_counter() - start)
     return {"archs": len(times), "median_s_per_arch": statistics.median(times),
             "max_s_per_arch": max(times), "eval_sequences": args.eval_sequences}
-
-
-def pairwise_accuracy(a: np.ndarray, b: np.ndarray) -> float:
-    """Fraction of pairs ordered the same way by ``a`` and ``b`` (ties count as disagreement)."""
-    pairs = list(itertools.combinations(range(len(a)), 2))
-    agree = sum(np.sign(a[i] - a[j]) == np.sign(b[i] - b[j]) != 0 for i, j in pairs)
-    return agree / len(pairs)
 
 
 def bench_ranking(checkpoint: Path, ws: Path, archs: list[Arch], args, tmp: Path) -> dict:

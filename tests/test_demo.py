@@ -6,7 +6,7 @@ import pytest
 
 @pytest.mark.parametrize("args,needle", [
     (["--samples", "5"], "too few"),
-    (["--train-steps", "0"], "at least 1"),
+    (["--train-steps", "-1"], "at least 0"),
     (["--target-speedup", "0.5"], "greater than 1"),
 ])
 def test_demo_refuses_bad_input_before_any_work(args, needle, tmp_path):

@@ -19,7 +19,8 @@ from atb.predictor.models import LatencyModel
 
 _BLOCK = 1 << 15  # rows per prediction block
 # spaces tried when recording which space a training set lives in, smallest first
-_SPACES = (("pretrain", "small"), ("kd", "small"), ("pretrain", "base"), ("kd", "base"))
+_SPACES = (("pretrain", "small"), ("kd", "small"), ("pretrain", "minilm"), ("kd", "minilm"),
+           ("pretrain", "base"), ("kd", "base"))
 
 
 def infer_space(archs: np.ndarray) -> dict | None:

@@ -34,8 +34,9 @@ def build_parser():
     p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: physical cores)")
     p.add_argument("--precision", default="fp32", choices=PRECISIONS)
     p.add_argument("--space", default="pretrain", choices=["pretrain", "kd"])
-    p.add_argument("--super", dest="super_config", default="base", choices=["base", "small"],
-                   help="sample the space of this super-configuration (default: base, the paper's)")
+    p.add_argument("--super", dest="super_config", default="base", metavar="SUPER",
+                   help="sample the space of this super-configuration: base (the paper's, "
+                        "default), small, minilm, or an arch lt-dm-df-h-dqkv")
     p.add_argument("--seq-len", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--strategy", default="uniform", choices=["uniform", "uncertainty"],

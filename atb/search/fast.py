@@ -14,7 +14,7 @@ import logging
 
 import numpy as np
 
-from atb.arch import FIELDS, HEAD_SIZE_PRETRAIN, SearchSpace, fast_rule_mask
+from atb.arch import FIELDS, SearchSpace, fast_rule_mask
 from atb.search.window import BATCH, LatencyModel, Window
 
 log = logging.getLogger("atb.search.fast")
@@ -35,7 +35,7 @@ def rule_sample(space: SearchSpace, rng: np.random.Generator, n: int, lt: int) -
 
     df, ok_f = pick(r["df"].values, 1.6 * dm, 1.9 * dm)
     dqkv, ok_q = pick(r["dqkv"].values, 0.7 * dm, dm)
-    h = dqkv // HEAD_SIZE_PRETRAIN if space.strategy == "pretrain" else np.full(n, r["h"].lo)
+    h = dqkv // space.head_size if space.strategy == "pretrain" else np.full(n, r["h"].lo)
     out = np.stack([np.full(n, lt), dm, df, h, dqkv], axis=1).astype(np.int64)
     keep = ok_f & ok_q & space.contains_array(out) & fast_rule_mask(out)
     return out[keep]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import numpy as np
 
-from atb.arch import FIELDS, HEAD_SIZE_PRETRAIN, SearchSpace
+from atb.arch import FIELDS, SearchSpace
 from atb.search.evaluate import Evaluator
 from atb.search.window import LatencyModel, Window, sample_in_window
 
@@ -85,7 +85,7 @@ def _suggest(trial, space: SearchSpace) -> np.ndarray:
     df = trial.suggest_int("df", r["df"].lo, r["df"].hi, step=r["df"].step)
     if space.strategy == "pretrain":
         h = trial.suggest_int("h", r["h"].lo, r["h"].hi)
-        dqkv = HEAD_SIZE_PRETRAIN * h
+        dqkv = space.head_size * h
     else:
         h = r["h"].lo
         dqkv = trial.suggest_int("dqkv", r["dqkv"].lo, r["dqkv"].hi, step=r["dqkv"].step)
@@ -108,8 +108,7 @@ def repair(row: np.ndarray, space: SearchSpace, latency: LatencyModel,
         values = r[name].values
         cands = np.repeat(row.reshape(1, -1), len(values), axis=0)
         cands[:, col] = values
-        if space.strategy == "pretrain":
-            cands[:, 4] = HEAD_SIZE_PRETRAIN * cands[:, 3]
+        space.tie_heads(cands)
         s = np.asarray(latency.predict_speedup(cands), dtype=np.float64)
         ok = np.zeros(len(cands), dtype=bool)
         for w in windows:

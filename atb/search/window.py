@@ -28,7 +28,7 @@ from typing import Protocol
 
 import numpy as np
 
-from atb.arch import FIELDS, HEAD_SIZE_PRETRAIN, SearchSpace, archs_to_array
+from atb.arch import FIELDS, SearchSpace, archs_to_array
 from atb.errors import InfeasibleTargetError, UsageError
 
 log = logging.getLogger("atb.search.window")
@@ -100,9 +100,7 @@ def diagonal_sample(space: SearchSpace, rng: np.random.Generator, n: int, jitter
     for i, f in enumerate(FIELDS):
         k = np.rint(t[:, i] * (len(r[f]) - 1)).astype(np.int64)
         out[:, i] = r[f].lo + k * r[f].step
-    if space.strategy == "pretrain":
-        out[:, 4] = HEAD_SIZE_PRETRAIN * out[:, 3]
-    return out
+    return space.tie_heads(out)
 
 
 def reachable_range(space: SearchSpace, latency: LatencyModel, rng: np.random.Generator,

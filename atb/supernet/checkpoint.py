@@ -1,12 +1,17 @@
 """Supernet checkpoints: safetensors + JSON, never pickles.
 
-A checkpoint is one directory ``<workspace>/supernet/<super>-<space>/`` holding
+A checkpoint is one directory ``<workspace>/supernet/<super>-<space>/`` (``init-<name>-<space>``
+for a supernet built from a pretrained model with ``--init``) holding
 
 * ``model.safetensors``: the SuperPLM (``supernet.*``, 🤗 BertModel names) and the
   objective's head (``objective.*``: MLM head or distillation projection);
 * ``optimizer.safetensors``: AdamW moments per parameter (``<name>.exp_avg``,
   ``<name>.exp_avg_sq``, ``<name>.step``) and the torch RNG state (``rng.torch``);
-* ``state.json``: super-architecture, space, step, hyper-parameters and the loss log.
+* ``state.json``: super-architecture, space, objective, step, hyper-parameters, the loss log,
+  and for ``--init`` what it was built from (``init``);
+* with ``--init`` also ``teacher.safetensors`` (the reordered pretrained encoder, the frozen
+  teacher of ``self-kd``), ``importance.safetensors`` (every unit's importance score and the
+  permutations applied) and ``tokenizer/`` (the pretrained model's tokenizer files).
 
 It is written to a temporary directory and renamed into place, so an interrupted save leaves
 the previous checkpoint intact.
@@ -21,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from atb.arch import SUPER_CONFIGS, Arch, SearchSpace
+from atb.arch import Arch, SearchSpace, super_config_name
 from atb.errors import MissingInputError, SupernetError
 
 log = logging.getLogger("atb.supernet.checkpoint")
@@ -30,22 +35,26 @@ FORMAT_VERSION = 1
 STATE = "state.json"
 MODEL = "model.safetensors"
 OPTIMIZER = "optimizer.safetensors"
+TEACHER = "teacher.safetensors"
+IMPORTANCE = "importance.safetensors"
+TOKENIZER = "tokenizer"
 
 
 def super_name(space: SearchSpace) -> str:
-    """``base``/``small`` for the named super-configurations, else the arch string."""
-    for name, arch in SUPER_CONFIGS.items():
-        if arch == space.super_arch:
-            return name
-    return str(space.super_arch)
+    """``base``/``small``/``minilm`` for the named super-configurations, else the arch string."""
+    return super_config_name(space.super_arch)
 
 
-def checkpoint_dir(supernet_root: Path, space: SearchSpace) -> Path:
-    return Path(supernet_root) / f"{super_name(space)}-{space.strategy}"
+def checkpoint_dir(supernet_root: Path, space: SearchSpace, init_name: str | None = None) -> Path:
+    prefix = f"init-{init_name}" if init_name else super_name(space)
+    return Path(supernet_root) / f"{prefix}-{space.strategy}"
 
 
-def save_checkpoint(path: Path, model: torch.nn.Module, optimizer, state: dict) -> Path:
-    """Write ``model`` (named parameters), AdamW state and ``state`` to ``path`` atomically."""
+def save_checkpoint(path: Path, model: torch.nn.Module, optimizer, state: dict,
+                    extras: dict[str, dict[str, torch.Tensor]] | None = None,
+                    tokenizer: Path | None = None) -> Path:
+    """Write ``model`` (named parameters), AdamW state and ``state`` to ``path`` atomically,
+    plus ``extras`` (file name -> tensors) and a copy of the ``tokenizer`` directory."""
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -54,6 +63,15 @@ def save_checkpoint(path: Path, model: torch.nn.Module, optimizer, state: dict) 
     tmp.mkdir(parents=True)
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(tensors, str(tmp / MODEL))
+    for name, extra in (extras or {}).items():
+        save_file({k: v.detach().contiguous().cpu() for k, v in extra.items()}, str(tmp / name))
+    if tokenizer is not None:
+        from atb.supernet.pretrained import TOKENIZER_FILES
+
+        (tmp / TOKENIZER).mkdir()
+        for name in TOKENIZER_FILES:
+            if (Path(tokenizer) / name).is_file():
+                shutil.copyfile(Path(tokenizer) / name, tmp / TOKENIZER / name)
     opt = {"rng.torch": torch.get_rng_state()}
     names = {id(p): n for n, p in model.named_parameters()}
     for group in optimizer.param_groups:
@@ -91,19 +109,26 @@ def space_of(state: dict) -> SearchSpace:
     return SearchSpace(state["space"], Arch.parse(state["super_arch"]))
 
 
-def load_weights(path: Path, model: torch.nn.Module) -> None:
-    """Load ``model.safetensors`` into ``model`` (strict: every name and shape must match)."""
+def load_weights(path: Path, model: torch.nn.Module, file: str = MODEL) -> None:
+    """Load ``file`` of a checkpoint into ``model`` (strict: every name and shape must match)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     try:
-        tensors = load_file(str(Path(path) / MODEL))
+        tensors = load_file(str(Path(path) / file))
         model.load_state_dict(tensors, strict=True)
     except (SafetensorError, OSError, RuntimeError) as exc:
         raise SupernetError(
             f"supernet weights in {path} are missing or corrupt: {str(exc).splitlines()[0]}",
             hint="retrain with atb-supernet train",
         ) from exc
+
+
+def read_extras(path: Path, *files: str) -> dict[str, dict[str, torch.Tensor]]:
+    """The extra tensor files of a checkpoint that exist (e.g. ``importance.safetensors``)."""
+    from safetensors.torch import load_file
+
+    return {f: load_file(str(Path(path) / f)) for f in files if (Path(path) / f).is_file()}
 
 
 def load_optimizer(path: Path, model: torch.nn.Module, optimizer) -> None:
@@ -152,19 +177,42 @@ def find_checkpoint(supernet_root: Path, space: str | None = None,
     return chosen
 
 
-def build_trainable(space: SearchSpace) -> torch.nn.ModuleDict:
-    """The trainable pair saved in a checkpoint: ``supernet`` and its ``objective`` head."""
-    from atb.supernet.elastic import SuperPLM
-    from atb.supernet.objectives import make_objective
+def build_trainable(space: SearchSpace, objective: str | None = None, init: dict | None = None,
+                    teacher_space: SearchSpace | None = None) -> torch.nn.ModuleDict:
+    """The trainable pair saved in a checkpoint: ``supernet`` and its ``objective`` head.
 
-    supernet = SuperPLM(space)
+    ``objective`` defaults to the strategy's from-scratch objective; ``init`` (the
+    ``state.json`` record of ``--init``) gives the embedding sizes of the pretrained model;
+    ``self-kd`` also builds its (untrained, to be loaded) teacher of ``teacher_space``.
+    """
+    from atb.supernet.elastic import SuperPLM
+    from atb.supernet.objectives import DEFAULT_OBJECTIVE, make_objective
+
+    sizes = {} if not init else {"vocab_size": init["vocab_size"],
+                                 "max_positions": init["max_positions"],
+                                 "type_vocab_size": init["type_vocab_size"]}
+    supernet = SuperPLM(space, **sizes)
+    objective = objective or DEFAULT_OBJECTIVE[space.strategy]
+    teacher = SuperPLM(teacher_space or space, **sizes) if objective == "self-kd" else None
     return torch.nn.ModuleDict({"supernet": supernet,
-                                "objective": make_objective(space.strategy, supernet)})
+                                "objective": make_objective(objective, supernet, teacher)})
 
 
 def load_trainable(path: Path) -> tuple[torch.nn.ModuleDict, dict]:
-    """Rebuild and load the supernet + objective of a checkpoint directory (eval mode)."""
+    """Rebuild and load the supernet + objective (+ teacher) of a checkpoint (eval mode)."""
     state = read_state(path)
-    model = build_trainable(space_of(state))
+    init = state.get("init")
+    teacher_space = SearchSpace(state["space"], Arch.parse(init["super_arch"])) if init else None
+    model = build_trainable(space_of(state), state.get("objective"), init, teacher_space)
     load_weights(path, model)
+    if state.get("objective") == "self-kd":
+        load_weights(path, model["objective"].teacher, TEACHER)
     return model.eval(), state
+
+
+def tokenizer_source(path: Path) -> Path:
+    """The tokenizer directory of a checkpoint: its own copy (``--init``), else atb's default."""
+    from atb.supernet.data import tokenizer_dir
+
+    own = Path(path) / TOKENIZER
+    return own if own.is_dir() else tokenizer_dir()

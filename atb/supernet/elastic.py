@@ -113,7 +113,10 @@ class SuperLayer(nn.Module):
         self.output.dense = nn.Linear(sup.df, sup.dm)
         self.output.LayerNorm = nn.LayerNorm(sup.dm, eps=LAYER_NORM_EPS)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, arch: Arch, rows) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, arch: Arch, rows,
+                observe=None) -> torch.Tensor:
+        """One layer of ``arch``; ``observe(tensors)``, when given, sees its activations
+        (importance scoring reads them; training never passes it)."""
         att, dm = self.attention, arch.dm
         b, s, _ = x.shape
         hs = arch.head_size
@@ -129,7 +132,11 @@ class SuperLayer(nn.Module):
         attended = _layer_norm(attended + x, att.output.LayerNorm, dm)
         inner = F.gelu(_linear(attended, self.intermediate.dense, slice(0, arch.df), slice(0, dm)))
         out = _linear(inner, self.output.dense, slice(0, dm), slice(0, arch.df))
-        return _layer_norm(out + attended, self.output.LayerNorm, dm)
+        out = _layer_norm(out + attended, self.output.LayerNorm, dm)
+        if observe is not None:
+            observe({"query": q, "key": k, "context": context, "attended": attended,
+                     "inner": inner, "output": out})
+        return out
 
 
 class SuperPLM(nn.Module):
@@ -140,14 +147,15 @@ class SuperPLM(nn.Module):
     must lie in ``space`` (checked by the callers that take user input, not here).
     """
 
-    def __init__(self, space: SearchSpace, vocab_size: int = VOCAB_SIZE):
+    def __init__(self, space: SearchSpace, vocab_size: int = VOCAB_SIZE,
+                 max_positions: int = MAX_POSITIONS, type_vocab_size: int = TYPE_VOCAB_SIZE):
         super().__init__()
         self.space = space
         sup = space.super_arch
         self.embeddings = _Namespace()
         self.embeddings.word_embeddings = nn.Embedding(vocab_size, sup.dm, padding_idx=0)
-        self.embeddings.position_embeddings = nn.Embedding(MAX_POSITIONS, sup.dm)
-        self.embeddings.token_type_embeddings = nn.Embedding(TYPE_VOCAB_SIZE, sup.dm)
+        self.embeddings.position_embeddings = nn.Embedding(max_positions, sup.dm)
+        self.embeddings.token_type_embeddings = nn.Embedding(type_vocab_size, sup.dm)
         self.embeddings.LayerNorm = nn.LayerNorm(sup.dm, eps=LAYER_NORM_EPS)
         self.encoder = _Namespace()
         self.encoder.layer = nn.ModuleList(SuperLayer(sup) for _ in range(sup.lt))
@@ -175,19 +183,25 @@ class SuperPLM(nn.Module):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         arch: Arch | None = None,
+        observe=None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``observe(layer, tensors)``, when given, sees the embeddings (layer -1) and every
+        layer's activations (see :meth:`SuperLayer.forward`)."""
         arch = arch or self.super_arch
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         hidden = self.embed(input_ids, token_type_ids, arch.dm)
+        if observe is not None:
+            observe(-1, {"output": hidden})
         mask = additive_attention_mask(attention_mask, hidden.dtype)  # (b, 1, 1, s)
         rows = qkv_rows(self.space, arch)
         if isinstance(rows, torch.Tensor):
             rows = rows.to(input_ids.device)
-        for layer in self.encoder.layer[: arch.lt]:
-            hidden = layer(hidden, mask, arch, rows)
+        for i, layer in enumerate(self.encoder.layer[: arch.lt]):
+            seen = None if observe is None else (lambda tensors, i=i: observe(i, tensors))
+            hidden = layer(hidden, mask, arch, rows, seen)
         dm = slice(0, arch.dm)
         pooled = torch.tanh(_linear(hidden[:, 0], self.pooler.dense, dm, dm))  # (b, dm)
         return hidden, pooled

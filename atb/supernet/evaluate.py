@@ -12,6 +12,7 @@ evaluation set; the accuracy is still reported by :meth:`FitnessEvaluator.evalua
 
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 
@@ -46,13 +47,15 @@ class FitnessEvaluator:
         self.checkpoint = checkpoint
         self._batches = batches
         self._cache: dict[Arch, dict] = {}
+        self._per_sequence: dict[Arch, tuple[np.ndarray, np.ndarray]] = {}  # loss sums, tokens
 
     @classmethod
     def from_checkpoint(cls, path: Path, workspace=None, eval_sequences: int = EVAL_SEQUENCES,
                         eval_seq_len: int = EVAL_SEQ_LEN) -> "FitnessEvaluator":
         """An evaluator for the checkpoint directory ``path`` on ``workspace``'s held-out data."""
         trainable, state = ckpt.load_trainable(Path(path))
-        ids, mask = make_sequences(load_split(workspace, "heldout"), eval_seq_len)
+        positions = trainable["supernet"].embeddings.position_embeddings.num_embeddings
+        ids, mask = make_sequences(load_split(workspace, "heldout"), min(eval_seq_len, positions))
         ids, mask = ids[:eval_sequences], mask[:eval_sequences]
         generator = torch.Generator().manual_seed(EVAL_SEED)
         batches = []
@@ -85,14 +88,16 @@ class FitnessEvaluator:
         """
         arch = self.space.validate(arch)
         if arch not in self._cache:
-            total, count, correct, tokens = 0.0, 0, 0, 0
+            sums, counts, correct = [], [], 0
             with torch.inference_mode():
                 for batch in self._batches:
-                    loss, stats = self.objective.loss(self.supernet, batch, arch)
-                    n = stats["tokens"]
-                    total += loss.item() * n
-                    count, correct, tokens = count + n, correct + stats["correct"], tokens + n
-            loss = total / max(count, 1)
+                    _, stats = self.objective.loss(self.supernet, batch, arch)
+                    sums.append(stats["sequence_loss_sums"].numpy())
+                    counts.append(stats["sequence_tokens"].numpy())
+                    correct += stats["correct"]
+            self._per_sequence[arch] = (np.concatenate(sums), np.concatenate(counts))
+            tokens = int(self._per_sequence[arch][1].sum())
+            loss = float(self._per_sequence[arch][0].sum()) / max(tokens, 1)
             self._cache[arch] = {
                 "arch": str(arch), "space": self.space.strategy, "objective": self.objective.name,
                 "loss": loss,
@@ -105,7 +110,29 @@ class FitnessEvaluator:
         """Negative held-out loss of every arch (float64 array, higher is better), cached."""
         return np.array([self.evaluate(a)["fitness"] for a in archs], dtype=np.float64)
 
+    def fitness_gap(self, a: Arch | str, b: Arch | str, rounds: int = 2000, seed: int = 0) -> dict:
+        """``fitness(a) - fitness(b)`` and its evaluation noise: the standard deviation of the
+        gap over paired bootstrap resamples of the held-out sequences (both archs scored on
+        the same resampled sequences), i.e. how much the gap depends on which text is held out."""
+        a, b = self.space.validate(a), self.space.validate(b)
+        gap = self.evaluate(a)["fitness"] - self.evaluate(b)["fitness"]
+        (sa, n), (sb, _) = self._per_sequence[a], self._per_sequence[b]
+        idx = np.random.default_rng(seed).integers(0, len(n), size=(rounds, len(n)))
+        tokens = np.maximum(n[idx].sum(1), 1)
+        resampled = (sb[idx].sum(1) - sa[idx].sum(1)) / tokens  # fitness = -loss
+        return {"gap": gap, "noise": float(resampled.std(ddof=1)), "sequences": int(len(n)),
+                "ratio": abs(gap) / max(float(resampled.std(ddof=1)), 1e-12)}
+
     @property
     def cache_size(self) -> int:
         """Number of archs evaluated so far."""
         return len(self._cache)
+
+
+def pairwise_accuracy(a, b) -> float:
+    """Share of pairs that ``a`` and ``b`` order the same way (ties count as disagreement):
+    the paper's ranking accuracy of supernet fitness against stand-alone training."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    pairs = list(itertools.combinations(range(len(a)), 2))
+    agree = sum(np.sign(a[i] - a[j]) == np.sign(b[i] - b[j]) != 0 for i, j in pairs)
+    return agree / len(pairs)

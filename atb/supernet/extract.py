@@ -25,11 +25,10 @@ from atb.errors import SupernetError, UsageError
 from atb.modeling import AtbBertConfig, AtbBertModel
 from atb.supernet.data import as_workspace, quiet_transformers, tokenizer_dir
 from atb.supernet.elastic import SuperPLM, qkv_rows
+from atb.supernet.pretrained import TOKENIZER_FILES
 
 log = logging.getLogger("atb.supernet.extract")
 
-TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json",
-                   "special_tokens_map.json")
 
 
 def _take(weight: torch.Tensor, rows, cols=None) -> torch.Tensor:
@@ -76,9 +75,12 @@ def sub_state_dict(supernet: SuperPLM, arch: Arch) -> dict[str, torch.Tensor]:
 
 def extract_model(supernet: SuperPLM, arch: Arch) -> AtbBertModel:
     """A standalone :class:`AtbBertModel` (eval mode) with the weights of ``arch``."""
-    vocab = supernet.embeddings.word_embeddings.num_embeddings
+    emb = supernet.embeddings
+    sizes = {"vocab_size": emb.word_embeddings.num_embeddings,
+             "max_position_embeddings": emb.position_embeddings.num_embeddings,
+             "type_vocab_size": emb.token_type_embeddings.num_embeddings}
     with torch.device("meta"):  # no random init of weights that are overwritten at once
-        model = AtbBertModel(AtbBertConfig.from_arch(arch, vocab_size=vocab))
+        model = AtbBertModel(AtbBertConfig.from_arch(arch, **sizes))
     model.load_state_dict(sub_state_dict(supernet, arch), strict=True, assign=True)
     return model.eval()
 
@@ -93,8 +95,10 @@ def _stock_bert_config(config: AtbBertConfig):
     return BertConfig(**{k: getattr(config, k) for k in keep})
 
 
-def save_model(model: AtbBertModel, arch: Arch, out_dir: Path, onnx: bool = False) -> dict:
-    """Write ``model`` to ``out_dir`` in 🤗 format (plus ``model.onnx`` when asked)."""
+def save_model(model: AtbBertModel, arch: Arch, out_dir: Path, onnx: bool = False,
+               tokenizer: Path | None = None) -> dict:
+    """Write ``model`` to ``out_dir`` in 🤗 format with the tokenizer files of ``tokenizer``
+    (default: atb's uncased WordPiece), plus ``model.onnx`` when asked."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"output {out_dir} exists and is not a directory")
@@ -110,7 +114,7 @@ def save_model(model: AtbBertModel, arch: Arch, out_dir: Path, onnx: bool = Fals
     else:
         model.config.architectures = ["AtbBertModel"]
         model.save_pretrained(out_dir, safe_serialization=True)
-    src = tokenizer_dir()
+    src = Path(tokenizer) if tokenizer else tokenizer_dir()
     for name in TOKENIZER_FILES:
         if (src / name).is_file():
             shutil.copyfile(src / name, out_dir / name)
@@ -152,8 +156,9 @@ def export_onnx(model: AtbBertModel, path: Path, seq_len: int = 128) -> Path:
 
 
 def extract(workspace, arch: Arch | str, out_dir: Path, onnx: bool = False,
-            space: str | None = None) -> dict:
-    """Extract ``arch`` from the workspace's supernet checkpoint into ``out_dir``.
+            space: str | None = None, checkpoint: Path | None = None) -> dict:
+    """Extract ``arch`` from the workspace's supernet checkpoint (or ``checkpoint``, a
+    checkpoint directory) into ``out_dir``.
 
     Raises :class:`~atb.errors.MissingInputError` when there is no checkpoint and
     :class:`~atb.errors.ArchSpecError` when ``arch`` lies outside the supernet's space.
@@ -162,11 +167,47 @@ def extract(workspace, arch: Arch | str, out_dir: Path, onnx: bool = False,
 
     ws = as_workspace(workspace)
     arch = Arch.parse(arch) if isinstance(arch, str) else arch
-    path = ckpt.find_checkpoint(ws.supernet_dir, space=space)
+    path = Path(checkpoint) if checkpoint else ckpt.find_checkpoint(ws.supernet_dir, space=space)
     trainable, state = ckpt.load_trainable(path)
     supernet = trainable["supernet"]
     arch = supernet.space.validate(arch)
-    summary = save_model(extract_model(supernet, arch), arch, Path(out_dir), onnx=onnx)
-    summary.update(checkpoint=str(path), step=state["step"], space=state["space"])
+    summary = save_model(extract_model(supernet, arch), arch, Path(out_dir), onnx=onnx,
+                         tokenizer=ckpt.tokenizer_source(path))
+    summary.update(checkpoint=str(path), step=state["step"], space=state["space"],
+                   init=(state.get("init") or {}).get("name"))
     log.info("extracted %s to %s", arch, out_dir)
     return summary
+
+
+def extract_trainable(checkpoint: Path, arch: Arch | str, out_dir: Path) -> Path:
+    """Write ``arch``'s slice of a supernet checkpoint as a checkpoint of its own (a supernet
+    whose only member is ``arch``, at step 0, with the objective's head sliced to it and the
+    same teacher), so that ``train_supernet(..., fixed_arch=arch, resume=True, out_dir=...)``
+    trains the extracted sub-model further under the same objective (the paper's "extracted
+    and trained further"; the benchmarks give searched and BERT-rule archs the same budget)."""
+    from atb.arch import SearchSpace
+    from atb.supernet import checkpoint as ckpt
+
+    trainable, state = ckpt.load_trainable(Path(checkpoint))
+    full = trainable["supernet"].space
+    arch = full.validate(Arch.parse(arch) if isinstance(arch, str) else arch)
+    init = state.get("init")
+    alone = ckpt.build_trainable(SearchSpace(full.strategy, arch), state["objective"], init, full)
+    alone["supernet"].load_state_dict(sub_state_dict(trainable["supernet"], arch))
+    head, extras = trainable["objective"], {}
+    with torch.no_grad():
+        if hasattr(head, "projection"):  # distillation: the first dm inputs of the projection
+            alone["objective"].projection.dense.weight.copy_(head.projection.dense.weight[:, : arch.dm])
+            alone["objective"].projection.dense.bias.copy_(head.projection.dense.bias)
+        else:  # masked-LM: the transform's leading block, the (vocabulary-wide) bias
+            alone["objective"].load_state_dict(
+                {k: _take(v, slice(0, arch.dm), slice(0, arch.dm)) if v.dim() == 2 else
+                 (v.clone() if k == "head.bias" else v[: arch.dm].clone())
+                 for k, v in head.state_dict().items()})
+    if state["objective"] == "self-kd":
+        extras[ckpt.TEACHER] = head.teacher.state_dict()
+    optimizer = torch.optim.AdamW(alone.parameters())  # no moments yet: a fresh start
+    new_state = {**state, "super_arch": str(arch), "fixed_arch": str(arch), "step": 0,
+                 "history": [], "extracted_from": str(checkpoint)}
+    tokenizer = ckpt.tokenizer_source(Path(checkpoint)) if init else None
+    return ckpt.save_checkpoint(Path(out_dir), alone, optimizer, new_state, extras, tokenizer)

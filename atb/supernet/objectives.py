@@ -1,4 +1,5 @@
-"""Training objectives of SuperPLM: masked-LM (pretrain space) and distillation (kd space).
+"""Training objectives of SuperPLM: masked-LM (``mlm``), distillation from the bundled MiniLM
+(``kd``), and distillation from the checkpoint SuperPLM was initialised from (``self-kd``).
 
 An objective owns its trainable head (saved with the supernet) and has two steps:
 ``prepare(batch, generator)`` makes what does not depend on the sub-model (the MLM masks, or
@@ -54,6 +55,15 @@ def mask_tokens(
     return masked.to(device), labels.to(device)
 
 
+def _per_sequence(token_loss: torch.Tensor, chosen: torch.Tensor) -> dict:
+    """Per-sequence sums of the token losses and token counts (``chosen``: (b, s) bool of
+    the scored tokens, in the order ``token_loss`` holds them), for evaluation noise."""
+    sequence = chosen.nonzero()[:, 0]
+    sums = torch.zeros(chosen.shape[0], dtype=torch.float64, device=token_loss.device)
+    sums.index_add_(0, sequence, token_loss.detach().double())
+    return {"sequence_loss_sums": sums.cpu(), "sequence_tokens": chosen.sum(1).cpu()}
+
+
 class MaskedLM(nn.Module):
     """Masked-LM: cross-entropy of the masked tokens; fitness stats are loss and accuracy."""
 
@@ -75,9 +85,10 @@ class MaskedLM(nn.Module):
         chosen = prepared["labels"] != IGNORE
         logits = self.head(hidden[chosen], supernet.embeddings.word_embeddings.weight)  # (n, V)
         targets = prepared["labels"][chosen]
-        loss = F.cross_entropy(logits, targets)
+        token_loss = F.cross_entropy(logits, targets, reduction="none")  # (n,)
         correct = (logits.argmax(-1) == targets).sum().item()
-        return loss, {"tokens": int(targets.numel()), "correct": int(correct)}
+        return token_loss.mean(), {"tokens": int(targets.numel()), "correct": int(correct),
+                                   **_per_sequence(token_loss, chosen)}
 
 
 class Teacher:
@@ -135,10 +146,47 @@ class Distillation(nn.Module):
     def loss(self, supernet: SuperPLM, prepared: dict, arch: Arch) -> tuple[torch.Tensor, dict]:
         hidden, _ = supernet(prepared["input_ids"], prepared["attention_mask"], arch=arch)
         keep = prepared["attention_mask"].bool()
-        loss = F.mse_loss(self.projection(hidden[keep]), prepared["target"][keep])
-        return loss, {"tokens": int(keep.sum().item()), "correct": 0}
+        token_loss = (self.projection(hidden[keep]) - prepared["target"][keep]).pow(2).mean(-1)
+        return token_loss.mean(), {"tokens": int(keep.sum().item()), "correct": 0,
+                                   **_per_sequence(token_loss, keep)}
 
 
-def make_objective(strategy: str, supernet: SuperPLM) -> nn.Module:
-    """The objective of a search space: masked-LM for ``pretrain``, distillation for ``kd``."""
-    return MaskedLM(supernet) if strategy == "pretrain" else Distillation(supernet)
+class SelfDistillation(Distillation):
+    """Distillation from the pretrained model SuperPLM was built from (``--init``): the
+    teacher is that model, importance-reordered, frozen, run at full size; each sub-model's
+    last hidden states (first ``dm`` channels) are mapped to the teacher's width by a learned
+    projection that starts as the identity, so a sub-model starts out matching the teacher's
+    leading (most important) channels and the full model's loss starts at zero.
+    """
+
+    name = "self-kd"
+
+    def __init__(self, supernet: SuperPLM, teacher: SuperPLM):
+        super().__init__(supernet, teacher.super_arch.dm)
+        with torch.no_grad():
+            self.projection.dense.weight.copy_(torch.eye(*self.projection.dense.weight.shape))
+            self.projection.dense.bias.zero_()
+        teacher.eval().requires_grad_(False)
+        self._teacher = [teacher]  # in a list: neither a trained sub-module nor in the state dict
+
+    @property
+    def teacher(self) -> SuperPLM:
+        return self._teacher[0]
+
+    @torch.no_grad()
+    def prepare(self, batch: dict, generator: torch.Generator) -> dict:
+        if next(self.teacher.parameters()).device != batch["input_ids"].device:
+            self.teacher.to(batch["input_ids"].device)
+        target, _ = self.teacher(batch["input_ids"], batch["attention_mask"])
+        return {**batch, "target": target}
+
+
+DEFAULT_OBJECTIVE = {"pretrain": "mlm", "kd": "kd"}  # of a from-scratch supernet, by strategy
+OBJECTIVES = ("mlm", "kd", "self-kd")
+
+
+def make_objective(name: str, supernet: SuperPLM, teacher: SuperPLM | None = None) -> nn.Module:
+    """The objective ``name`` (``mlm``, ``kd`` or ``self-kd``, which needs the ``teacher``)."""
+    if name == "self-kd":
+        return SelfDistillation(supernet, teacher)
+    return MaskedLM(supernet) if name == "mlm" else Distillation(supernet)

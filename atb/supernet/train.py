@@ -30,7 +30,8 @@ from atb import progress
 from atb.arch import Arch, SearchSpace, get_space
 from atb.errors import MissingInputError, UsageError
 from atb.supernet import checkpoint as ckpt
-from atb.supernet.config import SAMPLING, TrainConfig, add_train_arguments
+from atb.supernet.config import (IMPORTANCE, INIT_LR, SAMPLING, SCRATCH_LR, TrainConfig,
+                                 add_train_arguments)
 from atb.supernet.data import as_workspace, load_split, make_sequences
 
 log = logging.getLogger("atb.supernet.train")
@@ -158,14 +159,62 @@ def make_optimizer(params, lr: float, weight_decay: float = 0.01) -> torch.optim
 def resolve_space(super_config: str | Arch = "small", space: str | SearchSpace = "pretrain"):
     if isinstance(space, SearchSpace):
         return space
-    if isinstance(super_config, Arch):
-        return SearchSpace(space, super_config)
     return get_space(space, super_config)
+
+
+def _check_config(cfg: TrainConfig, world: int, super_config) -> None:
+    """One-line errors for option combinations that cannot train."""
+    if cfg.sampling not in SAMPLING or (cfg.sampling == "sandwich" and cfg.samples < 2):
+        raise UsageError(f"sampling must be one of {', '.join(SAMPLING)}, and sandwich needs "
+                         f"samples >= 2 (got {cfg.sampling!r} with samples={cfg.samples})")
+    min_steps = 0 if cfg.init else 1  # --init --steps 0 saves the reordered supernet
+    if cfg.steps < min_steps or cfg.samples < 1 or cfg.workers % world or cfg.batch_size < cfg.workers:
+        raise UsageError(
+            f"need steps>={min_steps}, samples>=1, workers a multiple of the {world} processes "
+            f"and batch_size>={cfg.workers} (got steps={cfg.steps}, samples={cfg.samples}, "
+            f"workers={cfg.workers}, batch_size={cfg.batch_size})"
+        )
+    if cfg.init and super_config is not None:
+        raise UsageError("--super and --init exclude each other: the pretrained checkpoint "
+                         "defines the super-configuration")
+    if cfg.objective not in (None, "mlm", "kd") or (cfg.init and cfg.objective):
+        raise UsageError(f"objective must be mlm or kd, and only without --init (got "
+                         f"{cfg.objective!r}; --init distils from the init checkpoint)")
+    if cfg.importance not in IMPORTANCE or cfg.calibration < 1:
+        raise UsageError(f"importance must be one of {', '.join(IMPORTANCE)} and calibration "
+                         f">= 1 (got {cfg.importance!r}, {cfg.calibration})")
+
+
+def _initialise(model, pretrained, full: SearchSpace, fixed: Arch | None, ids, mask,
+                cfg: TrainConfig) -> dict:
+    """Load the importance-reordered pretrained weights into the student (sliced to ``fixed``
+    for a stand-alone run) and the teacher; return the importance tensors to save."""
+    from atb.supernet.extract import sub_state_dict
+    from atb.supernet.importance import calibration_batches, reordered_supernet
+
+    batches = calibration_batches(ids, mask, cfg.calibration, cfg.seed)
+    reordered, reordering = reordered_supernet(pretrained, full, batches, cfg.importance,
+                                               cfg.reorder_hidden)
+    model["objective"].teacher.load_state_dict(reordered.state_dict())
+    weights = reordered.state_dict() if fixed is None else sub_state_dict(reordered, fixed)
+    model["supernet"].load_state_dict(weights)
+    return {} if reordering is None else {ckpt.IMPORTANCE: reordering.to_tensors()}
+
+
+def _broadcast(model) -> None:
+    """Every process starts from rank 0's weights (and teacher): the importance ranking is
+    computed on each rank, and floating-point ties must not make the ranks disagree."""
+    import torch.distributed as dist
+
+    modules = [model] + ([model["objective"].teacher] if hasattr(model["objective"], "teacher") else [])
+    for module in modules:
+        for tensor in module.state_dict().values():
+            dist.broadcast(tensor, 0)
 
 
 def train_supernet(
     workspace=None,
-    super_config: str | Arch = "small",
+    super_config: str | Arch | None = None,
     space: str | SearchSpace = "pretrain",
     steps: int = 300,
     resume: bool = False,
@@ -177,12 +226,16 @@ def train_supernet(
     """Train SuperPLM with Algorithm 1; return a summary including the checkpoint path.
 
     ``overrides`` are :class:`TrainConfig` fields (``batch_size``, ``seq_len``, ``samples``,
-    ``workers``, ``lr``, ``seed``, ...). With ``resume`` the run continues from the saved
-    step up to ``steps``. ``fixed_arch`` trains one architecture alone (a supernet whose only
-    member is that arch), the stand-alone baseline of the benchmarks. ``out_dir`` replaces the
-    default checkpoint directory ``<workspace>/supernet/<super>-<space>``. ``stop_at`` ends
-    the run (with a checkpoint) after that step while the schedule still aims at ``steps``:
-    a long run can be trained in chunks with ``resume``.
+    ``workers``, ``lr``, ``seed``, ``init``, ...). ``super_config`` (default ``small``) names
+    the super-configuration of a from-scratch supernet; with ``init`` (a local 🤗 BERT
+    directory or ``minilm``) the checkpoint defines it, its units are importance-reordered on
+    calibration text and the supernet is distilled from it (objective ``self-kd``); ``steps=0``
+    then saves the reordered supernet untrained. With ``resume`` the run continues from the
+    saved step up to ``steps``. ``fixed_arch`` trains one architecture alone (a supernet whose
+    only member is that arch; with ``init`` it starts from that arch's slice of the reordered
+    checkpoint), the stand-alone baseline of the benchmarks. ``out_dir`` replaces the default
+    checkpoint directory. ``stop_at`` ends the run (with a checkpoint) after that step while
+    the schedule still aims at ``steps``: a long run can be trained in chunks with ``resume``.
     """
     ws = as_workspace(workspace)
     unknown = set(overrides) - set(TrainConfig.__dataclass_fields__)
@@ -191,19 +244,24 @@ def train_supernet(
     cfg = TrainConfig(steps=steps, **overrides)
     rank, world = _dist()
     cfg.workers = cfg.workers or world
-    if cfg.sampling not in SAMPLING or (cfg.sampling == "sandwich" and cfg.samples < 2):
-        raise UsageError(f"sampling must be one of {', '.join(SAMPLING)}, and sandwich needs "
-                         f"samples >= 2 (got {cfg.sampling!r} with samples={cfg.samples})")
-    if cfg.steps < 1 or cfg.samples < 1 or cfg.workers % world or cfg.batch_size < cfg.workers:
-        raise UsageError(
-            f"need steps>=1, samples>=1, workers a multiple of the {world} processes and "
-            f"batch_size>={cfg.workers} (got steps={cfg.steps}, samples={cfg.samples}, "
-            f"workers={cfg.workers}, batch_size={cfg.batch_size})"
-        )
-    sp = resolve_space(super_config, space)
-    if fixed_arch is not None:
-        sp = SearchSpace(sp.strategy, sp.validate(fixed_arch))
-    path = Path(out_dir) if out_dir else ckpt.checkpoint_dir(ws.supernet_dir, sp)
+    cfg.lr = cfg.lr or (INIT_LR if cfg.init else SCRATCH_LR)
+    _check_config(cfg, world, super_config)
+    pretrained = None
+    if cfg.init:
+        from atb.supernet.pretrained import check_tokenizer, load_pretrained
+
+        pretrained = load_pretrained(cfg.init)
+        check_tokenizer(pretrained)
+        if cfg.seq_len > pretrained.max_positions:
+            raise UsageError(f"--seq-len {cfg.seq_len} exceeds the {pretrained.max_positions} "
+                             f"positions of {pretrained.source}")
+        strategy = space.strategy if isinstance(space, SearchSpace) else space
+        full = SearchSpace(strategy, pretrained.super_arch)
+    else:
+        full = resolve_space(super_config or "small", space)
+    sp = full if fixed_arch is None else SearchSpace(full.strategy, full.validate(fixed_arch))
+    path = Path(out_dir) if out_dir else ckpt.checkpoint_dir(
+        ws.supernet_dir, sp, pretrained.name if pretrained else None)
     ids, mask = make_sequences(load_split(ws, "train"), cfg.seq_len)
     if len(ids) < cfg.batch_size:
         raise UsageError(f"the training split has {len(ids)} sequences, fewer than one batch "
@@ -211,9 +269,12 @@ def train_supernet(
 
     torch.manual_seed(cfg.seed)
     device = _device()
-    model = ckpt.build_trainable(sp).to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = make_optimizer(params, cfg.lr, cfg.weight_decay)
+    init_info = None
+    if pretrained:
+        init_info = {**pretrained.describe(), "importance": cfg.importance,
+                     "reorder_hidden": cfg.reorder_hidden, "calibration": cfg.calibration}
+    model = ckpt.build_trainable(sp, "self-kd" if pretrained else cfg.objective, init_info, full)
+    extras, tokenizer = {}, pretrained.tokenizer_dir if pretrained else None
     start, history = 0, []
     if resume:
         if not (path / ckpt.STATE).is_file():
@@ -228,8 +289,20 @@ def train_supernet(
         if changed:  # allowed (e.g. a new lr), but the run is then no longer one schedule
             log.warning("resuming with changed options (saved, now): %s", changed)
         ckpt.load_weights(path, model)
-        ckpt.load_optimizer(path, model, optimizer)
+        if pretrained:  # the teacher and the ranking are the checkpoint's, not re-measured
+            ckpt.load_weights(path, model["objective"].teacher, ckpt.TEACHER)
+            extras = ckpt.read_extras(path, ckpt.IMPORTANCE)
+            tokenizer, init_info = ckpt.tokenizer_source(path), state.get("init", init_info)
         start, history = int(state["step"]), state.get("history", [])
+    elif pretrained:
+        extras = _initialise(model, pretrained, full, fixed_arch, ids, mask, cfg)
+    model = model.to(device)
+    if world > 1:
+        _broadcast(model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = make_optimizer(params, cfg.lr, cfg.weight_decay)
+    if resume:
+        ckpt.load_optimizer(path, model, optimizer)
     model.train()
 
     schedule = _Schedule(len(ids), cfg, sp, fixed_arch)
@@ -242,11 +315,15 @@ def train_supernet(
             state = {"super_arch": str(sp.super_arch), "super_config": ckpt.super_name(sp),
                      "space": sp.strategy, "objective": objective.name, "step": step,
                      "fixed_arch": str(fixed_arch) if fixed_arch else None,
-                     "config": asdict(cfg), "history": history}
-            ckpt.save_checkpoint(path, model, optimizer, state)
+                     "init": init_info, "config": asdict(cfg), "history": history}
+            if pretrained:
+                extras[ckpt.TEACHER] = objective.teacher.state_dict()
+            ckpt.save_checkpoint(path, model, optimizer, state, extras, tokenizer)
 
+    end = min(cfg.steps, stop_at or cfg.steps)
+    if end <= start and not resume:  # --init --steps 0: the reordered supernet, untrained
+        save(start)
     with progress.progress(total=cfg.steps, initial=start, desc="supernet", unit="step") as bar:
-        end = min(cfg.steps, stop_at or cfg.steps)
         for step in range(start, end):
             loss_value, tokens = _update(step, model, optimizer, schedule, data, local, world)
             tokens_done += tokens
@@ -263,8 +340,9 @@ def train_supernet(
     seconds = time.perf_counter() - t0
     return {
         "checkpoint": str(path), "super_arch": str(sp.super_arch),
-        "super_config": ckpt.super_name(sp),
-        "space": sp.strategy, "step": max(start, end), "steps_run": max(0, end - start),
+        "super_config": ckpt.super_name(sp), "init": pretrained.name if pretrained else None,
+        "space": sp.strategy, "objective": objective.name,
+        "step": max(start, end), "steps_run": max(0, end - start),
         "loss": loss_value, "tokens": tokens_done, "seconds": round(seconds, 3),
         "tokens_per_s": tokens_done / seconds if seconds > 0 else None,
         "workers": cfg.workers, "processes": world, "rank": rank,
@@ -276,7 +354,9 @@ def train_from_args(args) -> dict:
         args.workspace, super_config=args.super_config, space=args.space, steps=args.steps,
         resume=args.resume, batch_size=args.batch_size, seq_len=args.seq_len,
         samples=args.samples, sampling=args.sampling, workers=args.workers, lr=args.lr,
-        seed=args.seed, save_every=args.save_every,
+        seed=args.seed, save_every=args.save_every, init=args.init,
+        importance=args.importance, reorder_hidden=args.reorder_hidden,
+        calibration=args.calibration, objective=args.objective,
     )
 
 
