@@ -63,3 +63,7 @@ class SupernetError(AtbError):
 
 class InfeasibleTargetError(AtbError):
     """A search target lies outside what the search space can reach."""
+
+
+class EvalError(AtbError, ValueError):
+    """A task file, task or model directory that ``atb-eval`` cannot evaluate."""

@@ -6,8 +6,9 @@ plain BERT checkpoint. The only generalisation over BERT is ``qkv_size`` (``dqkv
 of the Q/K/V projections may differ from the hidden size, and the attention output projection
 maps ``qkv_size -> hidden_size``.
 
-Importing this module registers ``AtbBertConfig``/``AtbBertModel`` with 🤗 Auto classes, so
-``transformers.AutoModel.from_pretrained(dir)`` loads an atb checkpoint once atb is imported.
+Importing this module registers ``AtbBertConfig`` with 🤗 Auto classes (``AtbBertModel`` for
+``AutoModel``, ``AtbBertForSequenceClassification`` for ``AutoModelForSequenceClassification``),
+so ``transformers.AutoModel.from_pretrained(dir)`` loads an atb checkpoint once atb is imported.
 This module imports nothing else of atb: an ``arch`` argument is anything with
 ``lt, dm, df, h, dqkv`` attributes.
 """
@@ -18,8 +19,14 @@ import math
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
-from transformers.modeling_outputs import BaseModelOutputWithPooling
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForSequenceClassification,
+    PretrainedConfig,
+    PreTrainedModel,
+)
+from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
 
 
 class AtbBertConfig(PretrainedConfig):
@@ -259,6 +266,63 @@ class AtbBertModel(PreTrainedModel):
         return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled)
 
 
+class AtbBertForSequenceClassification(PreTrainedModel):
+    """:class:`AtbBertModel` + dropout + a linear classifier on the pooled output.
+
+    The layout of 🤗 ``BertForSequenceClassification`` (``bert.*``, ``classifier.*``), so
+    ``from_pretrained`` on a directory saved by :class:`AtbBertModel` loads the encoder and
+    initialises only the head. ``config.num_labels`` sets the output width; the loss follows
+    🤗's ``problem_type`` (regression when ``num_labels == 1``, else cross-entropy on integer
+    labels, binary cross-entropy on float multi-label targets).
+    """
+
+    config_class = AtbBertConfig
+    base_model_prefix = "bert"
+
+    def __init__(self, config: AtbBertConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.bert = AtbBertModel(config)
+        dropout = getattr(config, "classifier_dropout", None)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        init_bert_weights(module, self.config.initializer_range)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ):
+        encoded = self.bert(input_ids, attention_mask, token_type_ids, return_dict=True)
+        logits = self.classifier(self.dropout(encoded.pooler_output))  # (b, num_labels)
+        loss = None if labels is None else self._loss(logits, labels)
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        if not return_dict:
+            return (logits,) if loss is None else (loss, logits)
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.config.problem_type is None:  # inferred once, as 🤗 does
+            if self.num_labels == 1:
+                self.config.problem_type = "regression"
+            elif labels.dtype in (torch.long, torch.int):
+                self.config.problem_type = "single_label_classification"
+            else:
+                self.config.problem_type = "multi_label_classification"
+        if self.config.problem_type == "regression":
+            return nn.functional.mse_loss(logits.squeeze(-1), labels.to(logits.dtype).view(-1))
+        if self.config.problem_type == "single_label_classification":
+            return nn.functional.cross_entropy(logits.view(-1, self.num_labels), labels.view(-1))
+        return nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+
+
 def build_model(arch, seed: int | None = 0, **config_kwargs) -> AtbBertModel:
     """A randomly initialised model of ``arch`` in eval mode (dropout off)."""
     if seed is not None:
@@ -268,3 +332,6 @@ def build_model(arch, seed: int | None = 0, **config_kwargs) -> AtbBertModel:
 
 AutoConfig.register(AtbBertConfig.model_type, AtbBertConfig, exist_ok=True)
 AutoModel.register(AtbBertConfig, AtbBertModel, exist_ok=True)
+AutoModelForSequenceClassification.register(
+    AtbBertConfig, AtbBertForSequenceClassification, exist_ok=True
+)

@@ -42,7 +42,7 @@ from atb.arch import Arch, SearchSpace, archs_to_array  # noqa: E402
 from atb.supernet import FitnessEvaluator, prepare_data, train_supernet  # noqa: E402
 from atb.supernet import checkpoint as ckpt  # noqa: E402
 from atb.supernet.agreement import TeacherAgreement, heldout_sentences  # noqa: E402
-from atb.supernet.data import load_split, make_sequences  # noqa: E402
+from atb.supernet.config import INIT_LR  # noqa: E402
 from atb.supernet.evaluate import pairwise_accuracy  # noqa: E402
 from atb.supernet.objectives import get_teacher  # noqa: E402
 
@@ -94,26 +94,15 @@ def score(checkpoint: Path, ws: Path, archs: list[Arch], agreement: TeacherAgree
     return {"loss": losses, "agreement": agree}
 
 
-def training_cost(checkpoint: Path, ws: Path, archs: list[Arch], args) -> list[dict]:
-    """Self-distillation update of the sliced supernet vs the sub-model alone (teacher states
-    computed once outside the timed update, for both)."""
+def init_models(checkpoint: Path, archs: list[Arch]):
+    """``(arch, the --init supernet, arch alone)``: the alone model gets the same teacher
+    (teacher states are computed outside the timed update, for both)."""
     trainable, state = ckpt.load_trainable(checkpoint)
     full = trainable["supernet"].space
-    ids, mask = make_sequences(load_split(ws, "train"), args.seq_len)
-    batch = {"input_ids": torch.from_numpy(ids[: args.batch_size]),
-             "attention_mask": torch.from_numpy(mask[: args.batch_size])}
-    tokens = int(batch["attention_mask"].sum()) * args.samples
-    rows = []
     for arch in archs:
         alone = ckpt.build_trainable(SearchSpace(full.strategy, arch), "self-kd", state["init"], full)
         alone["objective"].teacher.load_state_dict(trainable["objective"].teacher.state_dict())
-        sliced = bench_supernet.Updater(trainable, arch, batch, args.samples)
-        single = bench_supernet.Updater(alone, arch, batch, args.samples)
-        pairs = [(sliced.update(), single.update()) for _ in range(args.repeats)]
-        t_sliced, t_alone = np.median([p[0] for p in pairs]), np.median([p[1] for p in pairs])
-        rows.append({"arch": str(arch), "supernet_tok_s": tokens / t_sliced,
-                     "alone_tok_s": tokens / t_alone, "cost_ratio": t_sliced / t_alone})
-    return rows
+        yield arch, trainable, alone
 
 
 def ranking(fitness: np.ndarray, ws: Path, archs: list[Arch], args, out_root: Path) -> dict:
@@ -140,7 +129,8 @@ def main(argv=None) -> int:
     parser.add_argument("--space", choices=("pretrain", "kd"), default="pretrain")
     parser.add_argument("--steps", type=int, default=600, help="N: supernet steps of (a) and (d)")
     parser.add_argument("--alone-steps", type=int, default=300, help="stand-alone distillation steps")
-    parser.add_argument("--lr", type=float, default=1e-4, help="peak lr of (d) and the stand-alone runs")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="peak lr of (d) and the stand-alone runs (default: train's --init default)")
     parser.add_argument("--scratch-lr", type=float, default=1e-3, help="peak lr of (a)")
     parser.add_argument("--sequences", type=int, default=128, help="held-out sequences per loss")
     parser.add_argument("--sections", default="scores,cost,ranking",
@@ -193,61 +183,68 @@ def main(argv=None) -> int:
             "notes": [n for a, n in ARCHS][::3] if q else [n for a, n in ARCHS],
             "predicted_speedup": predicted_speedups(archs), "training_seconds": timings,
         }
+        show = (lambda *a, **k: None) if args.json else print  # tables as they finish
+        show(f"mode {report['mode']}, MiniLM {args.space} space, N = {args.steps} steps (lr: "
+             f"scratch {args.scratch_lr:g}, init {args.lr or INIT_LR:g}), {args.sequences} held-out "
+             f"sequences, {args.threads} threads", flush=True)
         if "scores" in sections:
             report["scores"] = {name: score(path, ws, archs, agreement, args.sequences)
                                 for name, path in checkpoints.items()}
+            show(_scores_table(report), flush=True)
         if "cost" in sections:
-            report["training_cost"] = training_cost(checkpoints["d_trained"], ws, archs[1::2], args)
+            report["training_cost"] = bench_supernet.training_cost(
+                ws, init_models(checkpoints["d_trained"], archs[1::2]), args)
+            show(_cost_table(report["training_cost"]), flush=True)
         if "ranking" in sections:
             evaluator = FitnessEvaluator.from_checkpoint(checkpoints["d_trained"], ws,
                                                          eval_sequences=args.sequences)
             report["ranking"] = ranking(evaluator.fitness(archs), ws, archs, args, root)
+            show(_ranking_table(report, args), flush=True)
         report["total_seconds"] = time.perf_counter() - t0
+        show(f"training seconds {report['training_seconds']}; total {report['total_seconds']:.0f} s")
     if args.json:
         print(json.dumps(report, indent=2))
-        return 0
-    _print(report, args)
     return 0
 
 
-def _print(report: dict, args) -> None:
-    print(f"mode {report['mode']}, MiniLM {args.space} space, N = {args.steps} steps "
-          f"(lr: scratch {args.scratch_lr:g}, init {args.lr:g}), {args.sequences} held-out "
-          f"sequences, {args.threads} threads")
-    if "scores" in report:
-        _print_scores(report)
-    if "training_cost" in report:
-        print("training cost per token, self-distillation, sliced supernet vs sub-model alone "
-              "(target <= 1.3):")
-        for row in report["training_cost"]:
-            print(f"  {row['arch']:>18}  supernet {row['supernet_tok_s']:8.0f} tok/s  "
-                  f"alone {row['alone_tok_s']:8.0f} tok/s  ratio {row['cost_ratio']:.2f}")
-    if "ranking" in report:
-        rk = report["ranking"]
-        print(f"ranking: (d) fitness vs stand-alone distillation ({args.alone_steps} steps, lr "
-              f"{args.lr:g}) of the same archs: pairwise accuracy {rk['pairwise_accuracy']:.1%} "
-              f"(target >= 90%)")
-        for arch, d, a in zip(report["archs"], rk["supernet_fitness"], rk["alone_fitness"]):
-            print(f"  {arch:>18}  supernet {d:9.4f}  alone {a:9.4f}")
-    print(f"training seconds {report['training_seconds']}; total {report['total_seconds']:.0f} s")
-
-
-def _print_scores(report: dict) -> None:
+def _scores_table(report: dict) -> str:
     s = report["scores"]
-    print("held-out distillation loss (MSE to the teacher; lower is better)")
     cols = list(s)
-    print(f"  {'arch':>18} {'pred':>6}  " + " ".join(f"{c:>13}" for c in cols))
+    lines = ["held-out distillation loss (lower is better; a: MSE to MiniLM, b-d: MSE in units "
+             "of the teacher's per-channel spread, not comparable with a)",
+             f"  {'arch':>18} {'pred':>6}  " + " ".join(f"{c:>13}" for c in cols)]
     for i, arch in enumerate(report["archs"]):
-        print(f"  {arch:>18} {report['predicted_speedup'][i]:5.1f}x  "
-              + " ".join(f"{s[c]['loss'][i]:13.4f}" for c in cols))
-    print("teacher agreement (Spearman of pairwise cosines, 200 held-out sentences; higher is better)")
-    print(f"  {'arch':>18} {'note':>20}  " + " ".join(f"{c:>13}" for c in cols)
-          + f" {'d - a':>7} {'c - b':>7}")
+        lines.append(f"  {arch:>18} {report['predicted_speedup'][i]:5.1f}x  "
+                     + " ".join(f"{s[c]['loss'][i]:13.4f}" for c in cols))
+    lines += ["teacher agreement (Spearman of pairwise cosines, 200 held-out sentences; higher is "
+              "better)", f"  {'arch':>18} {'note':>20}  " + " ".join(f"{c:>13}" for c in cols)
+              + f" {'d - a':>7} {'c - b':>7}"]
     for i, arch in enumerate(report["archs"]):
         d_a = s["d_trained"]["agreement"][i] - s["a_scratch"]["agreement"][i]
         c_b = s["c_activation"]["agreement"][i] - s["b_plain"]["agreement"][i]
-        print(f"  {arch:>18} {report['notes'][i]:>20}  "
-              + " ".join(f"{s[c]['agreement'][i]:13.3f}" for c in cols) + f" {d_a:+7.3f} {c_b:+7.3f}")
+        lines.append(f"  {arch:>18} {report['notes'][i]:>20}  "
+                     + " ".join(f"{s[c]['agreement'][i]:13.3f}" for c in cols)
+                     + f" {d_a:+7.3f} {c_b:+7.3f}")
+    return "\n".join(lines)
+
+
+def _cost_table(rows: list[dict]) -> str:
+    lines = ["training cost per token, self-distillation, sliced supernet vs sub-model alone "
+             "(target <= 1.3):"]
+    for row in rows:
+        lines.append(f"  {row['arch']:>18}  supernet {row['supernet_tok_s']:8.0f} tok/s  "
+                     f"alone {row['alone_tok_s']:8.0f} tok/s  ratio {row['cost_ratio']:.2f}")
+    return "\n".join(lines)
+
+
+def _ranking_table(report: dict, args) -> str:
+    rk = report["ranking"]
+    lines = [f"ranking: (d) fitness vs stand-alone distillation ({args.alone_steps} steps, lr "
+             f"{args.lr or INIT_LR:g}) of the same archs: pairwise accuracy {rk['pairwise_accuracy']:.1%} "
+             f"(target >= 90%)"]
+    for arch, d, a in zip(report["archs"], rk["supernet_fitness"], rk["alone_fitness"]):
+        lines.append(f"  {arch:>18}  supernet {d:9.4f}  alone {a:9.4f}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -74,24 +74,33 @@ class Updater:
         return time.perf_counter() - start
 
 
-def bench_training_cost(ws: Path, archs: list[Arch], args) -> list[dict]:
-    """Sliced-supernet vs stand-alone updates, interleaved so that drift hits both alike."""
-    space = get_space(args.space, "small")
+def training_cost(ws: Path, models, args) -> list[dict]:
+    """Sliced-supernet vs stand-alone updates, interleaved so that drift hits both alike.
+
+    ``models`` yields ``(arch, supernet_pair, alone_pair)``: two trainable pairs to update.
+    """
     ids, mask = make_sequences(load_split(ws, "train"), args.seq_len)
     batch = {"input_ids": torch.from_numpy(ids[: args.batch_size]),
              "attention_mask": torch.from_numpy(mask[: args.batch_size])}
     tokens = int(batch["attention_mask"].sum()) * args.samples
     rows = []
-    for arch in archs:
-        torch.manual_seed(0)
-        sliced = Updater(ckpt.build_trainable(space), arch, batch, args.samples)
-        alone = Updater(ckpt.build_trainable(SearchSpace(args.space, arch)), arch, batch, args.samples)
-        pairs = [(sliced.update(), alone.update()) for _ in range(args.repeats)]
+    for arch, supernet, alone in models:
+        sliced = Updater(supernet, arch, batch, args.samples)
+        single = Updater(alone, arch, batch, args.samples)
+        pairs = [(sliced.update(), single.update()) for _ in range(args.repeats)]
         t_sliced = statistics.median(p[0] for p in pairs)
         t_alone = statistics.median(p[1] for p in pairs)
         rows.append({"arch": str(arch), "supernet_tok_s": tokens / t_sliced,
                      "alone_tok_s": tokens / t_alone, "cost_ratio": t_sliced / t_alone})
     return rows
+
+
+def from_scratch_models(archs: list[Arch], args):
+    """``(arch, small supernet, arch alone)`` for every arch, freshly initialised."""
+    space = get_space(args.space, "small")
+    for arch in archs:
+        torch.manual_seed(0)
+        yield arch, ckpt.build_trainable(space), ckpt.build_trainable(SearchSpace(args.space, arch))
 
 
 def bench_evaluator(checkpoint: Path, ws: Path, archs: list[Arch], args) -> dict:
@@ -209,7 +218,7 @@ def main(argv=None) -> int:
             "sampling": args.sampling,
             "train_tokens": data["train_tokens"],
             "supernet_training": {k: trained[k] for k in ("step", "loss", "tokens_per_s", "seconds")},
-            "training_cost": bench_training_cost(ws, cost_archs, args),
+            "training_cost": training_cost(ws, from_scratch_models(cost_archs, args), args),
             "evaluator": bench_evaluator(super_dir, ws, ranking_archs, args),
             "ranking": bench_ranking(super_dir, ws, ranking_archs, args, tmp),
         }

@@ -25,6 +25,7 @@ from atb.search.baselines import bert_rule_baseline
 from atb.search.evaluate import SEARCH_SOURCES, Evaluator, Record
 from atb.search.evolution import EvolutionConfig, Generation, evolve
 from atb.search.fast import fast_rule_candidates
+from atb.search.fitness import parse_fitness
 from atb.search.pareto import hypervolume, nsga2_search, pareto_front
 from atb.search.run import RunDir
 from atb.search.verify import Measure, verify_top_k
@@ -148,9 +149,10 @@ def _import(module: str, name: str, maker: str):
         raise MissingInputError(f"{module}.{name} is not available: {exc}", hint=maker) from exc
 
 
-def _real_fitness(ws: Workspace, space):
-    evaluator = _import("atb.supernet", "FitnessEvaluator", "install atb with its supernet package")
-    return evaluator.from_workspace(ws, space=space)
+def _real_fitness(ws: Workspace, space, spec: str):
+    from atb.search.fitness import make_fitness
+
+    return make_fitness(ws, space, spec)
 
 
 def _real_latency(ws: Workspace, device_key: str | None):
@@ -230,6 +232,7 @@ def run_search(
     mutation_prob: float = 0.5,
     explore_prob: float = 0.5,
     max_verify_rounds: int = 3,
+    fitness_spec: str = "loss",
 ) -> SearchResult:
     """Search the best arch whose measured speedup over BERT-base is ``target_speedup``.
 
@@ -239,7 +242,9 @@ def run_search(
     T (1+high_margin)]`` (see :mod:`atb.search.window`). With ``verify`` the top-k are timed on
     the device and archs outside ``[0.95, 1.10] x T`` are replaced. ``resume`` continues the run
     in that directory with its own configuration. Raises ``InfeasibleTargetError`` when the
-    space cannot reach the target, ``UsageError`` for bad arguments.
+    space cannot reach the target, ``UsageError`` for bad arguments. ``fitness_spec`` picks
+    the real fitness when ``fitness`` is not given: ``loss`` (the supernet's held-out loss) or
+    ``probe:TASK`` (see :mod:`atb.search.fitness`).
     """
     t0 = time.perf_counter()
     run = RunDir.open(resume) if resume is not None else None
@@ -254,12 +259,15 @@ def run_search(
         low_margin, high_margin = cfg["low_margin"], cfg["high_margin"]
         mutation_prob, explore_prob = cfg["mutation_prob"], cfg["explore_prob"]
         device_key = device_key or cfg.get("device_key")
+        fitness_spec = cfg.get("fitness", "loss")
     many = isinstance(target_speedup, (list, tuple))
     targets = [float(t) for t in (target_speedup if many else [target_speedup])]
     _check_args(targets, algorithm, generations, population, top_k)
     windows = {t: Window.for_target(t, low_margin, high_margin) for t in targets}
 
-    fitness = fitness if fitness is not None else _real_fitness(ws, space if isinstance(space, str) else None)
+    if fitness is None:
+        parse_fitness(fitness_spec)  # a bad spec fails before the supernet is loaded
+        fitness = _real_fitness(ws, space if isinstance(space, str) else None, fitness_spec)
     space = _resolve_space(space, fitness)
     latency = latency if latency is not None else _real_latency(ws, device_key)
     rng = np.random.default_rng(seed)
@@ -275,6 +283,7 @@ def run_search(
             "population": population, "seed": seed, "top_k": top_k,
             "low_margin": low_margin, "high_margin": high_margin, "mutation_prob": mutation_prob,
             "explore_prob": explore_prob, "device_key": latency.device_key,
+            "fitness": fitness_spec,
             "windows": [w.as_dict() for w in windows.values()],
         })
     evaluator = Evaluator(fitness, latency, on_record=run.append_record)

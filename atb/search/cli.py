@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="run directory name under <workspace>/runs")
     p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue an interrupted run")
     p.add_argument("--extract", action="store_true", help="write the best sub-model (atb-supernet extract)")
+    p.add_argument("--fitness", default="loss", metavar="{loss,probe:TASK}",
+                   help="loss: the supernet's held-out loss (default); probe:TASK: validation "
+                        "accuracy of a linear probe of each sub-model on an atb-eval task, e.g. "
+                        "probe:kjv-genre (seconds per candidate instead of a fraction of one)")
     return p
 
 
@@ -73,6 +77,9 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--generations, --population and --top-k must be at least 1")
     if args.threads is not None and args.threads < 1:
         raise UsageError("--threads must be at least 1")
+    from atb.search.fitness import parse_fitness
+
+    parse_fitness(args.fitness)
 
 
 def _print_human(result) -> None:
@@ -110,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             algorithm=args.algorithm, generations=args.generations, population=args.population,
             seed=args.seed, top_k=args.top_k, verify=not args.no_verify, device_key=args.device_key,
             profile_options=profile_options, run_name=args.name, resume=args.resume, extract=args.extract,
+            fitness_spec=args.fitness,
         )
         if args.json:
             cli.print_json(result.to_dict())

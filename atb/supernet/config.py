@@ -11,7 +11,7 @@ from dataclasses import dataclass
 SAMPLING = ("uniform", "sandwich")
 IMPORTANCE = ("activation", "weight", "none")
 SCRATCH_LR = 5e-4  # short runs from scratch need far more than the paper's 1e-5
-INIT_LR = 1e-4  # --init fine-tunes a pretrained model: a larger rate erases what it knows
+INIT_LR = 5e-5  # --init fine-tunes a pretrained model: a larger rate erases what it knows
 
 
 @dataclass
@@ -22,7 +22,10 @@ class TrainConfig:
     batch_size: int = 16  # sequences per update over all workers (paper: 256)
     seq_len: int = 64  # tokens per sequence incl. [CLS]/[SEP] (paper: 128)
     samples: int = 3  # M: sub-models sampled per worker and step (paper: 3)
-    sampling: str = "uniform"  # "uniform" (paper) or "sandwich": largest + smallest + M-2 uniform
+    # "uniform" (the paper's) or "sandwich": largest + smallest + M-2 uniform; None: uniform
+    # from scratch, sandwich with --init (uniform draws rarely reach the full model, and
+    # training the others drags the pretrained full model away from the teacher)
+    sampling: str | None = None
     workers: int = 0  # N: sub-batches per step; 0 = number of processes (paper: 16)
     lr: float | None = None  # peak AdamW lr; None: SCRATCH_LR, or INIT_LR with --init
     warmup: float = 0.1  # fraction of steps of linear warm-up, then linear decay (paper: 0.1)
@@ -69,10 +72,11 @@ def add_train_arguments(parser) -> None:
     parser.add_argument("--seq-len", type=int, default=TrainConfig.seq_len)
     parser.add_argument("--samples", type=int, default=TrainConfig.samples,
                         help="M sub-models per worker and step")
-    parser.add_argument("--sampling", default=TrainConfig.sampling, choices=SAMPLING,
-                        help="uniform: M sub-models drawn uniformly (the paper's Algorithm 1); "
-                             "sandwich: the largest, the smallest and M-2 uniform ones, which "
-                             "trains the largest sub-models as much as the rest (needs M >= 2)")
+    parser.add_argument("--sampling", default=None, choices=SAMPLING,
+                        help="uniform: M sub-models drawn uniformly (the paper's Algorithm 1; "
+                             "the default from scratch); sandwich: the largest, the smallest and "
+                             "M-2 uniform ones, which trains the largest sub-models as much as "
+                             "the rest (needs M >= 2; the default with --init)")
     parser.add_argument("--workers", type=int, default=0,
                         help="N sub-batches per step (default: the number of processes)")
     parser.add_argument("--lr", type=float, default=None,

@@ -199,6 +199,8 @@ def extract_trainable(checkpoint: Path, arch: Arch | str, out_dir: Path) -> Path
         if hasattr(head, "projection"):  # distillation: the first dm inputs of the projection
             alone["objective"].projection.dense.weight.copy_(head.projection.dense.weight[:, : arch.dm])
             alone["objective"].projection.dense.bias.copy_(head.projection.dense.bias)
+            for name, buffer in head.named_buffers():  # self-kd's inverse_scale
+                alone["objective"].get_buffer(name).copy_(buffer)
         else:  # masked-LM: the transform's leading block, the (vocabulary-wide) bias
             alone["objective"].load_state_dict(
                 {k: _take(v, slice(0, arch.dm), slice(0, arch.dm)) if v.dim() == 2 else

@@ -156,7 +156,8 @@ class SelfDistillation(Distillation):
     teacher is that model, importance-reordered, frozen, run at full size; each sub-model's
     last hidden states (first ``dm`` channels) are mapped to the teacher's width by a learned
     projection that starts as the identity, so a sub-model starts out matching the teacher's
-    leading (most important) channels and the full model's loss starts at zero.
+    leading (most important) channels and the full model's loss starts at zero. Errors are
+    divided by the teacher's per-channel standard deviation (:meth:`calibrate`).
     """
 
     name = "self-kd"
@@ -166,8 +167,29 @@ class SelfDistillation(Distillation):
         with torch.no_grad():
             self.projection.dense.weight.copy_(torch.eye(*self.projection.dense.weight.shape))
             self.projection.dense.bias.zero_()
+        # 1 / the teacher's per-channel spread, floored at its median (set by calibrate()):
+        # errors are measured in standard deviations, so a few outlier channels of large
+        # magnitude cannot dominate the loss
+        self.register_buffer("inverse_scale", torch.ones(teacher.super_arch.dm))
         teacher.eval().requires_grad_(False)
         self._teacher = [teacher]  # in a list: neither a trained sub-module nor in the state dict
+
+    @torch.no_grad()
+    def calibrate(self, batches: list[dict]) -> None:
+        """Set :attr:`inverse_scale` from the teacher's hidden states on ``batches``."""
+        states = torch.cat([self.prepare(b, None)["target"][b["attention_mask"].bool()]
+                            for b in batches])  # (tokens, Dm)
+        spread = states.std(0)
+        # floored at the median: near-constant channels must not get huge weights
+        self.inverse_scale.copy_(1.0 / spread.clamp(min=float(spread.median())))
+
+    def loss(self, supernet: SuperPLM, prepared: dict, arch: Arch) -> tuple[torch.Tensor, dict]:
+        hidden, _ = supernet(prepared["input_ids"], prepared["attention_mask"], arch=arch)
+        keep = prepared["attention_mask"].bool()
+        error = (self.projection(hidden[keep]) - prepared["target"][keep]) * self.inverse_scale
+        token_loss = error.pow(2).mean(-1)
+        return token_loss.mean(), {"tokens": int(keep.sum().item()), "correct": 0,
+                                   **_per_sequence(token_loss, keep)}
 
     @property
     def teacher(self) -> SuperPLM:

@@ -196,6 +196,7 @@ def _initialise(model, pretrained, full: SearchSpace, fixed: Arch | None, ids, m
     reordered, reordering = reordered_supernet(pretrained, full, batches, cfg.importance,
                                                cfg.reorder_hidden)
     model["objective"].teacher.load_state_dict(reordered.state_dict())
+    model["objective"].calibrate(batches)
     weights = reordered.state_dict() if fixed is None else sub_state_dict(reordered, fixed)
     model["supernet"].load_state_dict(weights)
     return {} if reordering is None else {ckpt.IMPORTANCE: reordering.to_tensors()}
@@ -245,6 +246,8 @@ def train_supernet(
     rank, world = _dist()
     cfg.workers = cfg.workers or world
     cfg.lr = cfg.lr or (INIT_LR if cfg.init else SCRATCH_LR)
+    sandwich = cfg.init and fixed_arch is None and cfg.samples >= 2  # see TrainConfig.sampling
+    cfg.sampling = cfg.sampling or ("sandwich" if sandwich else "uniform")
     _check_config(cfg, world, super_config)
     pretrained = None
     if cfg.init:

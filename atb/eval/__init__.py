@@ -1,0 +1,12 @@
+"""Downstream evaluation of encoders (``atb-eval``): a linear probe or fine-tuning on a
+text-classification task, built in (``kjv-genre``) or from a local file. See
+``docs/architecture.md``, "Evaluation"."""
+
+from atb.eval.api import METHODS, evaluate, list_tasks, load_task
+from atb.eval.finetune import FinetuneConfig
+from atb.eval.models import load_encoder, load_tokenizer
+from atb.eval.probe import Probe, probe_encoder
+from atb.eval.tasks import Split, Task
+
+__all__ = ["METHODS", "evaluate", "list_tasks", "load_task", "FinetuneConfig", "load_encoder",
+           "load_tokenizer", "Probe", "probe_encoder", "Split", "Task"]

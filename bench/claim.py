@@ -1,0 +1,199 @@
+"""The paper's claim at small scale: searched archs beat the BERT rule at equal measured speedup.
+
+Table 1 (small): for each speedup target, the BERT-rule arch of the supernet's space whose
+predicted speedup is nearest the target is measured; the search then runs at that measured
+speedup, and the rule arch and the searched top-k are timed again in **one** profiler call; the
+best-fitness searched arch measured within 3% of the rule arch is paired with it. Both are
+extracted from the same ``--init`` supernet, distilled further stand-alone for the same budget
+(``--distill-steps``), and evaluated on the built-in task with ``probe`` and ``finetune`` over
+``--seeds`` seeds.
+
+Table 3 (small): pairwise ranking accuracy between supernet fitness and the fine-tuned task
+accuracy of ``--ranking-archs`` archs extracted from the supernet (no further distillation).
+
+    python bench/claim.py --workspace WS             # WS: data, an --init supernet, labels
+    python bench/claim.py --workspace WS --quick     # smoke run, figures meaningless
+
+WS needs ``atb-supernet data``, ``atb-supernet train --init minilm`` and ``atb-profile --super
+minilm --samples N`` (``atb-demo``'s workspace has all three). Run it on an idle machine: it
+times archs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import numpy as np  # noqa: E402
+
+from atb.arch import Arch, array_to_archs  # noqa: E402
+from atb.errors import AtbError  # noqa: E402
+from atb.eval import evaluate  # noqa: E402
+from atb.predictor import load_or_fit  # noqa: E402
+from atb.profiler import profile_archs  # noqa: E402
+from atb.search import run_search  # noqa: E402
+from atb.search.baselines import bert_rule_archs  # noqa: E402
+from atb.supernet import FitnessEvaluator, extract, train_supernet  # noqa: E402
+from atb.supernet import checkpoint as ckpt  # noqa: E402
+from atb.supernet.evaluate import pairwise_accuracy  # noqa: E402
+from atb.supernet.extract import extract_trainable  # noqa: E402
+from atb.workspace import Workspace  # noqa: E402
+
+TASK = "kjv-genre"
+EQUAL_SPEEDUP = 0.03  # the pair's measured speedups must agree within 3%
+
+
+def measure(ws: Workspace, archs: list[Arch], key: str) -> list[float]:
+    """Speedups of ``archs`` timed together in one profiler call (same drift, same window)."""
+    from atb.devices import setting_from_key
+
+    s = setting_from_key(key)
+    report = profile_archs(archs, ws, source="verify", backend=s.backend, threads=s.threads,
+                           precision=s.precision, seq_len=s.seq_len)
+    by_arch = {str(r.arch): r.speedup for r in report.results}
+    return [by_arch.get(str(a), float("nan")) for a in archs]
+
+
+def equal_speedup_pair(ws: Workspace, target: float, predictor, evaluator, args) -> dict:
+    """The BERT-rule arch nearest ``target`` and the best searched arch at its measured speedup."""
+    space = evaluator.space
+    rule_archs = bert_rule_archs(space)
+    predicted = predictor.predict_speedup(rule_archs)
+    rule = array_to_archs(rule_archs[[np.argmin(np.abs(np.log(predicted / target)))]])[0]
+    rule_speedup = measure(ws, [rule], predictor.device_key)[0]
+    result = run_search(rule_speedup, workspace=ws, seed=args.seed, device_key=predictor.device_key,
+                        top_k=args.top_k, low_margin=-0.01, high_margin=0.03,
+                        fitness=evaluator, run_name=f"claim-{target:g}x")
+    searched = [c.arch for c in result.top_k if c.arch != rule]
+    speedups = measure(ws, [rule] + searched, predictor.device_key)
+    gaps = [abs(s / speedups[0] - 1) for s in speedups[1:]]
+    inside = [i for i, g in enumerate(gaps) if g <= EQUAL_SPEEDUP]  # top-k is best-first
+    pick = inside[0] if inside else int(np.argmin(gaps))
+    return {"target": target, "rule": rule, "searched": searched[pick],
+            "rule_speedup": speedups[0], "searched_speedup": speedups[1 + pick],
+            "within_3pct": bool(inside), "run_dir": str(result.run_dir)}
+
+
+def distilled_model(ws: Workspace, supernet: Path, arch: Arch, args, root: Path) -> Path:
+    """``arch`` cut out of the supernet, distilled alone for ``--distill-steps``, as a 🤗 dir."""
+    alone = root / f"alone-{arch}-{args.distill_steps}"
+    if not ((alone / ckpt.STATE).is_file() and ckpt.read_state(alone)["step"] == args.distill_steps):
+        extract_trainable(supernet, arch, alone)
+        init = ckpt.read_state(supernet)["init"]["source"]
+        train_supernet(ws, init=init, fixed_arch=arch, resume=True, out_dir=alone,
+                       steps=args.distill_steps, samples=1, save_every=args.distill_steps,
+                       space=ckpt.read_state(supernet)["space"])
+    out = root / f"model-{arch}-{args.distill_steps}"
+    extract(ws, arch, out, checkpoint=alone)
+    return out
+
+
+def task_scores(model_dir: Path, args) -> dict:
+    probe = evaluate(model_dir, TASK, method="probe", seeds=args.seeds)
+    tuned = evaluate(model_dir, TASK, method="finetune", seeds=args.seeds)
+    return {"probe": probe["accuracy"], "probe_std": probe["accuracy_std"],
+            "finetune": tuned["accuracy"], "finetune_std": tuned["accuracy_std"],
+            "finetune_seeds": [s["accuracy"] for s in tuned["seeds"]]}
+
+
+def ranking(ws: Workspace, supernet: Path, evaluator, args, root: Path) -> dict:
+    """Supernet fitness against the fine-tuned accuracy of the same archs, extracted."""
+    rng = np.random.default_rng(args.seed)
+    archs = sorted(set(evaluator.space.sample(rng, args.ranking_archs * 4)),
+                   key=lambda a: a.params())
+    archs = [archs[i] for i in np.linspace(0, len(archs) - 1, args.ranking_archs).round().astype(int)]
+    fitness = evaluator.fitness(archs)
+    accuracy = []
+    for arch in archs:
+        out = root / f"ranking-{arch}"
+        extract(ws, arch, out, checkpoint=supernet)
+        accuracy.append(evaluate(out, TASK, method="finetune", seeds=1)["accuracy"])
+    return {"archs": [str(a) for a in archs], "fitness": fitness.tolist(), "finetune": accuracy,
+            "pairwise_accuracy": pairwise_accuracy(fitness, accuracy)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workspace", required=True, metavar="DIR")
+    parser.add_argument("--targets", type=float, nargs="+", default=[8.0, 15.0, 25.0])
+    parser.add_argument("--distill-steps", type=int, default=300)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--ranking-archs", type=int, default=8)
+    parser.add_argument("--top-k", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sections", default="table1,table3", help="comma-separated: table1, table3")
+    parser.add_argument("--quick", action="store_true", help="one target, tiny budgets")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.targets, args.distill_steps, args.seeds, args.ranking_archs = args.targets[:1], 2, 1, 3
+    sections = set(args.sections.split(","))
+    try:
+        ws = Workspace.resolve(args.workspace, create=False)
+        supernet = ckpt.find_checkpoint(ws.supernet_dir)
+        if ckpt.read_state(supernet).get("objective") != "self-kd":
+            raise AtbError(f"{supernet} is not an --init supernet",
+                           hint="run atb-supernet train --init minilm")
+        evaluator = FitnessEvaluator.from_checkpoint(supernet, ws)
+        predictor = load_or_fit(ws)
+    except AtbError as exc:
+        print(f"bench/claim.py: {exc.one_line()}", file=sys.stderr)
+        return 2
+    root = ws.root / "bench-claim"
+    t0 = time.perf_counter()
+    report = {"supernet": str(supernet), "device_key": predictor.device_key, "task": TASK,
+              "distill_steps": args.distill_steps, "seeds": args.seeds, "rows": []}
+    if "table1" in sections:
+        for target in args.targets:
+            pair = equal_speedup_pair(ws, target, predictor, evaluator, args)
+            for role in ("searched", "rule"):
+                arch = pair[role]
+                model = distilled_model(ws, supernet, arch, args, root)
+                report["rows"].append({"target": target, "role": role, "arch": str(arch),
+                                       "measured_speedup": pair[f"{role}_speedup"],
+                                       "params": arch.params(), "within_3pct": pair["within_3pct"],
+                                       **task_scores(model, args)})
+    if "table3" in sections:
+        report["ranking"] = ranking(ws, supernet, evaluator, args, root)
+    report["seconds"] = time.perf_counter() - t0
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        _print(report)
+    return 0
+
+
+def _print(report: dict) -> None:
+    print(f"supernet {report['supernet']}, {report['device_key']}, task {report['task']}, "
+          f"{report['distill_steps']} further distillation steps, {report['seeds']} seeds")
+    rows = report["rows"]
+    if rows:
+        print(f"{'target':>6} {'role':>8} {'arch':>18} {'measured':>9} {'params':>7} "
+              f"{'probe':>13} {'finetune':>13} {'diff':>7}  beyond spread")
+    for searched, rule in zip(rows[::2], rows[1::2]):
+        for r in (searched, rule):
+            diff = searched["finetune"] - rule["finetune"]
+            spread = max(searched["finetune_std"], rule["finetune_std"])
+            tail = (f"{diff:+7.1%}  {'yes' if abs(diff) > spread else 'no'} (spread {spread:.1%})"
+                    if r is searched else "")
+            print(f"{r['target']:6g} {r['role']:>8} {r['arch']:>18} {r['measured_speedup']:8.2f}x "
+                  f"{r['params'] / 1e6:6.1f}M {r['probe']:6.1%}±{r['probe_std']:5.1%} "
+                  f"{r['finetune']:6.1%}±{r['finetune_std']:5.1%} {tail}")
+        if not searched["within_3pct"]:
+            print(f"       (no searched arch measured within 3% of the rule arch at {searched['target']:g}x)")
+    if "ranking" in report:
+        rk = report["ranking"]
+        print(f"ranking: supernet fitness vs fine-tuned accuracy, {len(rk['archs'])} archs: "
+              f"pairwise accuracy {rk['pairwise_accuracy']:.1%} (target >= 85%)")
+        for a, f, acc in zip(rk["archs"], rk["fitness"], rk["finetune"]):
+            print(f"  {a:>18}  fitness {f:9.4f}  finetune {acc:6.1%}")
+    print(f"total {report['seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
