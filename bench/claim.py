@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 
 from atb.arch import Arch, array_to_archs  # noqa: E402
 from atb.errors import AtbError  # noqa: E402
-from atb.eval import evaluate  # noqa: E402
+from atb.eval import FinetuneConfig, evaluate, load_task  # noqa: E402
 from atb.predictor import load_or_fit  # noqa: E402
 from atb.profiler import profile_archs  # noqa: E402
 from atb.search import run_search  # noqa: E402
@@ -94,8 +94,9 @@ def distilled_model(ws: Workspace, supernet: Path, arch: Arch, args, root: Path)
 
 
 def task_scores(model_dir: Path, args) -> dict:
-    probe = evaluate(model_dir, TASK, method="probe", seeds=args.seeds)
-    tuned = evaluate(model_dir, TASK, method="finetune", seeds=args.seeds)
+    probe = evaluate(model_dir, args.task, method="probe", seeds=args.seeds)
+    tuned = evaluate(model_dir, args.task, method="finetune", seeds=args.seeds,
+                     finetune_config=args.finetune)
     return {"probe": probe["accuracy"], "probe_std": probe["accuracy_std"],
             "finetune": tuned["accuracy"], "finetune_std": tuned["accuracy_std"],
             "finetune_seeds": [s["accuracy"] for s in tuned["seeds"]]}
@@ -112,7 +113,8 @@ def ranking(ws: Workspace, supernet: Path, evaluator, args, root: Path) -> dict:
     for arch in archs:
         out = root / f"ranking-{arch}"
         extract(ws, arch, out, checkpoint=supernet)
-        accuracy.append(evaluate(out, TASK, method="finetune", seeds=1)["accuracy"])
+        accuracy.append(evaluate(out, args.task, method="finetune", seeds=1,
+                                 finetune_config=args.finetune)["accuracy"])
     return {"archs": [str(a) for a in archs], "fitness": fitness.tolist(), "finetune": accuracy,
             "pairwise_accuracy": pairwise_accuracy(fitness, accuracy)}
 
@@ -127,11 +129,20 @@ def main(argv=None) -> int:
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sections", default="table1,table3", help="comma-separated: table1, table3")
+    parser.add_argument("--per-class", type=int, default=None, metavar="N",
+                        help=f"cap every class of every {TASK} split at N examples (cheaper)")
+    parser.add_argument("--finetune-lr", type=float, default=None,
+                        help="fine-tuning lr of every model (default: atb-eval's)")
     parser.add_argument("--quick", action="store_true", help="one target, tiny budgets")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.quick:
         args.targets, args.distill_steps, args.seeds, args.ranking_archs = args.targets[:1], 2, 1, 3
+        args.per_class = args.per_class or 10
+    args.task = load_task(TASK)
+    if args.per_class:
+        args.task = args.task.subsample(args.per_class)
+    args.finetune = FinetuneConfig(**({"lr": args.finetune_lr} if args.finetune_lr else {}))
     sections = set(args.sections.split(","))
     try:
         ws = Workspace.resolve(args.workspace, create=False)
@@ -146,7 +157,8 @@ def main(argv=None) -> int:
         return 2
     root = ws.root / "bench-claim"
     t0 = time.perf_counter()
-    report = {"supernet": str(supernet), "device_key": predictor.device_key, "task": TASK,
+    report = {"supernet": str(supernet), "device_key": predictor.device_key,
+              "task": f"{TASK} ({args.task.sizes()})",
               "distill_steps": args.distill_steps, "seeds": args.seeds, "rows": []}
     if "table1" in sections:
         for target in args.targets:

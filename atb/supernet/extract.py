@@ -196,16 +196,16 @@ def extract_trainable(checkpoint: Path, arch: Arch | str, out_dir: Path) -> Path
     alone["supernet"].load_state_dict(sub_state_dict(trainable["supernet"], arch))
     head, extras = trainable["objective"], {}
     with torch.no_grad():
-        if hasattr(head, "projection"):  # distillation: the first dm inputs of the projection
+        if state["objective"] == "kd":  # the first dm inputs of the projection
             alone["objective"].projection.dense.weight.copy_(head.projection.dense.weight[:, : arch.dm])
             alone["objective"].projection.dense.bias.copy_(head.projection.dense.bias)
-            for name, buffer in head.named_buffers():  # self-kd's inverse_scale
-                alone["objective"].get_buffer(name).copy_(buffer)
-        else:  # masked-LM: the transform's leading block, the (vocabulary-wide) bias
+        elif state["objective"] == "mlm":  # the transform's leading block, the vocabulary bias
             alone["objective"].load_state_dict(
                 {k: _take(v, slice(0, arch.dm), slice(0, arch.dm)) if v.dim() == 2 else
                  (v.clone() if k == "head.bias" else v[: arch.dm].clone())
                  for k, v in head.state_dict().items()})
+        else:  # self-kd: no trained head, only the teacher's channel scales
+            alone["objective"].load_state_dict(head.state_dict())
     if state["objective"] == "self-kd":
         extras[ckpt.TEACHER] = head.teacher.state_dict()
     optimizer = torch.optim.AdamW(alone.parameters())  # no moments yet: a fresh start

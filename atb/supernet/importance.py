@@ -180,25 +180,22 @@ def score_units(supernet: SuperPLM, batches: list[dict], method: str = "activati
     ``supernet``; ``batches`` are dicts of ``input_ids``/``attention_mask`` (calibration text)."""
     if method not in METHODS:
         raise ValueError(f"unknown importance method {method!r}")
-    sup = supernet.super_arch
-    L, H, hs = sup.lt, sup.h, sup.head_size
-    layers = supernet.encoder.layer
-    wo = torch.stack([lay.attention.output.dense.weight.view(sup.dm, H, hs) for lay in layers])
-    wo_col = wo.norm(dim=1).double()  # (L, H, hs): ||Wo[:, d]||
-    w2_col = torch.stack([lay.output.dense.weight.norm(dim=0) for lay in layers]).double()
-    if method == "weight":
-        def rows(name):  # (L, H, hs) row norms of Wq / Wk / Wv
-            return torch.stack([getattr(lay.attention.self, name).weight.norm(dim=1).view(H, hs)
-                                for lay in layers]).double()
-        q, k, v = rows("query"), rows("key"), rows("value")
-        w1_row = torch.stack([lay.intermediate.dense.weight.norm(dim=1) for lay in layers])
-        norms = [supernet.embeddings.LayerNorm.weight] + [
-            n.weight for lay in layers for n in (lay.attention.output.LayerNorm, lay.output.LayerNorm)]
-        return Reordering(
-            method, head_scores=(v * wo_col).pow(2).sum(-1).sqrt(), qk_dim_scores=q * k,
-            v_dim_scores=v * wo_col, ffn_scores=w1_row.double() * w2_col,
-            hidden_scores=torch.stack(norms).abs().sum(0).double(), reorder_hidden=reorder_hidden)
+    scores = _weight_scores(supernet) if method == "weight" else _activation_scores(supernet, batches)
+    return Reordering(method, **scores, reorder_hidden=reorder_hidden)
 
+
+def _output_column_norms(supernet: SuperPLM) -> tuple[torch.Tensor, torch.Tensor]:
+    """``||Wo[:, d]||`` per head dimension (L, H, hs) and ``||W2[:, i]||`` per neuron (L, Df):
+    how strongly a unit's activation reaches the residual stream."""
+    sup, layers = supernet.super_arch, supernet.encoder.layer
+    wo = torch.stack([lay.attention.output.dense.weight.view(sup.dm, sup.h, sup.head_size)
+                      for lay in layers])
+    w2 = torch.stack([lay.output.dense.weight.norm(dim=0) for lay in layers])
+    return wo.norm(dim=1).double(), w2.double()
+
+
+def _activation_scores(supernet: SuperPLM, batches: list[dict]) -> dict[str, torch.Tensor]:
+    wo_col, w2_col = _output_column_norms(supernet)
     acc = _Accumulator(supernet)
     with progress.progress(total=len(batches), desc="importance", unit="batch") as bar:
         for batch in batches:
@@ -207,10 +204,28 @@ def score_units(supernet: SuperPLM, batches: list[dict], method: str = "activati
             acc.tokens += int(acc.keep.sum())
             bar.update(1)
     n = max(acc.tokens, 1)
-    return Reordering(
-        method, head_scores=acc.head / n, qk_dim_scores=(acc.q2 * acc.k2).sqrt() / n,
-        v_dim_scores=acc.v_abs / n * wo_col, ffn_scores=acc.ffn_abs / n * w2_col,
-        hidden_scores=acc.hidden_abs / n, reorder_hidden=reorder_hidden)
+    return {"head_scores": acc.head / n, "qk_dim_scores": (acc.q2 * acc.k2).sqrt() / n,
+            "v_dim_scores": acc.v_abs / n * wo_col, "ffn_scores": acc.ffn_abs / n * w2_col,
+            "hidden_scores": acc.hidden_abs / n}
+
+
+def _weight_scores(supernet: SuperPLM) -> dict[str, torch.Tensor]:
+    """Weight norms only (no data): row norms of Wq/Wk/Wv/W1 times the output column norms,
+    LayerNorm scales for hidden channels."""
+    sup, layers = supernet.super_arch, supernet.encoder.layer
+    wo_col, w2_col = _output_column_norms(supernet)
+
+    def row_norms(name: str) -> torch.Tensor:  # (L, H, hs)
+        return torch.stack([getattr(lay.attention.self, name).weight.norm(dim=1)
+                            .view(sup.h, sup.head_size) for lay in layers]).double()
+
+    q, k, v = row_norms("query"), row_norms("key"), row_norms("value")
+    w1_row = torch.stack([lay.intermediate.dense.weight.norm(dim=1) for lay in layers]).double()
+    norms = [supernet.embeddings.LayerNorm.weight] + [
+        n.weight for lay in layers for n in (lay.attention.output.LayerNorm, lay.output.LayerNorm)]
+    return {"head_scores": (v * wo_col).pow(2).sum(-1).sqrt(), "qk_dim_scores": q * k,
+            "v_dim_scores": v * wo_col, "ffn_scores": w1_row * w2_col,
+            "hidden_scores": torch.stack(norms).abs().sum(0).double()}
 
 
 def calibration_batches(ids, mask, n: int, seed: int, batch_size: int = 16) -> list[dict]:

@@ -13,7 +13,7 @@ from tests.search.synthetic import SyntheticFitness, SyntheticLatency, Synthetic
 @pytest.fixture
 def synthetic(monkeypatch, small_space):
     """Replace the real predictor, supernet and profiler by the synthetic ones."""
-    monkeypatch.setattr(api, "_real_fitness", lambda ws, space: SyntheticFitness(small_space))
+    monkeypatch.setattr(api, "_real_fitness", lambda ws, space, spec: SyntheticFitness(small_space))
     monkeypatch.setattr(api, "_real_latency", lambda ws, key: SyntheticLatency())
     monkeypatch.setattr(api, "_real_measure", lambda ws, key, **kw: SyntheticMeasure())
 

@@ -127,6 +127,7 @@ def test_init_trains_saves_and_resumes(data_ws, tiny_bert, tmp_path):
         assert (ckpt_dir / name).exists()
     trainable, state = ckpt.load_trainable(ckpt_dir)
     assert state["init"]["name"] == path.name and state["step"] == 0
+    assert state["config"]["sampling"] == "sandwich"  # the --init default
     # at 0 steps the supernet *is* the teacher, and the full model's loss is zero
     from atb.supernet.evaluate import FitnessEvaluator
 
@@ -241,6 +242,8 @@ def test_extracted_trainable_continues_where_the_supernet_is(data_ws, tiny_bert,
         summary = _train(tmp_path, path, steps=2)
     else:
         summary = train_supernet(tmp_path, super_config=TINY_ARCH, steps=2, **opts)
+    # the paper's uniform sampling from scratch, sandwich with --init (the full model is trained)
+    assert ckpt.read_state(summary["checkpoint"])["config"]["sampling"] == ("sandwich" if init else "uniform")
     arch = Arch.parse("1-128-128-2-64")
     alone_dir = extract_trainable(summary["checkpoint"], arch, tmp_path / "alone")
     inside = FitnessEvaluator.from_checkpoint(summary["checkpoint"], tmp_path, eval_sequences=4)

@@ -96,7 +96,7 @@ def test_sandwich_sampling_trains_the_extremes_every_step(tiny_spaces):
         assert archs[:2] == [space.super_arch, space.smallest] and len(archs) == 4
         assert all(space.contains(a) for a in archs[2:])
         assert archs == sandwich.archs(step, worker=0)  # a pure function of (seed, step, worker)
-    assert TrainConfig().sampling == "uniform"  # the paper's Algorithm 1 stays the default
+    assert TrainConfig().sampling is None  # resolved by train_supernet (test_pretrained.py)
 
 
 def test_sandwich_needs_two_samples(data_ws, tiny_spaces):
