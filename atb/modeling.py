@@ -229,11 +229,19 @@ def init_bert_weights(module: nn.Module, std: float = 0.02) -> None:
         module.bias.zero_()
 
 
-class AtbBertModel(PreTrainedModel):
-    """BERT encoder + pooler for one architecture (outputs like ``transformers.BertModel``)."""
+class AtbBertPreTrainedModel(PreTrainedModel):
+    """What every atb-bert model shares with 🤗: its config class, weight prefix and BERT's
+    initialisation (as ``BertPreTrainedModel``)."""
 
     config_class = AtbBertConfig
     base_model_prefix = "bert"
+
+    def _init_weights(self, module: nn.Module) -> None:
+        init_bert_weights(module, self.config.initializer_range)
+
+
+class AtbBertModel(AtbBertPreTrainedModel):
+    """BERT encoder + pooler for one architecture (outputs like ``transformers.BertModel``)."""
 
     def __init__(self, config: AtbBertConfig):
         super().__init__(config)
@@ -241,9 +249,6 @@ class AtbBertModel(PreTrainedModel):
         self.encoder = BertEncoder(config)
         self.pooler = BertPooler(config)
         self.post_init()
-
-    def _init_weights(self, module: nn.Module) -> None:
-        init_bert_weights(module, self.config.initializer_range)
 
     def forward(
         self,
@@ -266,7 +271,7 @@ class AtbBertModel(PreTrainedModel):
         return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled)
 
 
-class AtbBertForSequenceClassification(PreTrainedModel):
+class AtbBertForSequenceClassification(AtbBertPreTrainedModel):
     """:class:`AtbBertModel` + dropout + a linear classifier on the pooled output.
 
     The layout of 🤗 ``BertForSequenceClassification`` (``bert.*``, ``classifier.*``), so
@@ -276,9 +281,6 @@ class AtbBertForSequenceClassification(PreTrainedModel):
     labels, binary cross-entropy on float multi-label targets).
     """
 
-    config_class = AtbBertConfig
-    base_model_prefix = "bert"
-
     def __init__(self, config: AtbBertConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
@@ -287,9 +289,6 @@ class AtbBertForSequenceClassification(PreTrainedModel):
         self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
-
-    def _init_weights(self, module: nn.Module) -> None:
-        init_bert_weights(module, self.config.initializer_range)
 
     def forward(
         self,
