@@ -82,7 +82,8 @@ def compare_with_rule(ws, result, downstream: bool = True) -> dict | None:
     """Searched best vs the BERT-rule baseline of the same window: measured speedups, the
     fitness gap with its evaluation noise, and (``downstream``) a linear probe of both
     extracted models on the built-in task."""
-    from atb.supernet import FitnessEvaluator, extract
+    from atb.supernet import FitnessEvaluator
+    from atb.supernet.extract import extract
 
     best, rule = result.best, result.primary.baseline
     if best is None or rule is None:

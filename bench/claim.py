@@ -38,10 +38,10 @@ from atb.predictor import load_or_fit  # noqa: E402
 from atb.profiler import profile_archs  # noqa: E402
 from atb.search import run_search  # noqa: E402
 from atb.search.baselines import bert_rule_archs  # noqa: E402
-from atb.supernet import FitnessEvaluator, extract, train_supernet  # noqa: E402
+from atb.supernet import FitnessEvaluator, train_supernet  # noqa: E402
 from atb.supernet import checkpoint as ckpt  # noqa: E402
 from atb.supernet.evaluate import pairwise_accuracy  # noqa: E402
-from atb.supernet.extract import extract_trainable  # noqa: E402
+from atb.supernet.extract import extract, extract_trainable  # noqa: E402
 from atb.workspace import Workspace  # noqa: E402
 
 TASK = "kjv-genre"

@@ -394,6 +394,8 @@ def _finish_target(window, space, latency, evaluator, top_k, measure, run, max_r
 
 
 def _extract(ws: Workspace, arch: Arch, out_dir: Path) -> str:
-    extract = _import("atb.supernet", "extract", "install atb with its supernet package")
+    # the module, not the package: once atb.supernet.extract is imported, the package's
+    # attribute "extract" is that module and no longer the function
+    extract = _import("atb.supernet.extract", "extract", "install atb with its supernet package")
     info = extract(ws, arch, out_dir, onnx=False)  # logs where it wrote the model
     return str(info.get("out_dir", out_dir)) if isinstance(info, dict) else str(out_dir)

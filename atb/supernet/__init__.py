@@ -13,7 +13,8 @@ _EXPORTS = {
     "train_supernet": "atb.supernet.train",
     "TrainConfig": "atb.supernet.config",
     "FitnessEvaluator": "atb.supernet.evaluate",
-    "extract": "atb.supernet.extract",
+    "extract": "atb.supernet.extract",  # shadowed by the module once it is imported: import
+    # the function from atb.supernet.extract in library code
     "extract_model": "atb.supernet.extract",
     "SuperPLM": "atb.supernet.elastic",
 }
