@@ -278,7 +278,7 @@ def train_supernet(
                      "reorder_hidden": cfg.reorder_hidden, "calibration": cfg.calibration}
     model = ckpt.build_trainable(sp, "self-kd" if pretrained else cfg.objective, init_info, full)
     extras, tokenizer = {}, pretrained.tokenizer_dir if pretrained else None
-    start, history = 0, []
+    start, history, loss_value = 0, [], float("nan")
     if resume:
         if not (path / ckpt.STATE).is_file():
             raise MissingInputError(f"nothing to resume in {path}",
@@ -297,6 +297,7 @@ def train_supernet(
             extras = ckpt.read_extras(path, ckpt.IMPORTANCE)
             tokenizer, init_info = ckpt.tokenizer_source(path), state.get("init", init_info)
         start, history = int(state["step"]), state.get("history", [])
+        loss_value = history[-1][1] if history else float("nan")  # if no step is left to run
     elif pretrained:
         extras = _initialise(model, pretrained, full, fixed_arch, ids, mask, cfg)
     model = model.to(device)
@@ -311,7 +312,7 @@ def train_supernet(
     schedule = _Schedule(len(ids), cfg, sp, fixed_arch)
     local = range(rank * cfg.workers // world, (rank + 1) * cfg.workers // world)
     objective, data = model["objective"], (ids, mask)
-    tokens_done, t0, loss_value = 0, time.perf_counter(), float("nan")
+    tokens_done, t0 = 0, time.perf_counter()
 
     def save(step: int) -> None:
         if rank == 0:

@@ -58,7 +58,7 @@ def test_extract_writes_the_best_sub_model(tmp_path, small_space, monkeypatch):
         return {"arch": str(arch), "out_dir": str(out_dir)}
 
     # A stand-in module: touching the real atb.supernet.extract would import torch.
-    monkeypatch.setitem(sys.modules, "atb.supernet", types.SimpleNamespace(extract=fake_extract))
+    monkeypatch.setitem(sys.modules, "atb.supernet.extract", types.SimpleNamespace(extract=fake_extract))
     r = run_search(15, workspace=tmp_path, latency=SyntheticLatency(), fitness=SyntheticFitness(small_space),
                    measure=SyntheticMeasure(), generations=1, population=8, extract=True)
     assert seen["arch"] == str(r.best.arch) and r.extracted == str(r.run_dir / "best-model")
