@@ -4,7 +4,8 @@ A checkpoint is one directory ``<workspace>/supernet/<super>-<space>/`` (``init-
 for a supernet built from a pretrained model with ``--init``) holding
 
 * ``model.safetensors``: the SuperPLM (``supernet.*``, 🤗 BertModel names) and the
-  objective's head (``objective.*``: MLM head or distillation projection);
+  objective's head (``objective.*``: MLM head, distillation projection, or
+  the self-kd channel scales);
 * ``optimizer.safetensors``: AdamW moments per parameter (``<name>.exp_avg``,
   ``<name>.exp_avg_sq``, ``<name>.step``) and the torch RNG state (``rng.torch``);
 * ``state.json``: super-architecture, space, objective, step, hyper-parameters, the loss log,
