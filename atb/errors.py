@@ -41,6 +41,11 @@ class BackendUnavailableError(AtbError):
     """A timing backend is unknown, not installed, or cannot run the requested setting."""
 
 
+class BackendFailedError(AtbError):
+    """The backend failed on the reference model or BERT-base mid-run: the run stops there
+    (an arch's own failure is stored with the arch instead, and the run goes on)."""
+
+
 class StoreError(AtbError):
     """The latency store is unreadable or corrupt."""
 

@@ -9,8 +9,11 @@ The flow of one run (see :mod:`atb.profiler.drift` for why):
    group's measurements are committed as soon as the group is done;
 4. time BERT-base with the reference again.
 
-A failing arch (a backend error) is stored as failed with its reason and the run goes on.
-Ctrl-C or a crash keeps everything committed and loses at most the group in flight.
+An arch whose backend raises while it is loaded or timed is stored as failed with its reason
+("load failed: ..." / "timing failed: ..."), dropped from its group, and the run goes on; a
+failed arch is not retried on resume. The reference model or BERT-base failing is no arch's
+failure: the run stops with a :class:`~atb.errors.BackendFailedError`. That, Ctrl-C or a crash
+keeps everything committed and loses at most the group in flight.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -26,12 +30,15 @@ import numpy as np
 
 from atb.arch import BERT_BASE, Arch
 from atb.devices import DeviceSetting, fingerprint, get_backend
-from atb.errors import AtbError
+from atb.errors import AtbError, BackendFailedError
 from atb.profiler.drift import corrected_rows
 from atb.profiler.lock import HostLock
 from atb.profiler.onnx_graph import build_onnx, default_pool, example_inputs
 from atb.profiler.store import LatencyStore
-from atb.profiler.timing import NOISY_IQR, PROTOCOL_VERSION, Measurement, TimingRule, measure_group, rules_from_env
+from atb.profiler.timing import (
+    NOISY_IQR, PROTOCOL_VERSION, Measurement, TimingFailure, TimingRule, describe_exception, measure_group,
+    rules_from_env,
+)
 from atb.progress import progress
 
 log = logging.getLogger("atb.profiler")
@@ -158,7 +165,8 @@ class ProfilingRun:
     def __enter__(self) -> "ProfilingRun":
         self._lock.__enter__()
         try:
-            self._reference_runner = self._load(self.reference_arch)[0]
+            with self._stops_the_run(f"the reference model {self.reference_arch}"):
+                self._reference_runner = self._load(self.reference_arch)[0]
             self.run_id = self.store.begin_run(
                 self.device_key, self.setting.to_dict(), fingerprint().to_dict(), PROTOCOL_VERSION,
                 self.rule.to_dict(), str(self.reference_arch), self.command,
@@ -202,24 +210,36 @@ class ProfilingRun:
         self.stats.setup_s += setup
         return runner, setup
 
-    def _measure(self, runners: list, rule: TimingRule) -> list[Measurement]:
-        """Time ``runners`` interleaved with the reference; commit the reference's timing."""
-        measurements, ref = measure_group([r.run for r in runners], self._reference_runner.run, rule, self.rng)
+    def _measure(self, runners: list, rule: TimingRule) -> list[Measurement | TimingFailure]:
+        """Time ``runners`` interleaved with the reference; commit the reference's timing.
+
+        A runner that raises is dropped (a :class:`TimingFailure` in its place); the
+        reference raising stops the run.
+        """
+        with self._stops_the_run(f"the reference model {self.reference_arch}"):
+            results, ref = measure_group([r.run for r in runners], self._reference_runner.run, rule, self.rng,
+                                         drop_failing=True)
         self.store.add(self.run_id, self.device_key, str(self.reference_arch), "reference", PROTOCOL_VERSION, ref)
-        self.stats.timed_s += ref.timed_s + sum(m.timed_s for m in measurements)
-        return measurements
+        self.stats.timed_s += ref.timed_s + sum(m.timed_s for m in results if isinstance(m, Measurement))
+        return results
 
     def _time_bert_base(self) -> None:
-        runner, setup = self._load(BERT_BASE)
+        what = f"BERT-base ({BERT_BASE})"
+        with self._stops_the_run(what):
+            runner, setup = self._load(BERT_BASE)
         with runner:
             (m,) = self._measure([runner], self.careful_rule)
+        if isinstance(m, TimingFailure):
+            raise self._run_failure(what, m.exception) from m.exception
         self.store.add(self.run_id, self.device_key, str(BERT_BASE), "bert_base", PROTOCOL_VERSION, m, setup_s=setup)
         log.debug("BERT-base: %.2f ms raw", m.median_ms)
 
     def time_group(self, archs: list[Arch], role: str, space: str | None = None) -> dict[Arch, Measurement | str]:
-        """Time a few archs together and commit them; a failure is committed with its reason.
+        """Time a few archs together and commit them.
 
-        Returns each arch's measurement, or the error text for an arch that failed.
+        An exception from the backend while an arch is loaded or timed is that arch's failure:
+        it is committed with its reason and the rest of the group is timed and committed as
+        usual. Returns each arch's measurement, or the error text for an arch that failed.
         """
         loaded, outcome = [], {}
         try:
@@ -227,17 +247,19 @@ class ProfilingRun:
                 started = time.time()
                 try:
                     runner, setup = self._load(arch)
-                except (AtbError, RuntimeError, ValueError, MemoryError) as exc:
-                    error = f"{type(exc).__name__}: {exc}"
-                    log.warning("arch %s failed: %s", arch, error)
-                    self.store.add(self.run_id, self.device_key, str(arch), role, PROTOCOL_VERSION,
-                                   space=space, error=error, started_at=started)
-                    outcome[arch] = error
+                except Exception as exc:  # whatever the library raises; Ctrl-C is no Exception
+                    outcome[arch] = self._store_failure(arch, role, space, f"load failed: {describe_exception(exc)}",
+                                                        started)
                     continue
                 loaded.append((arch, runner, setup))
             if loaded:
-                measurements = self._measure([r for _, r, _ in loaded], self.rule)
-                for (arch, _, setup), m in zip(loaded, measurements):
+                started = time.time()
+                results = self._measure([r for _, r, _ in loaded], self.rule)
+                for (arch, _, setup), m in zip(loaded, results):
+                    if isinstance(m, TimingFailure):  # its runs so far are discarded
+                        outcome[arch] = self._store_failure(arch, role, space, f"timing failed: {m.reason}",
+                                                            started, setup)
+                        continue
                     self.store.add(self.run_id, self.device_key, str(arch), role, PROTOCOL_VERSION, m,
                                    space=space, setup_s=setup)
                     self.stats.arch_timed_s += m.timed_s
@@ -247,6 +269,31 @@ class ProfilingRun:
             for _, runner, _ in loaded:
                 runner.close()
         return outcome
+
+    # -- failures -------------------------------------------------------------------------
+    def _store_failure(self, arch: Arch, role: str, space: str | None, error: str, started: float,
+                       setup: float | None = None) -> str:
+        """Commit ``arch`` as failed with its reason (a sampled one is not retried on resume)."""
+        log.warning("arch %s failed: %s", arch, error)
+        self.store.add(self.run_id, self.device_key, str(arch), role, PROTOCOL_VERSION,
+                       space=space, error=error, setup_s=setup, started_at=started)
+        return error
+
+    @contextmanager
+    def _stops_the_run(self, what: str):
+        """The reference or BERT-base failing is no arch's failure: every speedup needs them."""
+        try:
+            yield
+        except AtbError:  # already one line (e.g. a library that cannot load the graph)
+            raise
+        except Exception as exc:
+            raise self._run_failure(what, exc) from exc
+
+    def _run_failure(self, what: str, exc: Exception) -> BackendFailedError:
+        return BackendFailedError(
+            f"the {self.setting.backend} backend failed on {what}: {describe_exception(exc)}",
+            hint="the archs timed so far are stored; run the same command again to continue",
+        )
 
 
 def results_of_run(store: LatencyStore, device_key: str, run_id: int, archs: Iterable[Arch],

@@ -20,6 +20,10 @@ The rule (:class:`TimingRule`) for a group of models timed with a reference:
 
 The label is the median; every raw time and start time is kept, and p10/p90/IQR/mean/std and
 the noise verdict are derived from them, never stored separately.
+
+A model whose run raises can be dropped from its group (``drop_failing``): its runs so far are
+discarded, it is reported as a :class:`TimingFailure` and the rounds go on without it. The
+reference failing always raises: without it no model of the group can be corrected.
 """
 
 from __future__ import annotations
@@ -140,6 +144,23 @@ class Measurement:
         }
 
 
+@dataclass(frozen=True)
+class TimingFailure:
+    """A model whose run raised while it was timed: dropped from its group, its runs discarded."""
+
+    exception: Exception
+    completed_runs: int  # runs that returned before the failing one (warm-up included)
+
+    @property
+    def reason(self) -> str:
+        return describe_exception(self.exception)
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``ExcType: message`` on one line (backend messages often span several)."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
 class _Series:
     """Runs of one model being collected (times and unix start times)."""
 
@@ -150,6 +171,11 @@ class _Series:
         self.warmup = 0
         self.done = False
         self.target_met = False
+        self.failure: TimingFailure | None = None
+
+    def fail(self, exc: Exception) -> None:
+        self.failure = TimingFailure(exc, self.warmup + len(self.times))
+        self.done = True
 
     def burst(self, seconds: float, clock_offset: float) -> None:
         clock = time.perf_counter
@@ -186,18 +212,32 @@ def measure_group(
     reference: Callable[[], None] | None,
     rule: TimingRule = DEFAULT_RULE,
     rng: np.random.Generator | None = None,
-) -> tuple[list[Measurement], Measurement | None]:
+    drop_failing: bool = False,
+) -> tuple[list[Measurement | TimingFailure], Measurement | None]:
     """Time ``runs`` (one synchronous inference each) interleaved with ``reference``.
 
     Returns one :class:`Measurement` per model and one for the reference (all its bursts).
+    With ``drop_failing`` a model whose run raises an ``Exception`` gets a
+    :class:`TimingFailure` in its place and the others are timed on; without it, or when the
+    reference raises, the exception propagates (as do Ctrl-C and anything else that is not an
+    ``Exception``).
     See the module docstring for the rule.
     """
     rng = rng or np.random.default_rng()
     clock_offset = time.time() - time.perf_counter()  # perf_counter precision, unix meaning
     models = [_Series(r) for r in runs]
     ref = _Series(reference) if reference is not None else None
+
+    def visit(s: _Series, action: Callable[..., None], *args) -> None:
+        try:
+            action(*args)
+        except Exception as exc:
+            if s is ref or not drop_failing:
+                raise
+            s.fail(exc)
+
     for s in models + ([ref] if ref else []):
-        _warm_up(s, rule)
+        visit(s, _warm_up, s, rule)
     while True:
         active = [s for s in models if not s.done]
         if not active:
@@ -205,10 +245,11 @@ def measure_group(
         visits = active + ([ref] if ref else [])
         for i in rng.permutation(len(visits)):
             s = visits[i]
-            s.burst(rule.reference_burst_s if s is ref else rule.burst_s, clock_offset)
+            visit(s, s.burst, rule.reference_burst_s if s is ref else rule.burst_s, clock_offset)
         for s in active:
-            s.check(rule)
-    return [s.record(rule) for s in models], (ref.record(rule) if ref else None)
+            if s.failure is None:
+                s.check(rule)
+    return [s.failure or s.record(rule) for s in models], (ref.record(rule) if ref else None)
 
 
 def measure(run: Callable[[], None], rule: TimingRule = DEFAULT_RULE) -> Measurement:

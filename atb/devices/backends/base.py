@@ -12,7 +12,11 @@ from atb.devices.setting import DeviceSetting
 
 
 class Runner(abc.ABC):
-    """One loaded model with its inputs bound: ``run()`` is one synchronous inference."""
+    """One loaded model with its inputs bound: ``run()`` is one synchronous inference.
+
+    ``load`` and ``run`` may raise whatever their library raises: the profiler stores that
+    arch as failed with the exception's type and message and times the rest of its group.
+    """
 
     @abc.abstractmethod
     def run(self) -> None: ...
