@@ -1,325 +1,37 @@
-"""A standalone BERT encoder for any architecture ``lt-dm-df-h-dqkv`` (torch).
+"""A standalone BERT encoder for any architecture ``lt-dm-df-h-dqkv`` (torch): atb's public
+import path for it.
 
-Read top to bottom: config, leaf modules, then the model. Parameter names match 🤗
-``transformers.BertModel`` one-to-one, so when ``dqkv == dm`` a state dict of this model is a
-plain BERT checkpoint. The only generalisation over BERT is ``qkv_size`` (``dqkv``): the width
-of the Q/K/V projections may differ from the hidden size, and the attention output projection
-maps ``qkv_size -> hidden_size``.
-
-Importing this module registers ``AtbBertConfig`` with 🤗 Auto classes (``AtbBertModel`` for
-``AutoModel``, ``AtbBertForSequenceClassification`` for ``AutoModelForSequenceClassification``),
-so ``transformers.AutoModel.from_pretrained(dir)`` loads an atb checkpoint once atb is imported.
-This module imports nothing else of atb: an ``arch`` argument is anything with
-``lt, dm, df, h, dqkv`` attributes.
+The code lives in two self-contained files that every saved model directory carries
+(:mod:`atb.configuration_atb_bert`, :mod:`atb.modeling_atb_bert`; see there for the model).
+Importing this module registers ``AtbBertConfig`` (``model_type: atb-bert``) with 🤗's
+``AutoConfig``, ``AtbBertModel`` with ``AutoModel`` and ``AtbBertForSequenceClassification``
+with ``AutoModelForSequenceClassification``; a plain ``import atb`` does the same lazily, when
+transformers loads its Auto classes (:mod:`atb.hf_auto`). Nothing here imports the rest of
+atb (but that registration): an ``arch`` argument is anything with ``lt, dm, df, h, dqkv``
+attributes.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
-from torch import nn
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForSequenceClassification,
-    PretrainedConfig,
-    PreTrainedModel,
+import transformers
+
+from atb import hf_auto
+from atb.configuration_atb_bert import AtbBertConfig
+from atb.modeling_atb_bert import (
+    AUTO_MAP,
+    CODE_FILES,
+    AtbBertForSequenceClassification,
+    AtbBertModel,
+    AtbBertPreTrainedModel,
+    additive_attention_mask,
+    init_bert_weights,
 )
-from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
 
-
-class AtbBertConfig(PretrainedConfig):
-    """BERT config plus ``qkv_size``; field names follow ``transformers.BertConfig``."""
-
-    model_type = "atb-bert"
-
-    def __init__(
-        self,
-        vocab_size: int = 30522,  # WordPiece vocabulary
-        hidden_size: int = 768,  # dm
-        num_hidden_layers: int = 12,  # lt
-        num_attention_heads: int = 12,  # h
-        intermediate_size: int = 3072,  # df
-        qkv_size: int | None = None,  # dqkv, summed over heads (None: = hidden_size, as BERT)
-        hidden_act: str = "gelu",  # exact (erf) GELU, as BERT
-        hidden_dropout_prob: float = 0.1,
-        attention_probs_dropout_prob: float = 0.1,
-        max_position_embeddings: int = 512,
-        type_vocab_size: int = 2,
-        initializer_range: float = 0.02,
-        layer_norm_eps: float = 1e-12,
-        pad_token_id: int = 0,
-        **kwargs,
-    ):
-        super().__init__(pad_token_id=pad_token_id, **kwargs)
-        self.vocab_size = vocab_size
-        self.hidden_size = hidden_size
-        self.num_hidden_layers = num_hidden_layers
-        self.num_attention_heads = num_attention_heads
-        self.intermediate_size = intermediate_size
-        self.qkv_size = hidden_size if qkv_size is None else qkv_size
-        self.hidden_act = hidden_act
-        self.hidden_dropout_prob = hidden_dropout_prob
-        self.attention_probs_dropout_prob = attention_probs_dropout_prob
-        self.max_position_embeddings = max_position_embeddings
-        self.type_vocab_size = type_vocab_size
-        self.initializer_range = initializer_range
-        self.layer_norm_eps = layer_norm_eps
-        if self.qkv_size % num_attention_heads:
-            raise ValueError(f"qkv_size {self.qkv_size} not divisible by {num_attention_heads} heads")
-
-    @classmethod
-    def from_arch(cls, arch, **kwargs) -> "AtbBertConfig":
-        return cls(
-            hidden_size=arch.dm,
-            num_hidden_layers=arch.lt,
-            num_attention_heads=arch.h,
-            intermediate_size=arch.df,
-            qkv_size=arch.dqkv,
-            **kwargs,
-        )
-
-    @property
-    def arch_string(self) -> str:
-        """The canonical ``lt-dm-df-h-dqkv`` text of this config."""
-        return (
-            f"{self.num_hidden_layers}-{self.hidden_size}-{self.intermediate_size}-"
-            f"{self.num_attention_heads}-{self.qkv_size}"
-        )
-
-
-class BertEmbeddings(nn.Module):
-    def __init__(self, config: AtbBertConfig):
-        super().__init__()
-        self.word_embeddings = nn.Embedding(
-            config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id
-        )
-        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
-        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
-        seq_len = input_ids.shape[1]
-        positions = torch.arange(seq_len, device=input_ids.device).unsqueeze(0)  # (1, s)
-        x = (
-            self.word_embeddings(input_ids)
-            + self.token_type_embeddings(token_type_ids)
-            + self.position_embeddings(positions)
-        )  # (b, s, dm)
-        return self.dropout(self.LayerNorm(x))
-
-
-class BertSelfAttention(nn.Module):
-    def __init__(self, config: AtbBertConfig):
-        super().__init__()
-        self.num_heads = config.num_attention_heads
-        self.head_size = config.qkv_size // config.num_attention_heads
-        self.query = nn.Linear(config.hidden_size, config.qkv_size)
-        self.key = nn.Linear(config.hidden_size, config.qkv_size)
-        self.value = nn.Linear(config.hidden_size, config.qkv_size)
-        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
-
-    def split_heads(self, x: torch.Tensor) -> torch.Tensor:
-        b, s, _ = x.shape
-        return x.view(b, s, self.num_heads, self.head_size).transpose(1, 2)  # (b, h, s, hs)
-
-    def forward(self, hidden: torch.Tensor, additive_mask: torch.Tensor) -> torch.Tensor:
-        q = self.split_heads(self.query(hidden))
-        k = self.split_heads(self.key(hidden))
-        v = self.split_heads(self.value(hidden))
-        scores = q @ k.transpose(-1, -2) / math.sqrt(self.head_size)  # (b, h, s, s)
-        probs = self.dropout(torch.softmax(scores + additive_mask, dim=-1))
-        context = probs @ v  # (b, h, s, hs)
-        b, _, s, _ = context.shape
-        return context.transpose(1, 2).reshape(b, s, self.num_heads * self.head_size)  # (b, s, dqkv)
-
-
-class BertSelfOutput(nn.Module):
-    def __init__(self, config: AtbBertConfig):
-        super().__init__()
-        self.dense = nn.Linear(config.qkv_size, config.hidden_size)  # dqkv -> dm
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-
-    def forward(self, context: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(self.dropout(self.dense(context)) + residual)
-
-
-class BertAttention(nn.Module):
-    def __init__(self, config: AtbBertConfig):
-        super().__init__()
-        self.self = BertSelfAttention(config)
-        self.output = BertSelfOutput(config)
-
-    def forward(self, hidden: torch.Tensor, additive_mask: torch.Tensor) -> torch.Tensor:
-        return self.output(self.self(hidden, additive_mask), hidden)
-
-
-class BertIntermediate(nn.Module):
-    def __init__(self, config: AtbBertConfig):
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return nn.functional.gelu(self.dense(hidden))  # exact erf GELU, as BERT
-
-
-class BertOutput(nn.Module):
-    def __init__(self, config: AtbBertConfig):
-        super().__init__()
-        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-
-    def forward(self, inner: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(self.dropout(self.dense(inner)) + residual)
-
-
-class BertLayer(nn.Module):
-    def __init__(self, config: AtbBertConfig):
-        super().__init__()
-        self.attention = BertAttention(config)
-        self.intermediate = BertIntermediate(config)
-        self.output = BertOutput(config)
-
-    def forward(self, hidden: torch.Tensor, additive_mask: torch.Tensor) -> torch.Tensor:
-        attended = self.attention(hidden, additive_mask)
-        return self.output(self.intermediate(attended), attended)
-
-
-class BertEncoder(nn.Module):
-    def __init__(self, config: AtbBertConfig):
-        super().__init__()
-        self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
-
-    def forward(self, hidden: torch.Tensor, additive_mask: torch.Tensor) -> torch.Tensor:
-        for layer in self.layer:
-            hidden = layer(hidden, additive_mask)
-        return hidden
-
-
-class BertPooler(nn.Module):
-    def __init__(self, config: AtbBertConfig):
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.dense(hidden[:, 0]))  # first ([CLS]) token
-
-
-def additive_attention_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """(b, s) 1/0 mask -> (b, 1, 1, s) additive mask: 0 where attended, dtype-min where padded."""
-    mask = attention_mask[:, None, None, :].to(dtype)
-    return (1.0 - mask) * torch.finfo(dtype).min
-
-
-@torch.no_grad()
-def init_bert_weights(module: nn.Module, std: float = 0.02) -> None:
-    """BERT's initialisation: N(0, std) weights, zero biases and padding row, unit LayerNorm."""
-    if isinstance(module, (nn.Linear, nn.Embedding)):
-        module.weight.normal_(0.0, std)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            module.bias.zero_()
-        if isinstance(module, nn.Embedding) and module.padding_idx is not None:
-            module.weight[module.padding_idx].zero_()
-    elif isinstance(module, nn.LayerNorm):
-        module.weight.fill_(1.0)
-        module.bias.zero_()
-
-
-class AtbBertPreTrainedModel(PreTrainedModel):
-    """What every atb-bert model shares with 🤗: its config class, weight prefix and BERT's
-    initialisation (as ``BertPreTrainedModel``)."""
-
-    config_class = AtbBertConfig
-    base_model_prefix = "bert"
-
-    def _init_weights(self, module: nn.Module) -> None:
-        init_bert_weights(module, self.config.initializer_range)
-
-
-class AtbBertModel(AtbBertPreTrainedModel):
-    """BERT encoder + pooler for one architecture (outputs like ``transformers.BertModel``)."""
-
-    def __init__(self, config: AtbBertConfig):
-        super().__init__(config)
-        self.embeddings = BertEmbeddings(config)
-        self.encoder = BertEncoder(config)
-        self.pooler = BertPooler(config)
-        self.post_init()
-
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ):
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        if token_type_ids is None:
-            token_type_ids = torch.zeros_like(input_ids)
-        hidden = self.embeddings(input_ids, token_type_ids)  # (b, s, dm)
-        hidden = self.encoder(hidden, additive_attention_mask(attention_mask, hidden.dtype))
-        pooled = self.pooler(hidden)  # (b, dm)
-        return_dict = self.config.return_dict if return_dict is None else return_dict
-        if not return_dict:
-            return hidden, pooled
-        return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled)
-
-
-class AtbBertForSequenceClassification(AtbBertPreTrainedModel):
-    """:class:`AtbBertModel` + dropout + a linear classifier on the pooled output.
-
-    The layout of 🤗 ``BertForSequenceClassification`` (``bert.*``, ``classifier.*``), so
-    ``from_pretrained`` on a directory saved by :class:`AtbBertModel` loads the encoder and
-    initialises only the head. ``config.num_labels`` sets the output width; the loss follows
-    🤗's ``problem_type`` (regression when ``num_labels == 1``, else cross-entropy on integer
-    labels, binary cross-entropy on float multi-label targets).
-    """
-
-    def __init__(self, config: AtbBertConfig):
-        super().__init__(config)
-        self.num_labels = config.num_labels
-        self.bert = AtbBertModel(config)
-        dropout = getattr(config, "classifier_dropout", None)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.post_init()
-
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ):
-        encoded = self.bert(input_ids, attention_mask, token_type_ids, return_dict=True)
-        logits = self.classifier(self.dropout(encoded.pooler_output))  # (b, num_labels)
-        loss = None if labels is None else self._loss(logits, labels)
-        return_dict = self.config.return_dict if return_dict is None else return_dict
-        if not return_dict:
-            return (logits,) if loss is None else (loss, logits)
-        return SequenceClassifierOutput(loss=loss, logits=logits)
-
-    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if self.config.problem_type is None:  # inferred once, as 🤗 does
-            if self.num_labels == 1:
-                self.config.problem_type = "regression"
-            elif labels.dtype in (torch.long, torch.int):
-                self.config.problem_type = "single_label_classification"
-            else:
-                self.config.problem_type = "multi_label_classification"
-        if self.config.problem_type == "regression":
-            return nn.functional.mse_loss(logits.squeeze(-1), labels.to(logits.dtype).view(-1))
-        if self.config.problem_type == "single_label_classification":
-            return nn.functional.cross_entropy(logits.view(-1, self.num_labels), labels.view(-1))
-        return nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+__all__ = [
+    "AtbBertConfig", "AtbBertPreTrainedModel", "AtbBertModel", "AtbBertForSequenceClassification",
+    "additive_attention_mask", "init_bert_weights", "build_model", "AUTO_MAP", "CODE_FILES",
+]
 
 
 def build_model(arch, seed: int | None = 0, **config_kwargs) -> AtbBertModel:
@@ -329,8 +41,5 @@ def build_model(arch, seed: int | None = 0, **config_kwargs) -> AtbBertModel:
     return AtbBertModel(AtbBertConfig.from_arch(arch, **config_kwargs)).eval()
 
 
-AutoConfig.register(AtbBertConfig.model_type, AtbBertConfig, exist_ok=True)
-AutoModel.register(AtbBertConfig, AtbBertModel, exist_ok=True)
-AutoModelForSequenceClassification.register(
-    AtbBertConfig, AtbBertForSequenceClassification, exist_ok=True
-)
+hf_auto.register_config(transformers)
+hf_auto.register_models(transformers)

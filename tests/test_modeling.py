@@ -1,9 +1,15 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from transformers import AutoModel, BertConfig, BertModel
 
+import atb
 from atb.arch import Arch
-from atb.modeling import AtbBertConfig, AtbBertModel, build_model
+from atb.modeling import AUTO_MAP, CODE_FILES, AtbBertConfig, AtbBertModel, build_model
 
 
 def _inputs(seq=12):
@@ -60,3 +66,42 @@ def test_config_round_trip_and_auto_model(tmp_path):
     assert isinstance(loaded, AtbBertModel)
     assert loaded.config.arch_string == str(arch)
     assert AtbBertConfig.from_arch(arch).qkv_size == 64
+
+
+def test_saved_directory_carries_its_code(tmp_path):
+    build_model(Arch.parse("1-64-128-2-32")).save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["model_type"] == "atb-bert" and config["auto_map"] == AUTO_MAP
+    for name in CODE_FILES:  # verbatim copies, importing nothing of atb
+        code = (tmp_path / name).read_text()
+        assert code == (Path(atb.__file__).parent / name).read_text()
+        assert "import atb" not in code and "from atb" not in code
+
+
+LAZY_REGISTRATION = r"""
+import sys
+first = sys.argv[1]
+if first == "transformers":  # the Auto classes are loaded before atb
+    from transformers import AutoConfig, AutoModel
+import atb
+if first == "atb":
+    heavy = [m for m in ("torch", "transformers") if m in sys.modules]
+    assert not heavy, f"import atb imported {heavy}"
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+config_class = CONFIG_MAPPING["atb-bert"]
+assert config_class.__module__ == "atb.configuration_atb_bert", config_class
+assert AutoModel._model_mapping[config_class].__name__ == "AtbBertModel"
+assert (AutoModelForSequenceClassification._model_mapping[config_class].__name__
+        == "AtbBertForSequenceClassification")
+assert "atb.modeling" not in sys.modules  # registered without the public module
+assert not [f for f in sys.meta_path if type(f).__module__ == "atb.hf_auto"]  # watcher gone
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("first", ["atb", "transformers"])
+def test_import_atb_registers_atb_bert_lazily(first):
+    proc = subprocess.run([sys.executable, "-c", LAZY_REGISTRATION, first], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]

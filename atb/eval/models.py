@@ -47,6 +47,14 @@ def read_config(model_dir: Path) -> dict:
                         f"encoder", hint=f"atb-eval evaluates {', '.join(sorted(ENCODER_TYPES))}")
     if not any((path / name).is_file() for name in WEIGHT_FILES):
         raise EvalError(f"{path} has no weights ({' or '.join(WEIGHT_FILES)})")
+    if (path / WEIGHT_FILES[0]).is_file():  # its header only: a corrupt file fails before any work
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(path / WEIGHT_FILES[0]), framework="np"):
+                pass
+        except (SafetensorError, OSError) as exc:
+            raise EvalError(f"cannot load the model in {path}: {exc}") from exc
     return config
 
 
@@ -67,12 +75,14 @@ def quiet_transformers():
 
 
 def _load(auto_class, model_dir: Path, **kwargs):
+    from safetensors import SafetensorError
+
     import atb.modeling  # noqa: F401  (registers the atb-bert model type with the Auto classes)
 
     try:
         with quiet_transformers():
             model = auto_class.from_pretrained(model_dir, local_files_only=True, **kwargs)
-    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+    except (OSError, ValueError, RuntimeError, KeyError, SafetensorError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise EvalError(f"cannot load the model in {model_dir}: {reason}") from exc
     return model.eval()

@@ -7,8 +7,10 @@ its forward, copied into the parameter names of 🤗 ``BertModel``. The director
 
 * ``dqkv == dm``: the config is a stock ``BertConfig`` (``model_type: bert``) and stock
   transformers loads a ``BertModel`` without atb installed;
-* otherwise: an :class:`atb.modeling.AtbBertConfig` (``model_type: atb-bert``), which
-  ``AutoModel`` resolves once ``atb.modeling`` is imported (it registers the classes).
+* otherwise: an :class:`atb.modeling.AtbBertConfig` (``model_type: atb-bert``). The directory
+  also carries atb-bert's code (``configuration_atb_bert.py``, ``modeling_atb_bert.py``) and
+  an ``auto_map`` naming it, so ``from_pretrained(dir, trust_remote_code=True)`` loads it where
+  atb is not installed; after ``import atb``, plain ``from_pretrained(dir)`` uses atb's classes.
 """
 
 from __future__ import annotations
@@ -102,7 +104,10 @@ def save_model(model: AtbBertModel, arch: Arch, out_dir: Path, onnx: bool = Fals
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"output {out_dir} exists and is not a directory")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # e.g. under /proc, or below a regular file
+        raise UsageError(f"cannot write {out_dir}: {exc.strerror or exc}") from exc
     quiet_transformers()
     stock = arch.dqkv == arch.dm
     if stock:  # a plain BERT checkpoint: stock transformers loads it without atb
@@ -111,7 +116,7 @@ def save_model(model: AtbBertModel, arch: Arch, out_dir: Path, onnx: bool = Fals
         bert = BertModel(_stock_bert_config(model.config), add_pooling_layer=True)
         bert.load_state_dict(model.state_dict(), strict=True)
         bert.save_pretrained(out_dir, safe_serialization=True)
-    else:
+    else:  # atb-bert's save_pretrained also writes its code files and the config's auto_map
         model.config.architectures = ["AtbBertModel"]
         model.save_pretrained(out_dir, safe_serialization=True)
     src = Path(tokenizer) if tokenizer else tokenizer_dir()
