@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from atb.errors import DeviceKeyMismatchError, MissingInputError, PredictorError
+from atb.errors import DeviceKeyMismatchError, MissingInputError, PredictorError, UsageError
 from atb.predictor.features import FEATURE_NAMES
 from atb.predictor.models import model_from_arrays
 from atb.predictor.predictor import LatencyPredictor
@@ -53,7 +53,10 @@ def save_predictor(pred: LatencyPredictor, path: str | Path) -> Path:
     if path.suffix != ".json":
         path = path.with_suffix(".json")
     npz_path = path.with_suffix(".npz")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # e.g. -o /proc/x.json, or a regular file where the directory goes
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
     arrays = {}
     for kind, model in pred.models.items():
         arrays.update({f"model.{kind}.{k}": np.asarray(v) for k, v in model.arrays().items()})
@@ -126,6 +129,10 @@ def load_predictor(path: str | Path, device_key: str | None = None,
             f"{path} has format version {doc['format_version']}; this atb reads up to {FORMAT_VERSION}",
             hint="upgrade atb or refit with atb-predictor fit",
         )
+    missing = [f for f in ("device_key", "chosen", "models", "bert_base_ms") if f not in doc]
+    if missing:
+        raise PredictorError(f"{path} is incomplete (no {', '.join(missing)})",
+                             hint="refit with atb-predictor fit")
     key = doc["device_key"]
     if device_key is not None and device_key != key:
         if not allow_other_device:

@@ -7,6 +7,12 @@
 
 A predictor is a JSON + npz pair in the workspace's predictors/ directory, named after its
 device key. ``predict`` fits or refreshes it first when it is missing or older than the store.
+
+fit and eval report two metric families side by side: latency in ms and speedup over
+BERT-base (what the search constrains). Labels from another profiling session (BERT-base
+latency more than 1 % off the training labels') are flagged: their latency errors include
+the drift between sessions, their speedup errors do not. The parity plot is
+``atb-plot predictor [--speedup]``, registered here by add_plot_subcommand.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ MODEL_KINDS = ("flops_linear", "additive", "gbt", "mlp", "hybrid")
 def _add_key_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device-key", metavar="K", help="device key of the measurements to use")
     p.add_argument("--backend", help="device key of this machine for a backend (with --threads)")
-    p.add_argument("--threads", type=int, help="thread count for --backend")
+    p.add_argument("--threads", type=cli.positive_int, help="thread count for --backend")
     p.add_argument("--precision", default="fp32", help="precision for --backend (default fp32)")
     p.add_argument("--seq-len", type=int, default=128, help="sequence length for --backend")
 
@@ -44,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"model kinds to compare (default {','.join(MODEL_KINDS)})")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     p.add_argument("--test-fraction", type=float, default=0.2, help="held-out share (default 0.2)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=cli.seed_int, default=0)
+    p.add_argument("--include-verification", action="store_true",
+                   help="also train on archs atb-search re-measured (source verify; left out by "
+                        "default: they are the independent check near a target)")
 
     p = sub.add_parser("eval", help="evaluate a predictor on all measurements of its device key")
     cli.add_common(p)
@@ -88,25 +97,36 @@ def _labels(args, device_key: str | None):
     """LabelSet from --labels CSV or the workspace store, plus the store time (or None)."""
     from atb.profiler.labels import LabelSet
 
+    verification = getattr(args, "include_verification", False)  # fit --include-verification
     if getattr(args, "labels", None):
-        return LabelSet.from_csv(args.labels, device_key), None
+        return LabelSet.from_csv(args.labels, device_key, include_verification=verification), None
     from atb.predictor.auto import open_store
     from atb.workspace import Workspace
 
     with open_store(Workspace.resolve(args.workspace)) as store:
-        return store.labels(device_key), float(store.last_modified())
+        return (LabelSet.from_store(store, device_key, include_verification=verification),
+                float(store.last_modified()))
 
 
 def _metric_row(name: str, m: dict) -> dict:
-    pct = lambda v: "-" if v is None else f"{100 * v:.2f}%"  # noqa: E731
-    return {"model": name, "n": m.get("n", "-"), "rmse": f"{m.get('rmse_ms', float('nan')):.3g}",
-            "mape": pct(m.get("mape")), "w5": pct(m.get("within_5")), "w10": pct(m.get("within_10")),
-            "tau": f"{m.get('kendall_tau', float('nan')):.4f}",
-            "rho": f"{m.get('spearman_rho', float('nan')):.4f}"}
+    """One table row: the latency (ms) family, then the speedup family; "-" where a value is
+    missing (artefacts written before speedups were scored) or undefined."""
+    def cell(key: str, spec: str) -> str:
+        v = m.get(key)
+        return "-" if v is None or v != v else format(v, spec)
+
+    return {"model": name, "n": m.get("n", "-"), "rmse": cell("rmse_ms", ".3g"),
+            "mape": cell("mape", ".2%"), "w5": cell("within_5", ".2%"),
+            "w10": cell("within_10", ".2%"), "tau": cell("kendall_tau", ".4f"),
+            "s_mape": cell("speedup_mape", ".2%"), "s_w5": cell("speedup_within_5", ".2%"),
+            "s_w10": cell("speedup_within_10", ".2%"), "s_tau": cell("speedup_kendall_tau", ".4f")}
 
 
-_METRIC_COLUMNS = [("model", "model"), ("n", "n"), ("rmse", "RMSE ms"), ("mape", "MAPE"),
-                   ("w5", "±5%"), ("w10", "±10%"), ("tau", "Kendall τ"), ("rho", "Spearman ρ")]
+# both families side by side, each header naming its family; Spearman ρ is in --json only
+_METRIC_COLUMNS = [("model", "model"), ("n", "n"), ("rmse", "RMSE ms"), ("mape", "MAPE ms"),
+                   ("w5", "±5% ms"), ("w10", "±10% ms"), ("tau", "τ ms"),
+                   ("s_mape", "MAPE speedup"), ("s_w5", "±5% speedup"), ("s_w10", "±10% speedup"),
+                   ("s_tau", "τ speedup")]
 
 
 def _save(pred, args, store_last_modified: float | None) -> Path:
@@ -120,6 +140,15 @@ def _save(pred, args, store_last_modified: float | None) -> Path:
     return pred.save(out)
 
 
+def _check_output(args) -> None:
+    """An unwritable -o fails before the fitting, not after it."""
+    if args.output:
+        try:
+            Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
+
+
 def cmd_fit(args) -> int:
     from atb.predictor.fit import fit_predictor
 
@@ -128,6 +157,7 @@ def cmd_fit(args) -> int:
         raise UsageError(f"--models {args.models!r}: choose from {','.join(MODEL_KINDS)}")
     if args.folds < 2:
         raise UsageError("--folds must be at least 2")
+    _check_output(args)
     labels, last = _labels(args, resolve_device_key(args))
     pred = fit_predictor(labels, kinds=kinds, folds=args.folds, test_fraction=args.test_fraction,
                          seed=args.seed, source=args.labels or "store")
@@ -147,8 +177,7 @@ def cmd_fit(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from atb.predictor.fit import evaluate_predictor
-    from atb.predictor.metrics import latency_metrics
+    from atb.predictor.fit import evaluate_predictor, session_check
     from atb.predictor.predictor import LatencyPredictor
 
     pred = LatencyPredictor.load(args.predictor)
@@ -157,15 +186,19 @@ def cmd_eval(args) -> int:
         pred = LatencyPredictor.load(args.predictor, device_key=key,
                                      allow_other_device=args.allow_other_device)
     labels, _ = _labels(args, key)
-    if labels.device_key == pred.device_key:
-        metrics = evaluate_predictor(pred, labels)
-    else:
-        metrics = latency_metrics(pred.predict_ms(labels.archs), labels.latency_ms)
+    metrics = evaluate_predictor(pred, labels, allow_other_device=True)  # the key was checked above
+    session = session_check(pred, labels)
     if args.json:
-        cli.print_json({**metrics, "device_key": labels.device_key, "predictor": str(pred.path)})
-    else:
-        cli.print_table([_metric_row(pred.chosen, metrics)], _METRIC_COLUMNS,
-                        title=f"{pred.path} on {labels.device_key}")
+        cli.print_json({**metrics, **session, "device_key": labels.device_key,
+                        "predictor": str(pred.path)})
+        return 0
+    if labels.device_key != pred.device_key:
+        print(f"another device: {session['session_note']}")
+    elif not session["same_session"]:
+        print(f"another profiling session: {session['session_note']}; latency (ms) "
+              "errors include that drift, speedup errors (what the search uses) do not")
+    cli.print_table([_metric_row(pred.chosen, metrics)], _METRIC_COLUMNS,
+                    title=f"{pred.path} on {labels.device_key}")
     return 0
 
 
@@ -212,6 +245,7 @@ def cmd_transfer(args) -> int:
     from atb.predictor.transfer import transfer
 
     base = LatencyPredictor.load(args.base)
+    _check_output(args)
     labels, last = _labels(args, resolve_device_key(args))
     if labels.device_key == base.device_key:
         raise UsageError(f"the labels are for the base predictor's own key {base.device_key}",
@@ -231,6 +265,45 @@ def cmd_transfer(args) -> int:
 
 
 COMMANDS = {"fit": cmd_fit, "eval": cmd_eval, "predict": cmd_predict, "transfer": cmd_transfer}
+
+
+def cmd_plot(args) -> dict:
+    """Body of ``atb-plot predictor``; returns :func:`~atb.predictor.plots.plot_predictor_parity`'s
+    dict (``files``, ``quantity``, ``metrics`` of both families, ...)."""
+    from atb.predictor.plots import plot_predictor_parity
+    from atb.predictor.predictor import LatencyPredictor
+    from atb.workspace import Workspace
+
+    if args.predictor:
+        pred = LatencyPredictor.load(args.predictor)
+    else:
+        from atb.predictor.auto import load_or_fit
+
+        pred = load_or_fit(args.workspace, args.device_key)
+    labels = None
+    if args.labels:
+        from atb.profiler.labels import LabelSet
+
+        labels = LabelSet.from_csv(args.labels, pred.device_key)
+    suffix = "-speedup" if args.speedup else ""
+    out = Path(args.output) if args.output else (
+        Workspace.resolve(args.workspace).plots_dir / f"predictor-{pred.device_key}{suffix}.png")
+    return plot_predictor_parity(pred, out, labels, speedup=args.speedup)
+
+
+def add_plot_subcommand(subparsers) -> None:
+    """Register ``atb-plot predictor`` (called by :mod:`atb.plot_cli`)."""
+    p = subparsers.add_parser("predictor", help="parity plot of a latency predictor")
+    cli.add_common(p)
+    p.add_argument("--predictor", metavar="FILE", help="artefact (default: the workspace's)")
+    p.add_argument("--device-key", metavar="K", help="which of the workspace's predictors")
+    p.add_argument("--labels", metavar="CSV", help="plot against these measurements")
+    p.add_argument("--speedup", action="store_true",
+                   help="plot speedup over BERT-base instead of latency in ms (free of the drift "
+                        "between profiling sessions; what the search constrains)")
+    p.add_argument("-o", "--output", metavar="FILE.png",
+                   help="output PNG (default: workspace plots/predictor-KEY[-speedup].png)")
+    p.set_defaults(func=cmd_plot)
 
 
 def main(argv: list[str] | None = None) -> int:

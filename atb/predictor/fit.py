@@ -4,6 +4,9 @@
 one arch never straddle the split), compares every model family by k-fold cross-validation
 on the rest, keeps the family with the lowest CV MAPE, and records every family's CV and
 held-out scores. Targets are log latency: relative errors are what a speedup target needs.
+Every score holds both metric families (latency in ms and speedup over BERT-base, see
+:mod:`atb.predictor.metrics`); :func:`session_check` says whether evaluation labels come
+from the profiling session the predictor was fitted on.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 
 from atb import progress
 from atb.errors import PredictorError
-from atb.predictor.metrics import latency_metrics
+from atb.predictor.metrics import prediction_metrics
 from atb.predictor.models import CANDIDATE_KINDS, LatencyModel, make_model
 from atb.predictor.predictor import LatencyPredictor, infer_space
 from atb.profiler.labels import LabelSet
@@ -43,6 +46,13 @@ def check_labels(labels: LabelSet) -> None:
     lat = np.asarray(labels.latency_ms, dtype=np.float64)
     if not (np.isfinite(lat).all() and (lat > 0).all()):
         raise PredictorError(f"labels of {labels.device_key} hold non-positive or non-finite latencies")
+
+
+def label_metrics(log_ms_pred: np.ndarray, labels: LabelSet) -> dict:
+    """Both metric families of log-latency predictions on ``labels``; predicted speedups use
+    the labels' own BERT-base latency, which is what the predictor fitted on them records."""
+    pred_ms = np.exp(log_ms_pred)
+    return prediction_metrics(pred_ms, labels.latency_ms, labels.bert_base_ms / pred_ms, labels.speedup)
 
 
 def group_folds(archs: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -94,7 +104,7 @@ def cross_validate(labels: LabelSet, kinds=CANDIDATE_KINDS, folds: int = 5, seed
                 model = _fit_one(kind, labels.archs[train], log_ms[train], seq_len, rng, configs)
                 oof[test] = model.predict_log(labels.archs[test])
                 bar.update(1)
-            scores[kind] = latency_metrics(np.exp(oof), labels.latency_ms)
+            scores[kind] = label_metrics(oof, labels)
             scores[kind]["fit_s"] = (time.perf_counter() - t0) / folds
             log.debug("CV %-12s MAPE %.2f%%  within 10%% %.1f%%  tau %.3f", kind,
                      100 * scores[kind]["mape"], 100 * scores[kind]["within_10"],
@@ -144,8 +154,7 @@ def fit_predictor(labels: LabelSet, kinds=CANDIDATE_KINDS, folds: int = 5,
         if kind in cv:
             cv[kind]["fit_s_full"] = time.perf_counter() - t0
         if len(test_labels):
-            heldout[kind] = latency_metrics(np.exp(models[kind].predict_log(test_labels.archs)),
-                                            test_labels.latency_ms)
+            heldout[kind] = label_metrics(models[kind].predict_log(test_labels.archs), test_labels)
     pred = LatencyPredictor(
         device_key=labels.device_key,
         model=models[chosen],
@@ -161,24 +170,64 @@ def fit_predictor(labels: LabelSet, kinds=CANDIDATE_KINDS, folds: int = 5,
         training={"hash": labels.content_hash(), "n": len(labels), "n_train": len(train_labels),
                   "n_test": len(test_labels), "seed": seed, "folds": folds,
                   "test_fraction": test_fraction, "source": source},
-        heldout={"archs": test_labels.archs, "measured_ms": test_labels.latency_ms},
+        heldout={"archs": test_labels.archs, "measured_ms": test_labels.latency_ms,
+                 "measured_speedup": test_labels.speedup},
         created_at=time.time(),
     )
     if pred.metrics:
-        log.info("held-out (%d archs): MAPE %.2f%%, within 5%% %.1f%%, within 10%% %.1f%%, tau %.3f",
-                 pred.metrics["n"], 100 * pred.metrics["mape"], 100 * pred.metrics["within_5"],
-                 100 * pred.metrics["within_10"], pred.metrics["kendall_tau"])
+        m = pred.metrics
+        log.info("held-out (%d archs): latency MAPE %.2f%%, within 5%% %.1f%%, within 10%% %.1f%%, "
+                 "tau %.3f; speedup MAPE %.2f%%", m["n"], 100 * m["mape"], 100 * m["within_5"],
+                 100 * m["within_10"], m["kendall_tau"], 100 * m["speedup_mape"])
     return pred
 
 
-def evaluate_predictor(pred: LatencyPredictor, labels: LabelSet) -> dict:
-    """Metrics of ``pred`` on ``labels`` (refused when the device keys differ).
+def evaluate_predictor(pred: LatencyPredictor, labels: LabelSet,
+                       allow_other_device: bool = False) -> dict:
+    """Both metric families of ``pred`` on ``labels`` (keys
+    :data:`~atb.predictor.metrics.PREDICTION_KEYS`, fractions 0..1 except ``rmse_ms``).
 
-    Keys: n, rmse_ms, mape, within_5, within_10, kendall_tau, spearman_rho (fractions 0..1).
+    Labels of another device key are refused unless ``allow_other_device``. Predicted
+    speedups are :meth:`LatencyPredictor.predict_speedup` (the training session's BERT-base
+    latency over the predicted latency), compared with the labels' own speedups.
     """
     from atb.errors import DeviceKeyMismatchError
 
-    if labels.device_key != pred.device_key:
+    if labels.device_key != pred.device_key and not allow_other_device:
         raise DeviceKeyMismatchError(
             f"predictor is for device key {pred.device_key}, labels are for {labels.device_key}")
-    return latency_metrics(pred.predict_ms(labels.archs), labels.latency_ms)
+    log_ms = pred.predict_log_ms(labels.archs)
+    return prediction_metrics(np.exp(log_ms), labels.latency_ms,
+                              pred.bert_base_ms * np.exp(-log_ms), labels.speedup)
+
+
+# Within one store every label is scaled by one anchor (the reference's median in the device
+# key's first run) and BERT-base is timed to <= 0.25 %, so the labels' BERT-base latency moves
+# far less than 1 % as the store grows; two stores of one device key profiled minutes apart
+# differed by 8 % (90.3 vs 83.3 ms).
+SESSION_TOLERANCE = 0.01
+
+
+def session_check(pred: LatencyPredictor, labels: LabelSet) -> dict:
+    """Whether ``labels`` come from the profiling session ``pred`` was fitted on.
+
+    They do when the device key and profiler protocol version match and the labels'
+    BERT-base latency is within :data:`SESSION_TOLERANCE` (relative) of the one recorded in
+    the artefact (the training labels'). Otherwise latency errors include the drift between
+    sessions, and the speedup errors are the ones to read. Returns ``same_session``,
+    ``session_note`` (why not, or None), both BERT-base latencies and their relative shift.
+    """
+    shift = labels.bert_base_ms / pred.bert_base_ms - 1.0
+    if labels.device_key != pred.device_key:
+        note = f"labels are for device key {labels.device_key}, the predictor for {pred.device_key}"
+    elif labels.protocol_version != pred.protocol_version:
+        note = (f"labels were measured with profiler protocol {labels.protocol_version}, "
+                f"the predictor's training labels with {pred.protocol_version}")
+    elif not abs(shift) <= SESSION_TOLERANCE:  # NaN (no BERT-base timing) is not a match either
+        note = (f"BERT-base {labels.bert_base_ms:.2f} ms in these labels vs "
+                f"{pred.bert_base_ms:.2f} ms in the training labels ({100 * shift:+.1f}%)")
+    else:
+        note = None
+    return {"same_session": note is None, "session_note": note,
+            "bert_base_ms_labels": float(labels.bert_base_ms),
+            "bert_base_ms_predictor": float(pred.bert_base_ms), "bert_base_shift": float(shift)}

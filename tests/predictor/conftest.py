@@ -1,5 +1,7 @@
 """Shared fixtures: synthetic labels (no profiling) and one small fitted predictor."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -34,7 +36,7 @@ def predictor(labels):
 def labels_to_csv(labels, path):
     rows = [{"arch": a, "device_key": labels.device_key, "protocol_version": labels.protocol_version,
              "latency_ms": ms, "raw_ms": raw, "speedup": s, "bert_base_ms": labels.bert_base_ms,
-             "source": "synthetic"}
+             "source": "sampled"}  # synthetic labels stand in for sampled ones
             for a, ms, raw, s in zip(labels.arch_strings(), labels.latency_ms, labels.raw_ms,
                                      labels.speedup)]
     write_csv(rows, path)
@@ -43,3 +45,10 @@ def labels_to_csv(labels, path):
 
 def rel_errors(pred_ms, true_ms):
     return np.abs(np.asarray(pred_ms) - true_ms) / true_ms
+
+
+def another_session(labels, factor=1.08):
+    """The same archs as profiled in another session of the same device key: every latency,
+    BERT-base's included, scaled by ``factor`` (that session's drift); speedups unchanged."""
+    return dataclasses.replace(labels, latency_ms=labels.latency_ms * factor,
+                               raw_ms=labels.raw_ms * factor, bert_base_ms=labels.bert_base_ms * factor)

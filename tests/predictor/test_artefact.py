@@ -27,6 +27,8 @@ def test_round_trip_predicts_identically(predictor, saved, labels):
                                       model.predict_log(labels.archs))
     assert again.chosen == predictor.chosen and again.bert_base_ms == predictor.bert_base_ms
     np.testing.assert_array_equal(again.heldout["archs"], predictor.heldout["archs"])
+    np.testing.assert_array_equal(again.heldout["measured_speedup"], predictor.heldout["measured_speedup"])
+    assert again.metrics == pytest.approx(predictor.metrics)  # both metric families survive
 
 
 def test_json_carries_provenance(saved, labels, predictor):

@@ -1,13 +1,15 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
 from atb.errors import DeviceKeyMismatchError, PredictorError
-from atb.predictor import evaluate_predictor, fit_predictor
+from atb.predictor import evaluate_predictor, fit_predictor, session_check
 from atb.predictor.fit import choose_kind, group_folds, seq_len_from_key
-from atb.predictor.metrics import METRIC_KEYS
+from atb.predictor.metrics import PREDICTION_KEYS, SPEEDUP_KEYS
 from atb.predictor.models import CANDIDATE_KINDS
 
-from .conftest import KEY
+from .conftest import KEY, another_session
 
 
 def test_selection_records_every_model_and_picks_by_cv_mape(predictor):
@@ -48,9 +50,10 @@ def test_predict_latency_and_speedup(predictor, labels):
 
 def test_evaluate_predictor_keys_and_refusal(predictor, labels, other_labels):
     m = evaluate_predictor(predictor, labels)
-    assert tuple(m) == METRIC_KEYS and m["n"] == len(labels)
+    assert tuple(m) == PREDICTION_KEYS and m["n"] == len(labels)
     with pytest.raises(DeviceKeyMismatchError):
         evaluate_predictor(predictor, other_labels)
+    assert evaluate_predictor(predictor, other_labels, allow_other_device=True)["n"] == len(other_labels)
 
 
 def test_repeated_archs_share_a_fold():
@@ -78,3 +81,37 @@ def test_single_kind_fit_skips_cross_validation(labels):
 def test_seq_len_is_read_from_the_device_key():
     assert seq_len_from_key("cpu-onnxruntime-t2-fp32-s256-b1-abcd") == 256
     assert seq_len_from_key("synthetic") == 128
+
+
+def test_every_score_carries_both_families(predictor, labels):
+    for scores in (predictor.cv_scores, predictor.heldout_metrics):
+        for kind, m in scores.items():
+            assert set(PREDICTION_KEYS) <= set(m), kind
+    m = predictor.metrics
+    assert m["speedup_mape"] <= 0.025 and m["speedup_kendall_tau"] >= 0.95
+    np.testing.assert_allclose(predictor.heldout["measured_speedup"],  # synthetic: bert / latency
+                               labels.bert_base_ms / predictor.heldout["measured_ms"])
+
+
+def test_session_check_same_session(predictor, labels):
+    s = session_check(predictor, labels)
+    assert s["same_session"] and s["session_note"] is None and s["bert_base_shift"] == 0
+    assert session_check(predictor, another_session(labels, 1.005))["same_session"]  # within 1 %
+
+
+def test_another_session_shows_in_latency_errors_not_in_speedup_errors(predictor, labels):
+    drifted = another_session(labels, 1.08)
+    s = session_check(predictor, drifted)
+    assert not s["same_session"] and "BERT-base" in s["session_note"] and "+8.0%" in s["session_note"]
+    assert s["bert_base_shift"] == pytest.approx(0.08)
+    here, there = evaluate_predictor(predictor, labels), evaluate_predictor(predictor, drifted)
+    for key in SPEEDUP_KEYS:
+        assert there[key] == pytest.approx(here[key])
+    assert there["mape"] > here["mape"] + 0.04  # the 8 % drift lands in the latency error
+
+
+def test_other_protocol_or_device_is_another_session(predictor, labels, other_labels):
+    newer = dataclasses.replace(labels, protocol_version=labels.protocol_version + 1)
+    assert "protocol" in session_check(predictor, newer)["session_note"]
+    s = session_check(predictor, other_labels)
+    assert not s["same_session"] and "device key" in s["session_note"]
