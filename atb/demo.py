@@ -31,15 +31,20 @@ def run_demo(
 ) -> dict:
     """Run every stage once and return what each produced (paths, metrics, the best arch)."""
     from atb.arch import get_space
+    from atb.compose import run_search
     from atb.predictor import load_or_fit
     from atb.predictor.plots import plot_predictor_parity
     from atb.profiler import profile
-    from atb.search import plot_pareto, run_search
+    from atb.search import plot_pareto
     from atb.supernet import prepare_data, train_supernet
     from atb.supernet.checkpoint import STATE, checkpoint_dir
     from atb.workspace import Workspace
 
     ws = Workspace.resolve(workspace)
+    if ws.store_path.is_file():  # a corrupt store fails now, not after a stage has started
+        from atb.profiler.store import LatencyStore
+
+        LatencyStore.open(ws.store_path, readonly=True).close()
     t0 = time.perf_counter()
     stages = {}
 
@@ -123,8 +128,8 @@ def _print(result: dict) -> None:
           f"measured {_fmt(best.get('measured_speedup'))}x ({search['evaluated']} archs evaluated)")
     print(f"search run       {search['run_dir']}")
     if search.get("extracted"):
-        print(f"best model       {search['extracted']} (transformers.AutoModel; after import atb "
-              f"when its dqkv differs from dm)")
+        print(f"best model       {search['extracted']} (transformers.AutoModel; carries "
+              f"its code when dqkv differs from dm: trust_remote_code=True, or import atb)")
     cmp = result.get("comparison")
     if cmp:
         gap = cmp["fitness_gap"]
@@ -152,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--target-speedup", type=float, default=15.0)
     p.add_argument("--no-downstream", dest="downstream", action="store_false",
                    help=f"skip the {DEMO_TASK} probe of the searched and BERT-rule models")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=cli.seed_int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)

@@ -1,25 +1,24 @@
 """atb-plot: figures from a workspace.
 
-``atb-plot predictor ...`` (parity plot, atb.predictor.plots) and ``atb-plot pareto ...``
-(Pareto fronts, atb.search.plots). Each sub-package adds its own sub-command through
-``add_plot_subcommand(subparsers)``; the chosen one runs ``args.func(args) -> dict``, whose
-result is printed as JSON under ``--json`` or as a line naming the written files.
+``atb-plot predictor ...`` (parity plot, registered by ``atb.predictor.cli``) and ``atb-plot
+pareto ...`` (Pareto fronts, registered by ``atb.search.cli``). Each package's CLI adds its own
+sub-command through ``add_plot_subcommand(subparsers)``; the chosen one runs
+``args.func(args) -> dict``, whose result is printed as JSON under ``--json`` or as a line
+naming the written files.
 """
 
 from __future__ import annotations
 
-import importlib
-
 from atb import cli
-
-PLOT_PROVIDERS = ("atb.predictor.plots", "atb.search.plots")
+from atb.predictor.cli import add_plot_subcommand as add_predictor_plot
+from atb.search.cli import add_plot_subcommand as add_pareto_plot
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = cli.make_parser("atb-plot", "Draw predictor parity plots and Pareto fronts.")
     sub = parser.add_subparsers(dest="command", metavar="{predictor,pareto}", required=True)
-    for module in PLOT_PROVIDERS:
-        importlib.import_module(module).add_plot_subcommand(sub)
+    add_predictor_plot(sub)
+    add_pareto_plot(sub)
     args = parser.parse_args(argv)
     cli.configure(args)
 

@@ -31,8 +31,9 @@ import logging
 import sys
 import time
 
+from atb.compose import run_search
 from atb.errors import AtbError, InfeasibleTargetError
-from atb.search import ACCEPT_BAND, run_search
+from atb.search import ACCEPT_BAND
 
 
 def bench_target(target: float, args) -> dict:

@@ -3,6 +3,8 @@
     atb-profile --device cpu --samples 10000            # the store ends up with 10000 samples
     atb-profile --device cpu --arch 5-564-1054-8-512     # time given archs (any shape)
     atb-profile export --workspace DIR -o labels.csv     # drift-corrected labels as CSV
+
+An entry point (docs/architecture.md, "Layer order"): it may import atb.compose.
 """
 
 from __future__ import annotations
@@ -31,14 +33,15 @@ def build_parser():
     what.add_argument("--arch", action="append", metavar="ARCH",
                       help="time this arch (lt-dm-df-h-dqkv); repeat for several")
     p.add_argument("--backend", default="onnxruntime", choices=BACKENDS)
-    p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: physical cores)")
+    p.add_argument("--threads", type=cli.positive_int, default=None,
+                   help="intra-op threads (default: physical cores)")
     p.add_argument("--precision", default="fp32", choices=PRECISIONS)
     p.add_argument("--space", default="pretrain", choices=["pretrain", "kd"])
     p.add_argument("--super", dest="super_config", default="base", metavar="SUPER",
                    help="sample the space of this super-configuration: base (the paper's, "
                         "default), small, minilm, or an arch lt-dm-df-h-dqkv")
     p.add_argument("--seq-len", type=int, default=128)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=cli.seed_int, default=0)
     p.add_argument("--strategy", default="uniform", choices=["uniform", "uncertainty"],
                    help="uncertainty: sample where the latency predictor is least sure")
     cli.add_common(p)
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         from atb.arch import Arch
-        from atb.profiler.api import profile
+        from atb.compose import profile  # hands the predictor's ranking to --strategy uncertainty
 
         archs = [Arch.parse(a) for a in args.arch] if args.arch else None
         report = profile(

@@ -4,6 +4,14 @@ A :class:`LabelSet` is what leaves the profiler: drift-corrected latencies and s
 BERT-base for one device key, read from the SQLite store or from a CSV export (the committed
 reference dataset under ``data/`` is such an export). Columns of the CSV are
 :data:`CSV_COLUMNS`; unknown columns are ignored on read.
+
+Every label keeps its ``source``: ``sampled`` (drawn from the space by ``atb-profile
+--samples``), ``requested`` (``atb-profile --arch``) or ``verify`` (a search's top-k re-measured
+by ``atb-search``). By default a LabelSet holds the first two only: verification labels are
+the independent check of the predictor's ranking near a target, clustered where the search
+pushed its best archs; training on them would bias the predictor toward that window and turn
+the next search's check into a self-fulfilling one. ``include_verification=True`` (``atb-predictor
+fit --include-verification``) takes them too, as an explicit choice.
 """
 
 from __future__ import annotations
@@ -16,7 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from atb.arch import FIELDS, Arch, archs_to_array
-from atb.errors import MissingInputError, StoreError, UsageError
+from atb.errors import AtbError, MissingInputError, StoreError, UsageError
+
+TRAINING_SOURCES = ("sampled", "requested")  # what a predictor learns from by default
+VERIFICATION_SOURCE = "verify"  # a search's re-measured results: checks, not training data
 
 CSV_COLUMNS = (
     "arch", "lt", "dm", "df", "h", "dqkv", "device_key", "protocol_version", "source",
@@ -94,7 +105,16 @@ class LabelSet:
         )
 
     @classmethod
-    def from_csv(cls, path: str | Path, device_key: str | None = None) -> "LabelSet":
+    def from_store(cls, store, device_key: str | None = None,
+                   include_verification: bool = False) -> "LabelSet":
+        """The labels of one device key in a :class:`~atb.profiler.store.LatencyStore`
+        (verification labels only with ``include_verification``)."""
+        return store.labels(device_key, roles=label_sources(include_verification))
+
+    @classmethod
+    def from_csv(cls, path: str | Path, device_key: str | None = None,
+                 include_verification: bool = False) -> "LabelSet":
+        """The labels of a CSV export (verification rows only with ``include_verification``)."""
         path = Path(path)
         if not path.is_file():
             raise MissingInputError(f"no such label file: {path}", hint="make one with atb-profile export")
@@ -106,10 +126,30 @@ class LabelSet:
             raise StoreError(f"cannot read label file {path}: {exc}") from exc
         if not rows or missing:
             raise StoreError(f"{path} is not an atb label CSV (missing columns: {sorted(missing)})")
-        for r in rows:
+        for n, r in enumerate(rows, start=2):  # line 1 is the header
+            if None in r.values():  # DictReader's filler for missing fields: a cut-off row
+                raise StoreError(f"{path}:{n}: fewer fields than the header (a truncated file?)")
             r.setdefault("raw_ms", r["latency_ms"])
             r.setdefault("protocol_version", 0)
-        return cls.from_rows(rows, device_key)
+        # only verification rows are set aside: a CSV made elsewhere may name its own sources
+        kept = [r for r in rows if include_verification or r.get("source") != VERIFICATION_SOURCE]
+        if not kept:
+            raise MissingInputError(
+                f"{path} holds only verification labels (re-measured search results)",
+                hint="fit on them anyway with --include-verification",
+            )
+        try:
+            return cls.from_rows(kept, device_key)
+        except AtbError:
+            raise
+        except (KeyError, ValueError) as exc:  # a missing column, a word where a number belongs
+            raise StoreError(f"{path} is not an atb label CSV "
+                             f"({type(exc).__name__}: {exc})") from exc
+
+
+def label_sources(include_verification: bool = False) -> tuple[str, ...]:
+    """The label sources a LabelSet is made of (see the module docstring for why)."""
+    return TRAINING_SOURCES + ((VERIFICATION_SOURCE,) if include_verification else ())
 
 
 def write_csv(rows: list[dict], path: str | Path) -> int:

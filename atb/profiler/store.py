@@ -250,8 +250,9 @@ class LatencyStore:
                              hint="choose one with --device-key (or --backend/--threads)")
         return next(iter(keys))
 
-    def labels(self, device_key: str | None = None, roles=("sampled", "requested", "verify")):
-        """Drift-corrected :class:`~atb.profiler.labels.LabelSet` of one device key."""
+    def labels(self, device_key: str | None = None, roles=("sampled", "requested")):
+        """Drift-corrected :class:`~atb.profiler.labels.LabelSet` of one device key; by default
+        without ``verify`` rows (see ``LabelSet.from_store(include_verification=...)``)."""
         from atb.profiler.drift import corrected_rows
         from atb.profiler.labels import LabelSet
 

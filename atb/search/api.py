@@ -1,11 +1,13 @@
-"""``run_search``: the one library call behind ``atb-search``.
+"""``run_search``: the search engine behind ``atb-search``.
 
 It checks the target against what the space can reach, runs the chosen algorithm with a
 checkpoint per generation, re-measures the top-k on the device, compares with the BERT-rule
 baseline under the same window, computes the Pareto front of everything evaluated, writes the
-run directory's reports and returns a :class:`SearchResult`. The latency predictor, the
-fitness evaluator and the measurement are injectable (tests, notebooks); by default they are
-``atb.predictor.load_or_fit``, ``atb.supernet.FitnessEvaluator`` and ``atb.profiler``.
+run directory's reports and returns a :class:`SearchResult`.
+
+The engine imports no other atb package: it is handed a latency predictor, a fitness
+evaluator, a ``measure`` function and an ``extract_model`` function (tests and notebooks hand
+in their own). ``atb.compose.run_search`` builds the real ones from a workspace.
 """
 
 from __future__ import annotations
@@ -14,28 +16,29 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from atb.arch import Arch, SearchSpace
-from atb.errors import InfeasibleTargetError, MissingInputError, UsageError
+from atb.errors import DeviceKeyMismatchError, InfeasibleTargetError, UsageError
 from atb.progress import progress
 from atb.search.baselines import bert_rule_baseline
+from atb.search.config import ALGORITHMS, SearchConfig, resolve_config
 from atb.search.evaluate import SEARCH_SOURCES, Evaluator, Record
 from atb.search.evolution import EvolutionConfig, Generation, evolve
 from atb.search.fast import fast_rule_candidates
-from atb.search.fitness import parse_fitness
 from atb.search.pareto import hypervolume, nsga2_search, pareto_front
 from atb.search.run import RunDir
 from atb.search.verify import Measure, verify_top_k
-from atb.search.window import (ACCEPT_BAND, DEFAULT_HIGH_MARGIN, DEFAULT_LOW_MARGIN, Window,
-                               check_feasible)
+from atb.search.window import ACCEPT_BAND, Window, check_feasible
 from atb.workspace import Workspace
 
 log = logging.getLogger("atb.search")
 
-ALGORITHMS = ("evolution", "fast", "random", "pareto")
+__all__ = ["ALGORITHMS", "Candidate", "TargetResult", "SearchResult", "run_search", "ExtractModel"]
+
+ExtractModel = Callable[[Arch, Path], str]  # (arch, output directory) -> where it was written
 
 
 @dataclass
@@ -96,6 +99,7 @@ class SearchResult:
     hv_reference: tuple[float, float] | None = None
     history: list[dict] = field(default_factory=list)
     extracted: str | None = None
+    config: SearchConfig | None = None  # the settings the run used (its config.json)
 
     @property
     def primary(self) -> TargetResult:
@@ -132,6 +136,7 @@ class SearchResult:
             "hypervolume": self.hypervolume,
             "hv_reference": list(self.hv_reference) if self.hv_reference else None,
             "extracted": self.extracted,
+            "config": self.config.to_dict() if self.config else None,
         }
         if len(self.targets) > 1:
             out["targets"] = list(self.targets)
@@ -139,165 +144,108 @@ class SearchResult:
         return out
 
 
-# -- the real collaborators (imported lazily: they are heavy and built by other packages) --
-def _import(module: str, name: str, maker: str):
-    import importlib
-
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as exc:
-        raise MissingInputError(f"{module}.{name} is not available: {exc}", hint=maker) from exc
+def search_workspace(workspace: str | Path | Workspace | None, run: RunDir | None) -> Workspace:
+    """The workspace of a search: the given one, or the one a resumed run lives in
+    (``<workspace>/runs/<name>``)."""
+    if workspace is None and run is not None:
+        workspace = run.path.resolve().parent.parent
+    return workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
 
 
-def _real_fitness(ws: Workspace, space, spec: str):
-    from atb.search.fitness import make_fitness
-
-    return make_fitness(ws, space, spec)
-
-
-def _real_latency(ws: Workspace, device_key: str | None):
-    load_or_fit = _import("atb.predictor", "load_or_fit", "install atb with its predictor package")
-    return load_or_fit(ws, device_key=device_key)
-
-
-def _real_measure(ws: Workspace, device_key: str, **profile_options) -> Measure:
-    if not profile_options:  # time with the setting the predictor was fitted for
-        from atb.devices import setting_from_key
-
-        s = setting_from_key(device_key)
-        profile_options = {"backend": s.backend, "threads": s.threads, "precision": s.precision,
-                           "seq_len": s.seq_len}
-
-    def measure(archs: list[Arch]) -> list[float]:
-        profile_archs = _import("atb.profiler", "profile_archs", "install atb with its profiler package")
-        report = profile_archs(archs, ws, source="verify", **profile_options)
-        if report.device_key != device_key:
-            log.warning("measured on %s but the predictor was fitted on %s", report.device_key, device_key)
-        by_arch = {str(r.arch): r.speedup for r in report.results}
-        return [by_arch.get(str(a), float("nan")) for a in archs]
-
-    return measure
-
-
-def _resolve_space(space, fitness) -> SearchSpace:
+def _resolve_space(cfg: SearchConfig, fitness) -> SearchSpace:
+    """The space searched: the fitness evaluator's, checked against what the config names."""
     fspace = getattr(fitness, "space", None)
-    if isinstance(space, SearchSpace):
-        return space
     if fspace is None:
         raise UsageError("the fitness evaluator names no search space")
-    if space is not None and space != fspace.strategy:
+    if cfg.space is not None and cfg.space != fspace.strategy:
         raise UsageError(
-            f"the supernet was trained for the {fspace.strategy} space, not {space}",
-            hint=f"pass --space {fspace.strategy} or train a {space} supernet",
+            f"the supernet was trained for the {fspace.strategy} space, not {cfg.space}",
+            hint=f"pass --space {fspace.strategy} or train a {cfg.space} supernet",
+        )
+    if cfg.super_arch is not None and cfg.super_arch != str(fspace.super_arch):
+        raise UsageError(
+            f"the run searched the space of super arch {cfg.super_arch}, the supernet's is "
+            f"{fspace.super_arch}",
+            hint="resume with the supernet the run started with, or start a new run",
         )
     return fspace
 
 
-def _check_args(targets, algorithm, generations, population, top_k) -> None:
-    if algorithm not in ALGORITHMS:
-        raise UsageError(f"unknown algorithm {algorithm!r}", hint="use one of: " + ", ".join(ALGORITHMS))
-    if generations < 1 or population < 1:
-        raise UsageError(f"generations ({generations}) and population ({population}) must be >= 1")
-    if top_k < 1:
-        raise UsageError(f"top-k ({top_k}) must be >= 1")
-    if not targets:
-        raise UsageError("no target speedup given")
-    if len(targets) > 1 and algorithm != "pareto":
-        raise UsageError("several target speedups need --algorithm pareto")
-    if len(set(targets)) != len(targets):
-        raise UsageError("target speedups must be distinct")
+def _check_collaborators(cfg: SearchConfig, latency, fitness, measure, extract_model) -> None:
+    builder = "atb.compose.run_search builds the workspace's"
+    if latency is None or fitness is None:
+        raise UsageError("run_search needs a latency predictor and a fitness evaluator", hint=builder)
+    if cfg.verify and measure is None:
+        raise UsageError("re-measuring the top-k needs a measure function",
+                         hint=f"pass measure=..., or verify=False; {builder}")
+    if cfg.extract and extract_model is None:
+        raise UsageError("extracting the best arch needs an extract_model function", hint=builder)
+    if cfg.device_key is not None and latency.device_key != cfg.device_key:
+        raise DeviceKeyMismatchError(
+            f"the latency predictor is for device key {latency.device_key}, the run for {cfg.device_key}",
+            hint="use the predictor of the run's key (--device-key), or start a new run",
+        )
 
 
 def run_search(
-    target_speedup: float | Sequence[float],
+    target_speedup: float | Sequence[float] | None = None,
     *,
+    config: SearchConfig | None = None,
     workspace: str | Path | Workspace | None = None,
-    space: str | SearchSpace | None = None,
-    algorithm: str = "evolution",
-    generations: int = 4,
-    population: int = 25,
-    seed: int = 0,
-    top_k: int = 3,
-    verify: bool = True,
+    resume: str | Path | None = None,
+    run_name: str | None = None,
     latency=None,
     fitness=None,
     measure: Measure | None = None,
-    device_key: str | None = None,
-    profile_options: dict | None = None,
-    run_name: str | None = None,
-    resume: str | Path | None = None,
-    extract: bool = False,
-    low_margin: float = DEFAULT_LOW_MARGIN,
-    high_margin: float = DEFAULT_HIGH_MARGIN,
-    mutation_prob: float = 0.5,
-    explore_prob: float = 0.5,
-    max_verify_rounds: int = 3,
-    fitness_spec: str = "loss",
+    extract_model: ExtractModel | None = None,
+    **options,
 ) -> SearchResult:
     """Search the best arch whose measured speedup over BERT-base is ``target_speedup``.
 
-    ``target_speedup`` is one number, or several for ``algorithm="pareto"`` (the first is the
-    primary target of the result). Defaults follow Algorithm 2 (T=4, S=25, pm=pe=1/2,
-    roulette). Candidates must have a predicted speedup in ``[T (1+low_margin),
-    T (1+high_margin)]`` (see :mod:`atb.search.window`). With ``verify`` the top-k are timed on
-    the device and archs outside ``[0.95, 1.10] x T`` are replaced. ``resume`` continues the run
-    in that directory with its own configuration. Raises ``InfeasibleTargetError`` when the
-    space cannot reach the target, ``UsageError`` for bad arguments. ``fitness_spec`` picks
-    the real fitness when ``fitness`` is not given: ``loss`` (the supernet's held-out loss) or
-    ``probe:TASK`` (see :mod:`atb.search.fitness`).
+    The run's settings are ``config`` (a :class:`SearchConfig`; default: its defaults) with
+    ``target_speedup`` and ``options`` (its field names: ``algorithm``, ``generations``,
+    ``top_k``, ``verify``, ...) applied. ``target_speedup`` is one number, or several for
+    ``algorithm="pareto"`` (the first is the primary target). Candidates must have a
+    predicted speedup in ``[T (1+low_margin), T (1+high_margin)]`` (see
+    :mod:`atb.search.window`); with ``verify`` the top-k are timed by ``measure`` and archs
+    outside ``[0.95, 1.10] x T`` are replaced. ``resume`` continues the run in that directory
+    with its saved ``config.json``; only ``verify``, ``top_k``, ``max_verify_rounds`` and
+    ``extract`` may differ from it.
+
+    ``latency`` (``.predict_speedup``, ``.device_key``), ``fitness`` (``.fitness``,
+    ``.space``), ``measure`` (archs -> measured speedups) and ``extract_model`` are required
+    as the settings need them. Raises ``InfeasibleTargetError`` when the space cannot reach
+    the target, ``UsageError`` for bad settings, ``DeviceKeyMismatchError`` when the predictor
+    is not the run's.
     """
     t0 = time.perf_counter()
     run = RunDir.open(resume) if resume is not None else None
-    if workspace is None and run is not None:  # a run lives in <workspace>/runs/<name>
-        workspace = run.path.resolve().parent.parent
-    ws = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
-    if run is not None:  # the run's own configuration wins over the arguments
-        cfg = run.read_config()
-        target_speedup, algorithm, space = cfg["targets"], cfg["algorithm"], cfg["space"]
-        generations, population = cfg["generations"], cfg["population"]
-        seed, top_k = cfg["seed"], cfg["top_k"]
-        low_margin, high_margin = cfg["low_margin"], cfg["high_margin"]
-        mutation_prob, explore_prob = cfg["mutation_prob"], cfg["explore_prob"]
-        device_key = device_key or cfg.get("device_key")
-        fitness_spec = cfg.get("fitness", "loss")
-    many = isinstance(target_speedup, (list, tuple))
-    targets = [float(t) for t in (target_speedup if many else [target_speedup])]
-    _check_args(targets, algorithm, generations, population, top_k)
-    windows = {t: Window.for_target(t, low_margin, high_margin) for t in targets}
-
-    if fitness is None:
-        parse_fitness(fitness_spec)  # a bad spec fails before the supernet is loaded
-        fitness = _real_fitness(ws, space if isinstance(space, str) else None, fitness_spec)
-    space = _resolve_space(space, fitness)
-    latency = latency if latency is not None else _real_latency(ws, device_key)
-    rng = np.random.default_rng(seed)
+    if run is not None and run_name is not None:
+        raise UsageError("a resumed run keeps its directory", hint="leave out the run name")
+    cfg = resolve_config(target_speedup, config, run.load_config() if run else None, **options)
+    ws = search_workspace(workspace, run)  # after the settings are checked: it may create a directory
+    _check_collaborators(cfg, latency, fitness, measure, extract_model)
+    space = _resolve_space(cfg, fitness)
+    cfg = cfg.replace(space=space.strategy, super_arch=str(space.super_arch), device_key=latency.device_key)
+    windows = cfg.windows()
+    rng = np.random.default_rng(cfg.seed)
     reachable = check_feasible(list(windows.values()), space, latency, rng)
     log.info("%s; searching %s", space.describe(), "; ".join(w.describe() for w in windows.values()))
 
     if run is None:
-        label = f"{algorithm}-{'-'.join(f'{t:g}' for t in targets)}x"
+        label = f"{cfg.algorithm}-{'-'.join(f'{t:g}' for t in cfg.targets)}x"
         run = RunDir.create(ws.runs_dir, run_name, label)
-        run.write_config({
-            "targets": targets, "algorithm": algorithm, "space": space.strategy,
-            "super_arch": str(space.super_arch), "generations": generations,
-            "population": population, "seed": seed, "top_k": top_k,
-            "low_margin": low_margin, "high_margin": high_margin, "mutation_prob": mutation_prob,
-            "explore_prob": explore_prob, "device_key": latency.device_key,
-            "fitness": fitness_spec,
-            "windows": [w.as_dict() for w in windows.values()],
-        })
+    run.write_config(cfg)  # a resumed run records the overrides it ran with
     evaluator = Evaluator(fitness, latency, on_record=run.append_record)
     evaluator.preload(run.read_records())
     log.info("run directory %s", run.path)
 
-    history = _run_algorithm(algorithm, space, latency, evaluator, windows, rng, run,
-                             EvolutionConfig(generations, population, mutation_prob, explore_prob), seed)
+    evolution = EvolutionConfig(cfg.generations, cfg.population, cfg.mutation_prob, cfg.explore_prob)
+    history = _run_algorithm(cfg.algorithm, space, latency, evaluator, windows, rng, run, evolution, cfg.seed)
 
-    measure_fn = None
-    if verify:
-        measure_fn = measure or _real_measure(ws, latency.device_key, **(profile_options or {}))
-    results = {t: _finish_target(w, space, latency, evaluator, top_k, measure_fn, run, max_verify_rounds,
-                                 EvolutionConfig(2, population, mutation_prob, explore_prob), rng)
+    replacement = EvolutionConfig(2, cfg.population, cfg.mutation_prob, cfg.explore_prob)
+    results = {t: _finish_target(w, space, latency, evaluator, cfg.top_k, measure if cfg.verify else None,
+                                 run, cfg.max_verify_rounds, replacement, rng)
                for t, w in windows.items()}
 
     searched = [r for r in evaluator.records.values()
@@ -310,13 +258,13 @@ def run_search(
         hv = hypervolume(pts, ref)
 
     result = SearchResult(
-        target_speedup=targets[0], algorithm=algorithm, space=space.describe(),
+        target_speedup=cfg.targets[0], algorithm=cfg.algorithm, space=space.describe(),
         device_key=latency.device_key, targets=results, evaluated=len(evaluator),
-        run_dir=run.path, runtime_s=0.0, reachable=reachable, verified=verify,
-        front=front, hypervolume=hv, hv_reference=ref, history=history,
+        run_dir=run.path, runtime_s=0.0, reachable=reachable, verified=cfg.verify,
+        front=front, hypervolume=hv, hv_reference=ref, history=history, config=cfg,
     )
-    if extract and result.best is not None:
-        result.extracted = _extract(ws, result.best.arch, run.path / "best-model")
+    if cfg.extract and result.best is not None:
+        result.extracted = str(extract_model(result.best.arch, run.path / "best-model"))
     result.runtime_s = time.perf_counter() - t0
     run.write_reports(result.to_dict())
     return result
@@ -392,10 +340,3 @@ def _finish_target(window, space, latency, evaluator, top_k, measure, run, max_r
                         [Candidate.from_record(r) for r in dropped],
                         Candidate.from_record(baseline) if baseline else None)
 
-
-def _extract(ws: Workspace, arch: Arch, out_dir: Path) -> str:
-    # the module, not the package: once atb.supernet.extract is imported, the package's
-    # attribute "extract" is that module and no longer the function
-    extract = _import("atb.supernet.extract", "extract", "install atb with its supernet package")
-    info = extract(ws, arch, out_dir, onnx=False)  # logs where it wrote the model
-    return str(info.get("out_dir", out_dir)) if isinstance(info, dict) else str(out_dir)

@@ -1,8 +1,9 @@
 """``atb-search``: the best architecture that is really ``--target-speedup`` times faster than
-BERT-base on the target device.
+BERT-base on the target device; and ``atb-plot pareto`` (:func:`add_plot_subcommand`).
 
-A thin layer over :func:`atb.search.run_search`: parse, check, call, print (a table, or one
-JSON object with ``--json``). Heavy modules are imported only when a search runs.
+A thin layer over :func:`atb.compose.run_search`: parse, check, call, print (a table, or one
+JSON object with ``--json``). Heavy modules are imported only when a search runs. Options
+left out are not passed on, so a resumed run keeps its saved settings.
 """
 
 from __future__ import annotations
@@ -19,6 +20,15 @@ EPILOG = """\
 window: a candidate's predicted speedup must lie in [1.02 T, 1.06 T] (just under the target
 latency; see docs/architecture.md, "Search"); after measurement an arch is kept when its measured speedup is in
 [0.95, 1.10] x T, otherwise it is dropped and replaced.
+
+device key: the top-k are re-measured under exactly the predictor's device key (backend,
+threads, precision, sequence length, machine); --backend/--threads pick the key of that
+setting when the store holds several, and a value that contradicts the predictor's key is an
+error. Re-measured archs are stored as verification labels, which the predictor does not
+train on unless fitted with atb-predictor fit --include-verification.
+
+resume: --resume RUN_DIR continues with the run's config.json; only --top-k, --no-verify and
+--extract may change.
 
 examples:
   atb-search --target-speedup 15
@@ -37,25 +47,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="speedup over BERT-base to reach (several with --algorithm pareto)")
     p.add_argument("--space", choices=("pretrain", "kd"), default=None,
                    help="search space (default: the one the supernet was trained for)")
-    p.add_argument("--algorithm", default="evolution", metavar="{evolution,fast,random,pareto}",
+    p.add_argument("--algorithm", default=None, metavar="{evolution,fast,random,pareto}",
                    help="evolution: Algorithm 2 (default); fast: AutoTinyBERT-Fast rule; "
                         "random: random search under the constraint; pareto: NSGA-II over several targets")
-    p.add_argument("--generations", type=int, default=4, metavar="T", help="generations (default 4)")
-    p.add_argument("--population", type=int, default=25, metavar="S",
+    p.add_argument("--generations", type=int, default=None, metavar="T", help="generations (default 4)")
+    p.add_argument("--population", type=int, default=None, metavar="S",
                    help="archs per generation (default 25)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--top-k", type=int, default=3, metavar="K",
+    p.add_argument("--seed", type=cli.seed_int, default=None, help="random seed (default 0)")
+    p.add_argument("--top-k", type=int, default=None, metavar="K",
                    help="archs returned and measured (default 3)")
-    p.add_argument("--no-verify", action="store_true", help="do not re-measure the top-k on the device")
+    p.add_argument("--no-verify", dest="verify", action="store_false", default=None,
+                   help="do not re-measure the top-k on the device")
     p.add_argument("--device-key", default=None,
                    help="use the predictor of this device key (default: the store's only one)")
     p.add_argument("--backend", default=None,
-                   help="timing backend for re-measurement (default: the profiler's)")
-    p.add_argument("--threads", type=int, default=None, help="threads for re-measurement")
+                   help="pick the store's device key of this backend; must agree with the predictor's")
+    p.add_argument("--threads", type=int, default=None,
+                   help="pick the store's device key of this thread count; must agree with the predictor's")
     p.add_argument("--name", default=None, help="run directory name under <workspace>/runs")
-    p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue an interrupted run")
-    p.add_argument("--extract", action="store_true", help="write the best sub-model (atb-supernet extract)")
-    p.add_argument("--fitness", default="loss", metavar="{loss,probe:TASK}",
+    p.add_argument("--resume", metavar="RUN_DIR", default=None,
+                   help="continue an interrupted run with its saved configuration")
+    p.add_argument("--extract", action="store_true", default=None,
+                   help="write the best sub-model (atb-supernet extract)")
+    p.add_argument("--fitness", default=None, metavar="{loss,probe:TASK}",
                    help="loss: the supernet's held-out loss (default); probe:TASK: validation "
                         "accuracy of a linear probe of each sub-model on an atb-eval task, e.g. "
                         "probe:kjv-genre (seconds per candidate instead of a fraction of one)")
@@ -63,23 +77,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check(args: argparse.Namespace) -> None:
-    from atb.search.api import ALGORITHMS  # light: numpy only
-
+    """Mistakes found before anything is loaded (the library checks the rest)."""
     if args.resume is None and not args.target_speedup:
         raise UsageError("--target-speedup is required (or --resume RUN_DIR)")
-    if args.algorithm not in ALGORITHMS:
-        raise UsageError(f"unknown algorithm {args.algorithm!r}", hint="use one of: " + ", ".join(ALGORITHMS))
+    if args.resume is not None and args.name is not None:
+        raise UsageError("--name and --resume do not go together", hint="a resumed run keeps its directory")
     for t in args.target_speedup or []:
         if not t > 1:
             raise UsageError(f"target speedup {t:g} must be greater than 1",
                              hint="it is Lat(BERT-base) / Lat(arch), e.g. --target-speedup 15")
-    if args.generations < 1 or args.population < 1 or args.top_k < 1:
-        raise UsageError("--generations, --population and --top-k must be at least 1")
-    if args.threads is not None and args.threads < 1:
-        raise UsageError("--threads must be at least 1")
-    from atb.search.fitness import parse_fitness
+    for flag in ("generations", "population", "top_k", "threads"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be at least 1 (got {value})")
 
-    parse_fitness(args.fitness)
+
+def search_options(args: argparse.Namespace) -> dict:
+    """The SearchConfig fields given on the command line (left-out ones stay unset)."""
+    return {"algorithm": args.algorithm, "space": args.space, "generations": args.generations,
+            "population": args.population, "seed": args.seed, "top_k": args.top_k,
+            "verify": args.verify, "device_key": args.device_key, "extract": args.extract,
+            "fitness_spec": args.fitness}
 
 
 def _print_human(result) -> None:
@@ -109,16 +127,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         _check(args)
-        from atb.search.api import run_search
+        from atb.compose import run_search
 
-        profile_options = {k: v for k, v in (("backend", args.backend), ("threads", args.threads)) if v}
-        result = run_search(
-            args.target_speedup or [], workspace=args.workspace, space=args.space,
-            algorithm=args.algorithm, generations=args.generations, population=args.population,
-            seed=args.seed, top_k=args.top_k, verify=not args.no_verify, device_key=args.device_key,
-            profile_options=profile_options, run_name=args.name, resume=args.resume, extract=args.extract,
-            fitness_spec=args.fitness,
-        )
+        result = run_search(args.target_speedup, workspace=args.workspace, resume=args.resume,
+                            run_name=args.name, backend=args.backend, threads=args.threads,
+                            **search_options(args))
         if args.json:
             cli.print_json(result.to_dict())
         else:
@@ -126,6 +139,35 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if result.best is not None else 1
 
     return cli.run("atb-search", body)
+
+
+# -- atb-plot pareto ---------------------------------------------------------------------------
+PARETO_HELP = """Speedup vs fitness of a search run: every evaluated arch, the Pareto front of
+the searched ones, the BERT-rule baselines, the re-measured top-k at their measured speedups
+and the target window(s). Written as PNG and SVG from the run directory alone."""
+
+
+def _plot_pareto(args) -> dict:
+    from atb.search.plots import plot_pareto
+    from atb.search.run import RunDir
+    from atb.workspace import Workspace
+
+    ws = Workspace.resolve(args.workspace)
+    run = RunDir.open(args.run) if args.run else RunDir.latest(ws.runs_dir)
+    files = plot_pareto(run.path, args.output, ws)
+    return {"run_dir": str(run.path), "files": [str(f) for f in files]}
+
+
+def add_plot_subcommand(subparsers) -> None:
+    """Register ``atb-plot pareto``."""
+    p = subparsers.add_parser("pareto", help="speedup vs fitness of a search run, with the Pareto front",
+                              description=PARETO_HELP)
+    cli.add_common(p)
+    p.add_argument("--run", metavar="RUN_DIR", default=None,
+                   help="search run directory (default: the latest finished run of the workspace)")
+    p.add_argument("-o", "--output", metavar="FILE", default=None,
+                   help="output path; PNG and SVG are both written (default: <workspace>/plots/pareto-<run>)")
+    p.set_defaults(func=_plot_pareto)
 
 
 if __name__ == "__main__":

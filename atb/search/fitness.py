@@ -6,6 +6,9 @@ probe (:class:`atb.eval.Probe`) on the sliced sub-model's mean-pooled embeddings
 built-in task (``kjv-genre``) or a task file. The task is tokenised once; each candidate costs
 one forward pass over the task's examples plus a few small logistic-regression fits. The
 probe's *validation* split scores candidates, so its test split stays unseen by the search.
+
+The search imports neither package: ``atb.compose.search_fitness`` builds the evaluator and
+the probe and hands them in.
 """
 
 from __future__ import annotations
@@ -34,16 +37,17 @@ def parse_fitness(spec: str) -> tuple[str, str | None]:
 
 
 class ProbeFitness:
-    """Scores archs by a linear probe of the sliced sub-model (cached by arch)."""
+    """Scores archs by a linear probe of the sliced sub-model (cached by arch).
 
-    def __init__(self, evaluator, task: str, seed: int = 0):
-        from atb.eval import Probe, load_task, load_tokenizer
-        from atb.supernet.checkpoint import tokenizer_source
+    ``evaluator`` has ``.space`` and ``.supernet`` (a ``FitnessEvaluator``); ``probe`` is
+    called as ``probe(encoder, seeds=[seed])`` and has ``.task.name`` (an ``atb.eval.Probe``).
+    """
 
+    def __init__(self, evaluator, probe, seed: int = 0):
         self.space = evaluator.space
         self.supernet = evaluator.supernet
-        self.task = load_task(task)
-        self.probe = Probe(self.task, load_tokenizer(tokenizer_source(evaluator.checkpoint)))
+        self.probe = probe
+        self.task = probe.task
         self.seed = seed
         self._cache: dict[Arch, float] = {}
 
@@ -60,12 +64,3 @@ class ProbeFitness:
                 log.debug("%s: %s validation accuracy %.4f (%.1f s)", arch, self.task.name,
                           self._cache[arch], result["seconds"])
         return np.array([self._cache[a] for a in archs], dtype=np.float64)
-
-
-def make_fitness(workspace, space: str | None, spec: str = "loss"):
-    """The fitness object the search calls (``.fitness(archs)``, ``.space``)."""
-    from atb.supernet import FitnessEvaluator
-
-    kind, task = parse_fitness(spec)
-    evaluator = FitnessEvaluator.from_workspace(workspace, space=space)
-    return evaluator if kind == "loss" else ProbeFitness(evaluator, task)

@@ -1,4 +1,4 @@
-"""``atb-plot pareto``: speedup vs fitness of a search run (the paper's Figure 1 comparison).
+"""The Pareto plot (``atb-plot pareto``): speedup vs fitness of a search run (Figure 1 of the paper).
 
 Drawn from the run directory alone (``evaluated.jsonl`` + ``report.json``), so plotting needs
 neither the supernet nor the device: every evaluated arch (grey), the non-dominated front of
@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from atb import cli
 from atb.errors import UsageError
 from atb.search.evaluate import SEARCH_SOURCES
 from atb.search.pareto import pareto_front
@@ -31,7 +30,10 @@ def _outputs(out: str | Path | None, default: Path) -> list[Path]:
         raise UsageError(f"unsupported plot format {path.suffix!r}",
                          hint="use .png or .svg (both are written)")
     stem = path.with_suffix("") if path.suffix else path
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        stem.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # e.g. -o /proc/x.png, or a regular file where the directory goes
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return [stem.with_suffix(".png"), stem.with_suffix(".svg")]
 
 
@@ -93,22 +95,3 @@ def plot_pareto(run_dir: str | Path, out: str | Path | None = None,
     plt.close(fig)
     log.info("wrote %s", ", ".join(map(str, files)))
     return files
-
-
-def _command(args) -> dict:
-    ws = Workspace.resolve(args.workspace)
-    run = RunDir.open(args.run) if args.run else RunDir.latest(ws.runs_dir)
-    files = plot_pareto(run.path, args.output, ws)
-    return {"run_dir": str(run.path), "files": [str(f) for f in files]}
-
-
-def add_plot_subcommand(subparsers) -> None:
-    """Register ``atb-plot pareto``."""
-    p = subparsers.add_parser("pareto", help="speedup vs fitness of a search run, with the Pareto front",
-                              description=__doc__)
-    cli.add_common(p)
-    p.add_argument("--run", metavar="RUN_DIR", default=None,
-                   help="search run directory (default: the latest finished run of the workspace)")
-    p.add_argument("-o", "--output", metavar="FILE", default=None,
-                   help="output path; PNG and SVG are both written (default: <workspace>/plots/pareto-<run>)")
-    p.set_defaults(func=_command)

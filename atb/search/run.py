@@ -2,7 +2,8 @@
 
 Layout of ``<workspace>/runs/<name>/``::
 
-    config.json        what was asked (target, algorithm, space, T, S, seed, window margins)
+    config.json        the run's SearchConfig (target, algorithm, space, T, S, seed, window
+                       margins, device key, fitness, ...): a resumed run loads it
     evaluated.jsonl    one line per evaluated arch, appended as it happens; a later line for
                        the same arch (adding its measured speedup) supersedes an earlier one
     checkpoint.json    after every generation: its archs and fitness plus the random
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from atb.errors import MissingInputError, UsageError
+from atb.search.config import SearchConfig
 from atb.search.evaluate import Record
 from atb.search.evolution import Generation
 
@@ -85,11 +87,16 @@ class RunDir:
     def checkpoint_path(self) -> Path:
         return self.path / "checkpoint.json"
 
-    def write_config(self, config: dict) -> None:
-        _write_atomic(self.path / "config.json", json.dumps(config, indent=2) + "\n")
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
 
-    def read_config(self) -> dict:
-        return json.loads((self.path / "config.json").read_text())
+    def write_config(self, config: SearchConfig) -> None:
+        _write_atomic(self.config_path, json.dumps(config.to_dict(), indent=2) + "\n")
+
+    def load_config(self) -> SearchConfig:
+        """The run's :class:`SearchConfig` (what a resumed run searches)."""
+        return SearchConfig.load(self.config_path)
 
     def append_record(self, record: Record) -> None:
         with self.evaluated_path.open("a") as fh:
@@ -137,7 +144,10 @@ class RunDir:
         path = self.path / "report.json"
         if not path.is_file():
             raise MissingInputError(f"{self.path} has no report.json", hint="the run has not finished")
-        return json.loads(path.read_text())
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError) as exc:  # ValueError: not JSON, or not UTF-8
+            raise UsageError(f"cannot read the search report {path}: {exc}") from exc
 
 
 def _fmt(x, spec: str = ".2f") -> str:

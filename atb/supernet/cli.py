@@ -1,4 +1,5 @@
-"""``atb-supernet``: prepare data, train SuperPLM, extract sub-models, evaluate fitness.
+"""``atb-supernet``: prepare data, train SuperPLM, extract sub-models, evaluate fitness; and
+the training entry point for ``python -m atb.supernet`` / ``torchrun -m atb.supernet``.
 
 Each sub-command parses its flags, calls one library function of :mod:`atb.supernet` and
 prints its result (a short summary, or one JSON object with ``--json``). torch and
@@ -7,20 +8,66 @@ transformers are imported inside the commands so that ``--help`` is instant.
 
 from __future__ import annotations
 
+import os
 import sys
 
-from atb.cli import add_common, configure, make_parser, print_json, print_table, run
-from atb.supernet.config import add_train_arguments
+from atb.cli import add_common, configure, make_parser, print_json, print_table, run, seed_int
+from atb.supernet.config import IMPORTANCE, INIT_LR, SAMPLING, SCRATCH_LR, TrainConfig
 
 PROG = "atb-supernet"
+TORCHRUN_PROG = "python -m atb.supernet"
 EXAMPLES = """examples:
   atb-supernet data                                  # built-in public-domain corpus
   atb-supernet data --text notes.txt --text web.jsonl
   atb-supernet train --super small --space pretrain --steps 300
-  torchrun --nproc_per_node 2 -m atb.supernet.train --steps 300
+  torchrun --nproc_per_node 2 -m atb.supernet --steps 300
   atb-supernet evaluate --arch 4-256-480-4-256 --json
   atb-supernet extract --arch 4-256-480-4-256 -o tiny-bert --onnx
 """
+
+
+def add_train_arguments(parser) -> None:
+    """Options shared by ``atb-supernet train`` and ``python -m atb.supernet`` (torchrun)."""
+    parser.add_argument("--super", dest="super_config", default=None, metavar="SUPER",
+                        help="super-configuration from scratch: small (default, CPU-sized), base "
+                             "(the paper's), minilm, or an arch lt-dm-df-h-dqkv")
+    parser.add_argument("--space", default="pretrain", choices=["pretrain", "kd"],
+                        help="head strategy: pretrain = drop whole heads, kd = keep every head "
+                             "and narrow it. From scratch it also picks the objective (pretrain: "
+                             "MLM, kd: distillation from MiniLM)")
+    parser.add_argument("--objective", default=None, choices=["mlm", "kd"],
+                        help="from scratch: masked-LM or distillation from the bundled MiniLM "
+                             "(default: the space's, see --space); --init always distils from "
+                             "the init checkpoint")
+    parser.add_argument("--init", default=None, metavar="CHECKPOINT",
+                        help="build SuperPLM from a pretrained BERT: a local 🤗 directory, or "
+                             "minilm (bundled); the super-configuration is the checkpoint's, "
+                             "units are importance-reordered and the supernet is distilled from "
+                             "the checkpoint (--steps 0: save the reordered supernet untrained)")
+    parser.add_argument("--importance", default=TrainConfig.importance, choices=IMPORTANCE,
+                        help="--init: how units are ranked before training (default: activation)")
+    parser.add_argument("--no-reorder-hidden", dest="reorder_hidden", action="store_false",
+                        help="--init: keep hidden channels in the checkpoint's order")
+    parser.add_argument("--calibration", type=int, default=TrainConfig.calibration, metavar="N",
+                        help="--init: training sequences the importance is measured on")
+    parser.add_argument("--steps", type=int, default=TrainConfig.steps, help="total updates")
+    parser.add_argument("--resume", action="store_true", help="continue the saved checkpoint")
+    parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    parser.add_argument("--seq-len", type=int, default=TrainConfig.seq_len)
+    parser.add_argument("--samples", type=int, default=TrainConfig.samples,
+                        help="M sub-models per worker and step")
+    parser.add_argument("--sampling", default=None, choices=SAMPLING,
+                        help="uniform: M sub-models drawn uniformly (the paper's Algorithm 1; "
+                             "the default from scratch); sandwich: the largest, the smallest and "
+                             "M-2 uniform ones, which trains the largest sub-models as much as "
+                             "the rest (needs M >= 2; the default with --init)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="N sub-batches per step (default: the number of processes)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help=f"peak learning rate (default: {SCRATCH_LR:g} from scratch, "
+                             f"{INIT_LR:g} with --init)")
+    parser.add_argument("--seed", type=seed_int, default=TrainConfig.seed)
+    parser.add_argument("--save-every", type=int, default=TrainConfig.save_every)
 
 
 def print_summary(summary: dict, as_json: bool) -> None:
@@ -46,9 +93,21 @@ def _data(args) -> int:
     return 0
 
 
-def _train(args) -> int:
-    from atb.supernet.train import train_from_args
+def train_from_args(args) -> dict:
+    """``train_supernet`` with the options of :func:`add_train_arguments`."""
+    from atb.supernet.train import train_supernet
 
+    return train_supernet(
+        args.workspace, super_config=args.super_config, space=args.space, steps=args.steps,
+        resume=args.resume, batch_size=args.batch_size, seq_len=args.seq_len,
+        samples=args.samples, sampling=args.sampling, workers=args.workers, lr=args.lr,
+        seed=args.seed, save_every=args.save_every, init=args.init,
+        importance=args.importance, reorder_hidden=args.reorder_hidden,
+        calibration=args.calibration, objective=args.objective,
+    )
+
+
+def _train(args) -> int:
     print_summary(train_from_args(args), args.json)
     return 0
 
@@ -119,6 +178,36 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure(args)
     return run(PROG, lambda: args.body(args))
+
+
+def torchrun_main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m atb.supernet`` (the training flags; also under torchrun)."""
+    parser = make_parser(TORCHRUN_PROG, "Train SuperPLM with Algorithm 1, in one process or under "
+                         "torchrun --nproc_per_node P (gloo on CPU, nccl on GPU).")
+    add_common(parser)
+    add_train_arguments(parser)
+    args = parser.parse_args(argv)
+    configure(args)
+
+    def body() -> int:
+        import torch
+
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world > 1 and "OMP_NUM_THREADS" not in os.environ:  # P processes share the cores
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+        summary = train_from_args(args)
+        if summary["rank"] == 0:
+            print_summary(summary, args.json)
+        return 0
+
+    try:
+        return run(TORCHRUN_PROG, body)
+    finally:
+        if "torch.distributed" in sys.modules:  # only a run that got that far has a group
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():
+                dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -8,10 +8,10 @@ process simulating N workers by accumulation makes exactly the same update as N 
 
 Every random draw (data order, sub-model choice, MLM masks) is derived from
 ``(seed, step, worker)``; a run is reproducible and a resumed run continues as if it had never
-stopped. Run as::
+stopped. Run as (the entry point is ``atb.supernet.cli``'s)::
 
-    python -m atb.supernet.train --workspace WS --super small --space pretrain --steps 300
-    torchrun --nproc_per_node 2 -m atb.supernet.train --workspace WS --steps 300
+    python -m atb.supernet --workspace WS --super small --space pretrain --steps 300
+    torchrun --nproc_per_node 2 -m atb.supernet --workspace WS --steps 300
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ from atb import progress
 from atb.arch import Arch, SearchSpace, get_space
 from atb.errors import MissingInputError, UsageError
 from atb.supernet import checkpoint as ckpt
-from atb.supernet.config import (IMPORTANCE, INIT_LR, SAMPLING, SCRATCH_LR, TrainConfig,
-                                 add_train_arguments)
+from atb.supernet.config import IMPORTANCE, INIT_LR, SAMPLING, SCRATCH_LR, TrainConfig
 from atb.supernet.data import as_workspace, load_split, make_sequences
 
 log = logging.getLogger("atb.supernet.train")
@@ -168,12 +167,16 @@ def _check_config(cfg: TrainConfig, world: int, super_config) -> None:
         raise UsageError(f"sampling must be one of {', '.join(SAMPLING)}, and sandwich needs "
                          f"samples >= 2 (got {cfg.sampling!r} with samples={cfg.samples})")
     min_steps = 0 if cfg.init else 1  # --init --steps 0 saves the reordered supernet
-    if cfg.steps < min_steps or cfg.samples < 1 or cfg.workers % world or cfg.batch_size < cfg.workers:
+    if (cfg.steps < min_steps or cfg.samples < 1 or cfg.workers < 1 or cfg.workers % world
+            or cfg.batch_size < cfg.workers):
         raise UsageError(
-            f"need steps>={min_steps}, samples>=1, workers a multiple of the {world} processes "
-            f"and batch_size>={cfg.workers} (got steps={cfg.steps}, samples={cfg.samples}, "
+            f"need steps>={min_steps}, samples>=1, workers a positive multiple of the {world} "
+            f"processes and batch_size>={cfg.workers} (got steps={cfg.steps}, samples={cfg.samples}, "
             f"workers={cfg.workers}, batch_size={cfg.batch_size})"
         )
+    if cfg.save_every < 1 or cfg.log_every < 1:  # both are step intervals
+        raise UsageError(f"save_every and log_every must be at least 1 (got {cfg.save_every}, "
+                         f"{cfg.log_every})")
     if cfg.init and super_config is not None:
         raise UsageError("--super and --init exclude each other: the pretrained checkpoint "
                          "defines the super-configuration")
@@ -245,6 +248,8 @@ def train_supernet(
     cfg = TrainConfig(steps=steps, **overrides)
     rank, world = _dist()
     cfg.workers = cfg.workers or world
+    if cfg.lr is not None and not cfg.lr > 0:  # 0 is not "the default", and AdamW refuses < 0
+        raise UsageError(f"the learning rate must be positive (got {cfg.lr})")
     cfg.lr = cfg.lr or (INIT_LR if cfg.init else SCRATCH_LR)
     sandwich = cfg.init and fixed_arch is None and cfg.samples >= 2  # see TrainConfig.sampling
     cfg.sampling = cfg.sampling or ("sandwich" if sandwich else "uniform")
@@ -353,45 +358,5 @@ def train_supernet(
     }
 
 
-def train_from_args(args) -> dict:
-    return train_supernet(
-        args.workspace, super_config=args.super_config, space=args.space, steps=args.steps,
-        resume=args.resume, batch_size=args.batch_size, seq_len=args.seq_len,
-        samples=args.samples, sampling=args.sampling, workers=args.workers, lr=args.lr,
-        seed=args.seed, save_every=args.save_every, init=args.init,
-        importance=args.importance, reorder_hidden=args.reorder_hidden,
-        calibration=args.calibration, objective=args.objective,
-    )
-
-
-def main(argv=None) -> int:
-    """Entry point of ``python -m atb.supernet.train`` (also under torchrun)."""
-    from atb.cli import add_common, configure, make_parser, run
-    from atb.supernet.cli import print_summary
-
-    parser = make_parser("atb.supernet.train", __doc__.split("\n\n")[0])
-    add_common(parser)
-    add_train_arguments(parser)
-    args = parser.parse_args(argv)
-    configure(args)
-
-    def body() -> int:
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        if world > 1 and "OMP_NUM_THREADS" not in os.environ:  # P processes share the cores
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
-        summary = train_from_args(args)
-        if summary["rank"] == 0:
-            print_summary(summary, args.json)
-        return 0
-
-    try:
-        return run("atb.supernet.train", body)
-    finally:
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the entry point moved to the package (docs/architecture.md)
+    sys.exit("run: python -m atb.supernet ... (or torchrun --nproc_per_node P -m atb.supernet ...)")

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from atb.search import api
+from atb import compose
 from atb.search.cli import main
 
 from tests.search.synthetic import SyntheticFitness, SyntheticLatency, SyntheticMeasure
@@ -13,9 +13,9 @@ from tests.search.synthetic import SyntheticFitness, SyntheticLatency, Synthetic
 @pytest.fixture
 def synthetic(monkeypatch, small_space):
     """Replace the real predictor, supernet and profiler by the synthetic ones."""
-    monkeypatch.setattr(api, "_real_fitness", lambda ws, space, spec: SyntheticFitness(small_space))
-    monkeypatch.setattr(api, "_real_latency", lambda ws, key: SyntheticLatency())
-    monkeypatch.setattr(api, "_real_measure", lambda ws, key, **kw: SyntheticMeasure())
+    monkeypatch.setattr(compose, "search_fitness", lambda ws, space, spec: SyntheticFitness(small_space))
+    monkeypatch.setattr(compose, "search_latency", lambda ws, key: SyntheticLatency())
+    monkeypatch.setattr(compose, "search_measure", lambda ws, key: SyntheticMeasure())
 
 
 def test_json_contract(tmp_path, synthetic, capsys):
@@ -88,3 +88,110 @@ def test_resume_from_the_cli_finds_the_runs_workspace(tmp_path, synthetic, capsy
     again = json.loads(capsys.readouterr().out)
     assert again["run_dir"] == first["run_dir"] and again["evaluated"] == first["evaluated"]
     assert again["best"]["arch"] == first["best"]["arch"]
+
+
+KEY = SyntheticLatency.device_key  # cpu-onnxruntime-t1-fp32-s128-b1-...
+
+
+class FakeStore:
+    """A latency store that holds only device keys (what the flag check reads)."""
+
+    def __init__(self, *keys):
+        self.keys = keys
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def device_keys(self):
+        return {k: 10 for k in self.keys}
+
+
+@pytest.fixture
+def store_of(monkeypatch):
+    import atb.predictor.auto
+
+    def use(*keys):
+        monkeypatch.setattr(atb.predictor.auto, "open_store", lambda ws: FakeStore(*keys))
+
+    return use
+
+
+@pytest.mark.parametrize("flags", [["--backend", "openvino"], ["--threads", "2"],
+                                   ["--backend", "torch", "--threads", "1"]])
+def test_a_flag_that_contradicts_the_predictors_key_is_one_line(tmp_path, synthetic, store_of, capsys, flags):
+    store_of(KEY)  # the store's one key, so the predictor's
+    rc = main(["--target-speedup", "15", "--workspace", str(tmp_path), *flags])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert KEY in err and "--device-key" in err  # names the key and how to choose another
+    assert not (tmp_path / "runs").exists()  # nothing searched, nothing measured
+
+
+def test_a_contradicting_flag_with_a_named_key_fails_before_loading_anything(tmp_path, capsys, monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("loaded")
+
+    for name in ("search_fitness", "search_latency", "search_measure"):
+        monkeypatch.setattr(compose, name, boom)
+    rc = main(["--target-speedup", "15", "--workspace", str(tmp_path), "--device-key", KEY,
+               "--threads", "2"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert f"--threads 2 contradicts the predictor's device key {KEY}" in err and "--device-key" in err
+
+
+def test_a_flag_that_contradicts_a_given_predictor(tmp_path, small_space):
+    from atb.errors import DeviceKeyMismatchError
+
+    with pytest.raises(DeviceKeyMismatchError, match=f"--backend openvino contradicts .*{KEY}"):
+        compose.run_search(15, workspace=tmp_path, latency=SyntheticLatency(), backend="openvino",
+                           fitness=SyntheticFitness(small_space), measure=SyntheticMeasure())
+
+
+def test_flags_that_agree_with_the_key_pick_it(tmp_path, synthetic, store_of, capsys):
+    store_of(KEY, "cpu-openvino-t1-fp32-s128-b1-bbbbbbbb")
+    assert main(["--target-speedup", "15", "--workspace", str(tmp_path), "--json", "--backend",
+                 "onnxruntime", "--threads", "1", "--generations", "1", "--population", "6"]) == 0
+    assert json.loads(capsys.readouterr().out)["device_key"] == KEY
+
+
+def test_flags_pick_the_stores_key_of_that_setting(tmp_path, store_of):
+    from atb.errors import MissingInputError, UsageError
+
+    ort = "cpu-onnxruntime-t1-fp32-s128-b1-aaaaaaaa"
+    ov = "cpu-openvino-t1-fp32-s128-b1-bbbbbbbb"
+    ov2 = "cpu-openvino-t2-fp32-s128-b1-bbbbbbbb"
+    store_of(ort, ov, ov2, "synthetic-cpu")
+    assert compose.device_key_for_flags(tmp_path, "onnxruntime", None) == ort
+    assert compose.device_key_for_flags(tmp_path, "openvino", 2) == ov2
+    with pytest.raises(UsageError, match="2 device keys"):
+        compose.device_key_for_flags(tmp_path, "openvino", None)
+    with pytest.raises(MissingInputError, match="--backend torch"):
+        compose.device_key_for_flags(tmp_path, "torch", None)
+
+
+def test_resume_keeps_the_saved_config(tmp_path, synthetic, capsys):
+    assert main(["--target-speedup", "15", "--workspace", str(tmp_path), "--name", "r", "--json",
+                 "--generations", "2", "--population", "6"]) == 0
+    capsys.readouterr()
+    run = tmp_path / "runs" / "r"
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["generations"] == 2 and saved["verify"] is True and saved["device_key"] == KEY
+    for flags, field in ((["--generations", "9"], "generations"), (["--target-speedup", "12"], "targets"),
+                         (["--algorithm", "random"], "algorithm"), (["--fitness", "probe:kjv-genre"], "fitness")):
+        assert main(["--resume", str(run), *flags]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and field in err and "config.json" in err
+    # what happens after the search proper may change: here, the top-1 without measuring
+    assert main(["--resume", str(run), "--json", "--top-k", "1", "--no-verify"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert len(d["top_k"]) == 1 and not d["verified"]
+    assert d["config"]["generations"] == 2 and d["config"]["top_k"] == 1 and not d["config"]["verify"]
+
+
+def test_resume_with_a_name_is_refused(tmp_path, synthetic, capsys):
+    assert main(["--resume", str(tmp_path), "--name", "x"]) == 2
+    assert "--name" in capsys.readouterr().err

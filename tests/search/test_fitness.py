@@ -9,6 +9,7 @@ import pytest
 
 from atb.arch import Arch, SearchSpace
 from atb.errors import UsageError
+from atb.compose import probe_fitness
 from atb.search.fitness import ProbeFitness, parse_fitness
 
 
@@ -42,7 +43,8 @@ def test_probe_fitness_scores_sub_models_on_validation(tiny_task, tmp_path):
     torch.manual_seed(0)
     space = SearchSpace("pretrain", Arch(2, 160, 192, 2, 128))
     stub = types.SimpleNamespace(space=space, supernet=SuperPLM(space).eval(), checkpoint=tmp_path)
-    fitness = ProbeFitness(stub, str(tiny_task))
+    fitness = probe_fitness(stub, str(tiny_task))  # the composition root builds the probe
+    assert isinstance(fitness, ProbeFitness)
     archs = [Arch(1, 128, 128, 1, 64), Arch(2, 160, 192, 2, 128)]
     first = fitness.fitness(archs)
     assert first.shape == (2,) and ((first >= 0) & (first <= 1)).all()

@@ -1,7 +1,8 @@
 import argparse
 
 from atb.search import run_search
-from atb.search.plots import add_plot_subcommand, plot_pareto
+from atb.search.cli import add_plot_subcommand
+from atb.search.plots import plot_pareto
 
 from tests.search.synthetic import SyntheticFitness, SyntheticLatency, SyntheticMeasure
 

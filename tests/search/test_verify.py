@@ -5,6 +5,8 @@ import types
 import numpy as np
 import pytest
 
+from atb import compose
+from atb.errors import UsageError
 from atb.search import run_search
 from atb.search.evaluate import Record
 from atb.search.verify import verify_top_k
@@ -59,9 +61,20 @@ def test_extract_writes_the_best_sub_model(tmp_path, small_space, monkeypatch):
 
     # A stand-in module: touching the real atb.supernet.extract would import torch.
     monkeypatch.setitem(sys.modules, "atb.supernet.extract", types.SimpleNamespace(extract=fake_extract))
-    r = run_search(15, workspace=tmp_path, latency=SyntheticLatency(), fitness=SyntheticFitness(small_space),
-                   measure=SyntheticMeasure(), generations=1, population=8, extract=True)
+    r = compose.run_search(15, workspace=tmp_path, latency=SyntheticLatency(),
+                           fitness=SyntheticFitness(small_space), measure=SyntheticMeasure(),
+                           generations=1, population=8, extract=True)
     assert seen["arch"] == str(r.best.arch) and r.extracted == str(r.run_dir / "best-model")
+
+
+def test_the_engine_is_handed_its_extractor(tmp_path, small_space):
+    kw = dict(workspace=tmp_path, latency=SyntheticLatency(), fitness=SyntheticFitness(small_space),
+              measure=SyntheticMeasure(), generations=1, population=8, extract=True)
+    with pytest.raises(UsageError, match="extract_model"):
+        run_search(15, **kw)
+    written = []
+    r = run_search(15, extract_model=lambda arch, out: written.append(arch) or str(out), **kw)
+    assert written == [r.best.arch] and r.extracted == str(r.run_dir / "best-model")
 
 
 def test_pareto_resume_replays_without_re_evaluating(tmp_path, small_space):

@@ -73,3 +73,23 @@ def test_help_is_cheap():
     code = ("import sys, atb.supernet.cli; "
             "assert 'torch' not in sys.modules, 'torch imported by --help path'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_python_m_atb_supernet_is_the_training_entry_point(data_ws, tmp_path):
+    """What ``torchrun -m atb.supernet`` runs: the training flags, one JSON summary."""
+    import subprocess
+    import sys
+
+    ws = tmp_path / "ws"
+    shutil.copytree(data_ws / "data", ws / "data")
+    argv = [sys.executable, "-m", "atb.supernet", "--workspace", str(ws), "--super", "2-160-192-2-128",
+            "--steps", "1", "--batch-size", "4", "--seq-len", "32", "--samples", "2", "--json"]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["step"] == 1 and summary["processes"] == 1 and summary["rank"] == 0
+    bad = subprocess.run(argv[:3] + ["--steps", "x"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    old = subprocess.run([sys.executable, "-m", "atb.supernet.train"], capture_output=True, text=True,
+                         timeout=120)
+    assert old.returncode != 0 and "python -m atb.supernet" in old.stderr

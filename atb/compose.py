@@ -1,0 +1,203 @@
+"""The composition root: the one module where the sub-packages are wired together.
+
+Every package imports only downward (docs/architecture.md, "Layer order"): the profiler does
+not know the predictor, and the search knows none of the profiler, predictor, supernet or
+eval. What crosses those lines is built here and handed in as plain objects:
+
+* :func:`profile` -- ``atb.profiler.profile`` with the predictor's committee
+  (``atb.predictor.propose_uncertain``) as the ranking for ``strategy="uncertainty"``;
+* :func:`run_search` -- ``atb.search.run_search`` with the workspace's latency predictor
+  (:func:`search_latency`), fitness (:func:`search_fitness`: the supernet's held-out loss or
+  an ``atb.eval`` probe of its sub-models), re-measurement under exactly the predictor's device
+  key (:func:`search_measure`) and extraction (:func:`search_extractor`).
+
+The CLIs and ``atb-demo`` call these. Supernet training needs no other package, so its
+``torchrun`` entry point (``python -m atb.supernet``) is ``atb.supernet.cli``'s.
+Everything heavy is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+from atb.arch import Arch
+from atb.errors import DeviceKeyMismatchError, MissingInputError, UsageError
+from atb.workspace import Workspace
+
+log = logging.getLogger("atb.compose")
+
+
+# -- profiler + predictor ---------------------------------------------------------------------
+def profile(workspace: Workspace | str | Path | None = None, **options):
+    """``atb.profiler.profile`` (same options); ``strategy="uncertainty"`` ranks candidates by
+    the latency predictor's committee unless ``propose`` is given."""
+    from atb.profiler.api import profile as profile_store
+
+    if options.get("strategy") == "uncertainty" and options.get("propose") is None:
+        from atb.predictor.active import propose_uncertain
+
+        options["propose"] = propose_uncertain
+    return profile_store(workspace, **options)
+
+
+# -- the search's collaborators ----------------------------------------------------------------
+def search_latency(ws: Workspace, device_key: str | None = None):
+    """The workspace's latency predictor for ``device_key`` (fitted or refreshed if needed)."""
+    from atb.predictor.auto import load_or_fit
+
+    return load_or_fit(ws, device_key=device_key)
+
+
+def search_fitness(ws: Workspace, space: str | None = None, spec: str = "loss"):
+    """The search's fitness: ``loss`` (the supernet's held-out loss) or ``probe:TASK``."""
+    from atb.search.fitness import parse_fitness
+    from atb.supernet.evaluate import FitnessEvaluator
+
+    kind, task = parse_fitness(spec)  # a bad spec fails before the supernet is loaded
+    evaluator = FitnessEvaluator.from_workspace(ws, space=space)
+    return evaluator if kind == "loss" else probe_fitness(evaluator, task)
+
+
+def probe_fitness(evaluator, task: str, seed: int = 0):
+    """Sub-models of ``evaluator``'s supernet scored by a linear probe on ``task``."""
+    from atb.eval import Probe, load_task, load_tokenizer
+    from atb.search.fitness import ProbeFitness
+    from atb.supernet.checkpoint import tokenizer_source
+
+    probe = Probe(load_task(task), load_tokenizer(tokenizer_source(evaluator.checkpoint)))
+    return ProbeFitness(evaluator, probe, seed)
+
+
+def search_measure(ws: Workspace, device_key: str):
+    """``measure(archs) -> speedups``: the archs re-timed under exactly ``device_key`` and
+    stored as verification labels (source ``verify``).
+
+    Checked now, before any search work: a key this machine cannot time under (another CPU,
+    another backend version) raises ``DeviceKeyMismatchError``.
+    """
+    from atb.profiler.api import profile_archs, setting_for_key
+    from atb.profiler.labels import VERIFICATION_SOURCE
+
+    setting_for_key(device_key)
+
+    def measure(archs: list[Arch]) -> list[float]:
+        report = profile_archs(archs, ws, device_key=device_key, source=VERIFICATION_SOURCE)
+        by_arch = {str(r.arch): r.speedup for r in report.results}
+        return [by_arch.get(str(a), float("nan")) for a in archs]
+
+    return measure
+
+
+def search_extractor(ws: Workspace):
+    """``extract_model(arch, out_dir) -> path``: the sub-model as a 🤗 directory."""
+
+    def extract_model(arch: Arch, out_dir: Path) -> str:
+        from atb.supernet.extract import extract
+
+        info = extract(ws, arch, out_dir, onnx=False)  # logs where it wrote the model
+        return str(info.get("out_dir", out_dir)) if isinstance(info, dict) else str(out_dir)
+
+    return extract_model
+
+
+# -- one device key ---------------------------------------------------------------------------
+def _setting_text(setting) -> str:
+    return (f"{setting.backend}, {setting.threads} thread{'s' if setting.threads != 1 else ''}, "
+            f"{setting.precision}, {setting.seq_len} tokens")
+
+
+def check_setting_flags(device_key: str, backend: str | None = None, threads: int | None = None) -> None:
+    """``--backend``/``--threads`` must name the setting of the predictor's ``device_key``:
+    re-measurement always times under exactly that key."""
+    if backend is None and threads is None:
+        return
+    from atb.devices import setting_from_key
+
+    setting = setting_from_key(device_key)
+    for flag, value in (("backend", backend), ("threads", threads)):
+        if value is not None and value != getattr(setting, flag):
+            raise DeviceKeyMismatchError(
+                f"--{flag} {value} contradicts the predictor's device key {device_key} "
+                f"({_setting_text(setting)}); re-measurement uses exactly that key",
+                hint="leave the flag out, or choose another setting's predictor with --device-key "
+                     "KEY (atb-profile --backend B --threads T makes one)",
+            )
+
+
+def device_key_for_flags(ws: Workspace, backend: str | None, threads: int | None) -> str:
+    """The store's one device key whose setting has ``backend`` and ``threads`` (as given)."""
+    from atb.devices import setting_from_key
+    from atb.predictor.auto import open_store
+
+    with open_store(ws) as store:
+        keys = list(store.device_keys())
+
+    def matches(key: str) -> bool:
+        try:
+            s = setting_from_key(key)
+        except UsageError:  # a key atb did not make (e.g. a synthetic one)
+            return False
+        return backend in (None, s.backend) and threads in (None, s.threads)
+
+    matching = [k for k in keys if matches(k)]
+    if len(matching) == 1:
+        return matching[0]
+    wanted = " and ".join(f"--{n} {v}" for n, v in (("backend", backend), ("threads", threads)) if v is not None)
+    if not matching:
+        if len(keys) == 1:  # the store's only key is the predictor's: say what contradicts it
+            check_setting_flags(keys[0], backend, threads)
+        raise MissingInputError(
+            f"the latency store holds no device key for {wanted} (it holds: {', '.join(keys) or 'none'})",
+            hint="profile that setting first (atb-profile ... --samples N), or choose a key with --device-key",
+        )
+    raise UsageError(f"{len(matching)} device keys match {wanted}: {', '.join(matching)}",
+                     hint="choose one with --device-key")
+
+
+# -- the search -------------------------------------------------------------------------------
+def run_search(
+    target_speedup: float | Sequence[float] | None = None,
+    *,
+    workspace: Workspace | str | Path | None = None,
+    resume: str | Path | None = None,
+    run_name: str | None = None,
+    config=None,
+    latency=None,
+    fitness=None,
+    measure=None,
+    extract_model=None,
+    backend: str | None = None,
+    threads: int | None = None,
+    **options,
+):
+    """``atb.search.run_search`` with the workspace's predictor, supernet and profiler.
+
+    Takes the same settings (``config``, ``target_speedup``, ``options`` = SearchConfig fields;
+    ``resume`` loads the run's config.json). A collaborator given here is used as it is.
+    ``backend``/``threads`` (``atb-search --backend/--threads``) pick the store's device key
+    of that setting when no key is named, and must agree with the predictor's key otherwise.
+    """
+    from atb.search.api import run_search as search, search_workspace
+    from atb.search.config import resolve_config
+    from atb.search.run import RunDir
+
+    run = RunDir.open(resume) if resume is not None else None
+    cfg = resolve_config(target_speedup, config, run.load_config() if run else None, **options)
+    ws = search_workspace(workspace, run)  # after the settings are checked: it may create a directory
+    if cfg.device_key is not None:
+        check_setting_flags(cfg.device_key, backend, threads)
+    elif latency is None and (backend is not None or threads is not None):
+        cfg = cfg.replace(device_key=device_key_for_flags(ws, backend, threads))
+    if fitness is None:
+        fitness = search_fitness(ws, cfg.space, cfg.fitness_spec)
+    if latency is None:
+        latency = search_latency(ws, cfg.device_key)
+    check_setting_flags(latency.device_key, backend, threads)
+    if measure is None and cfg.verify:
+        measure = search_measure(ws, latency.device_key)
+    if extract_model is None and cfg.extract:
+        extract_model = search_extractor(ws)
+    return search(config=cfg, workspace=ws, resume=resume, run_name=run_name, latency=latency,
+                  fitness=fitness, measure=measure, extract_model=extract_model)
