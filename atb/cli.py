@@ -32,6 +32,26 @@ class ArgumentParser(argparse.ArgumentParser):
         sys.exit(EXIT_USER_ERROR)
 
 
+def _int_at_least(text: str, low: int, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"{what} must be at least {low}, not {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type of a count (threads, samples): an integer of at least 1."""
+    return _int_at_least(text, 1, "the count")
+
+
+def seed_int(text: str) -> int:
+    """argparse type of a random seed: numpy's generators refuse negative ones."""
+    return _int_at_least(text, 0, "a seed")
+
+
 def make_parser(prog: str, description: str) -> ArgumentParser:
     return ArgumentParser(
         prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter

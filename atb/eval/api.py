@@ -95,6 +95,10 @@ def evaluate(model_dir: str | Path, task: str | Path | Task, method: str = "prob
                              hint="use method='finetune'")
         if Path(save_dir).exists() and not Path(save_dir).is_dir():
             raise UsageError(f"{save_dir} exists and is not a directory")
+        try:  # fail now rather than after the training
+            Path(save_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot write {save_dir}: {exc.strerror or exc}") from exc
     task = load_task(task)
     config = read_config(Path(model_dir))
     tokenizer = load_tokenizer(model_dir)

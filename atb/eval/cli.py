@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     files("--label-column", metavar="NAME", help="label column (default: label)")
     files("--validation", metavar="FILE", help="validation file (default: 10%% of --task)")
     files("--test", metavar="FILE", help="test file (default: 20%% of --task)")
-    files("--split-seed", type=int, default=0, metavar="S",
+    files("--split-seed", type=cli.seed_int, default=0, metavar="S",
           help="seed of the stratified split of --task (default 0)")
 
     tune = parser.add_argument_group("fine-tuning").add_argument

@@ -193,6 +193,8 @@ def prepare_data(
     use_builtin = (not texts) if builtin is None else builtin
     if not 0.0 < heldout_fraction < 1.0:
         raise UsageError(f"heldout_fraction must lie in (0, 1), got {heldout_fraction}")
+    if max_documents is not None and max_documents < 1:  # 0 would otherwise mean "no cap"
+        raise UsageError(f"max_documents must be at least 1, got {max_documents}")
     documents: list[str] = []
     sources = []
     for path in texts:
@@ -268,7 +270,7 @@ def load_split(workspace, split: str) -> Split:
         )
     try:
         shards = json.loads(manifest_path.read_text())["splits"][split]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise SupernetError(f"{manifest_path} is corrupt", hint="rerun atb-supernet data") from exc
     tokens, offsets, base = [], [], 0
     for shard in shards:
