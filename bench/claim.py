@@ -12,17 +12,20 @@ Table 3 (small): pairwise ranking accuracy between supernet fitness and the fine
 accuracy of ``--ranking-archs`` archs extracted from the supernet (no further distillation).
 
     python bench/claim.py --workspace WS             # WS: data, an --init supernet, labels
+    python bench/claim.py --workspace WS --sections pairs   # only the timed half, on an idle machine
     python bench/claim.py --workspace WS --quick     # smoke run, figures meaningless
 
 WS needs ``atb-supernet data``, ``atb-supernet train --init minilm`` and ``atb-profile --super
-minilm --samples N`` (``atb-demo``'s workspace has all three). Run it on an idle machine: it
-times archs.
+minilm --samples N`` (``atb-demo``'s workspace has all three). The equal-speedup pairs are
+timed (run that part on an idle machine) and kept in ``WS/bench-claim/pairs.json``, so the
+training and evaluation part may run later, or again, without re-timing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -36,7 +39,7 @@ from atb.errors import AtbError  # noqa: E402
 from atb.eval import FinetuneConfig, evaluate, load_task  # noqa: E402
 from atb.predictor import load_or_fit  # noqa: E402
 from atb.profiler import profile_archs  # noqa: E402
-from atb.search import run_search  # noqa: E402
+from atb.compose import run_search  # noqa: E402
 from atb.search.baselines import bert_rule_archs  # noqa: E402
 from atb.supernet import FitnessEvaluator, train_supernet  # noqa: E402
 from atb.supernet import checkpoint as ckpt  # noqa: E402
@@ -44,6 +47,7 @@ from atb.supernet.evaluate import pairwise_accuracy  # noqa: E402
 from atb.supernet.extract import extract, extract_trainable  # noqa: E402
 from atb.workspace import Workspace  # noqa: E402
 
+log = logging.getLogger("bench.claim")
 TASK = "kjv-genre"
 EQUAL_SPEEDUP = 0.03  # the pair's measured speedups must agree within 3%
 
@@ -60,23 +64,52 @@ def measure(ws: Workspace, archs: list[Arch], key: str) -> list[float]:
 
 
 def equal_speedup_pair(ws: Workspace, target: float, predictor, evaluator, args) -> dict:
-    """The BERT-rule arch nearest ``target`` and the best searched arch at its measured speedup."""
+    """The BERT-rule arch nearest ``target`` and the best searched arch at its measured speedup.
+
+    The predictor's error (a few %) can leave every searched top-k arch more than 3% away from
+    the rule arch once both are measured; the search is then repeated with the next seeds
+    (``--attempts`` in all) and the closest pair kept."""
     space = evaluator.space
     rule_archs = bert_rule_archs(space)
     predicted = predictor.predict_speedup(rule_archs)
     rule = array_to_archs(rule_archs[[np.argmin(np.abs(np.log(predicted / target)))]])[0]
     rule_speedup = measure(ws, [rule], predictor.device_key)[0]
-    result = run_search(rule_speedup, workspace=ws, seed=args.seed, device_key=predictor.device_key,
-                        top_k=args.top_k, low_margin=-0.01, high_margin=0.03,
-                        fitness=evaluator, run_name=f"claim-{target:g}x")
-    searched = [c.arch for c in result.top_k if c.arch != rule]
-    speedups = measure(ws, [rule] + searched, predictor.device_key)
-    gaps = [abs(s / speedups[0] - 1) for s in speedups[1:]]
-    inside = [i for i, g in enumerate(gaps) if g <= EQUAL_SPEEDUP]  # top-k is best-first
-    pick = inside[0] if inside else int(np.argmin(gaps))
-    return {"target": target, "rule": rule, "searched": searched[pick],
-            "rule_speedup": speedups[0], "searched_speedup": speedups[1 + pick],
-            "within_3pct": bool(inside), "run_dir": str(result.run_dir)}
+    best = None
+    for attempt in range(args.attempts):
+        seed = args.seed + attempt
+        result = run_search(rule_speedup, workspace=ws, seed=seed, device_key=predictor.device_key,
+                            top_k=args.top_k, low_margin=-0.01, high_margin=0.03,
+                            fitness=evaluator, run_name=f"claim-{target:g}x-seed{seed}")
+        searched = [c.arch for c in result.top_k if c.arch != rule]
+        speedups = measure(ws, [rule] + searched, predictor.device_key)
+        gaps = [abs(s / speedups[0] - 1) for s in speedups[1:]]
+        inside = [i for i, g in enumerate(gaps) if g <= EQUAL_SPEEDUP]  # top-k is best-first
+        pick = inside[0] if inside else int(np.argmin(gaps))
+        pair = {"target": target, "rule": rule, "searched": searched[pick],
+                "rule_speedup": speedups[0], "searched_speedup": speedups[1 + pick],
+                "within_3pct": bool(inside), "search_seed": seed, "run_dir": str(result.run_dir)}
+        if best is None or abs(pair["searched_speedup"] / pair["rule_speedup"] - 1) < \
+                abs(best["searched_speedup"] / best["rule_speedup"] - 1):
+            best = pair
+        if inside:
+            break
+    return best
+
+
+def cached_pair(ws: Workspace, target: float, predictor, evaluator, args, root: Path) -> dict:
+    """``equal_speedup_pair``, kept in ``root/pairs.json``: the timed half of Table 1 runs once,
+    on an idle machine, and the training and evaluation half can run (or re-run) later."""
+    path = root / "pairs.json"
+    pairs = json.loads(path.read_text()) if path.is_file() else {}
+    key = f"{predictor.device_key} {target:g} seed {args.seed} top {args.top_k}"
+    if key not in pairs:
+        pair = equal_speedup_pair(ws, target, predictor, evaluator, args)
+        pairs[key] = {k: str(v) if isinstance(v, Arch) else v for k, v in pair.items()}
+        root.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(pairs, indent=2))
+    pair = dict(pairs[key])
+    pair["rule"], pair["searched"] = Arch.parse(pair["rule"]), Arch.parse(pair["searched"])
+    return pair
 
 
 def distilled_model(ws: Workspace, supernet: Path, arch: Arch, args, root: Path) -> Path:
@@ -93,30 +126,53 @@ def distilled_model(ws: Workspace, supernet: Path, arch: Arch, args, root: Path)
     return out
 
 
+def cached(root: Path, key: str, compute) -> dict:
+    """``compute()``, kept in ``root/scores.json`` under ``key``: an interrupted benchmark
+    resumes without evaluating a model twice."""
+    path = root / "scores.json"
+    scores = json.loads(path.read_text()) if path.is_file() else {}
+    if key not in scores:
+        scores[key] = compute()
+        path.write_text(json.dumps(scores, indent=2))
+    return scores[key]
+
+
 def task_scores(model_dir: Path, args) -> dict:
-    probe = evaluate(model_dir, args.task, method="probe", seeds=args.seeds)
-    tuned = evaluate(model_dir, args.task, method="finetune", seeds=args.seeds,
-                     finetune_config=args.finetune)
-    return {"probe": probe["accuracy"], "probe_std": probe["accuracy_std"],
-            "finetune": tuned["accuracy"], "finetune_std": tuned["accuracy_std"],
-            "finetune_seeds": [s["accuracy"] for s in tuned["seeds"]]}
+    def compute() -> dict:
+        probe = evaluate(model_dir, args.task, method="probe", seeds=args.seeds)
+        tuned = evaluate(model_dir, args.task, method="finetune", seeds=args.seeds,
+                         finetune_config=args.finetune)
+        log.info("%s: probe %.1f%%, finetune %.1f%%", model_dir.name, 100 * probe["accuracy"],
+                 100 * tuned["accuracy"])
+        return {"probe": probe["accuracy"], "probe_std": probe["accuracy_std"],
+                "finetune": tuned["accuracy"], "finetune_std": tuned["accuracy_std"],
+                "finetune_seeds": [s["accuracy"] for s in tuned["seeds"]]}
+
+    return cached(model_dir.parent, f"{model_dir.name} {args.eval_key}", compute)
 
 
 def ranking(ws: Workspace, supernet: Path, evaluator, args, root: Path) -> dict:
-    """Supernet fitness against the fine-tuned accuracy of the same archs, extracted."""
+    """Supernet fitness against the fine-tuned (and the probed) accuracy of the same archs,
+    extracted."""
     rng = np.random.default_rng(args.seed)
     archs = sorted(set(evaluator.space.sample(rng, args.ranking_archs * 4)),
                    key=lambda a: a.params())
     archs = [archs[i] for i in np.linspace(0, len(archs) - 1, args.ranking_archs).round().astype(int)]
     fitness = evaluator.fitness(archs)
-    accuracy = []
+    scores = {"finetune": [], "probe": []}
     for arch in archs:
         out = root / f"ranking-{arch}"
         extract(ws, arch, out, checkpoint=supernet)
-        accuracy.append(evaluate(out, args.task, method="finetune", seeds=1,
-                                 finetune_config=args.finetune)["accuracy"])
-    return {"archs": [str(a) for a in archs], "fitness": fitness.tolist(), "finetune": accuracy,
-            "pairwise_accuracy": pairwise_accuracy(fitness, accuracy)}
+        for method, seeds in (("finetune", 1), ("probe", args.seeds)):
+            key = f"{out.name} {method} seed 0 {args.eval_key}" if method == "finetune" else \
+                f"{out.name} probe {args.eval_key}"
+            scores[method].append(cached(root, key, lambda: evaluate(
+                out, args.task, method=method, seeds=seeds, finetune_config=args.finetune))["accuracy"])
+        log.info("%s: fitness %.4f, finetune %.1f%%, probe %.1f%%", arch, fitness[len(scores["probe"]) - 1],
+                 100 * scores["finetune"][-1], 100 * scores["probe"][-1])
+    return {"archs": [str(a) for a in archs], "fitness": fitness.tolist(), **scores,
+            "pairwise_accuracy": pairwise_accuracy(fitness, scores["finetune"]),
+            "pairwise_accuracy_probe": pairwise_accuracy(fitness, scores["probe"])}
 
 
 def main(argv=None) -> int:
@@ -128,14 +184,21 @@ def main(argv=None) -> int:
     parser.add_argument("--ranking-archs", type=int, default=8)
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sections", default="table1,table3", help="comma-separated: table1, table3")
+    parser.add_argument("--attempts", type=int, default=3,
+                        help="searches (seeds --seed, --seed+1, ...) until a pair lies within 3%%")
+    parser.add_argument("--sections", default="table1,table3",
+                        help="comma-separated: pairs (only time the equal-speedup pairs, "
+                             "kept for table1), table1, table3")
     parser.add_argument("--per-class", type=int, default=None, metavar="N",
                         help=f"cap every class of every {TASK} split at N examples (cheaper)")
     parser.add_argument("--finetune-lr", type=float, default=None,
                         help="fine-tuning lr of every model (default: atb-eval's)")
     parser.add_argument("--quick", action="store_true", help="one target, tiny budgets")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     if args.quick:
         args.targets, args.distill_steps, args.seeds, args.ranking_archs = args.targets[:1], 2, 1, 3
         args.per_class = args.per_class or 10
@@ -143,6 +206,7 @@ def main(argv=None) -> int:
     if args.per_class:
         args.task = args.task.subsample(args.per_class)
     args.finetune = FinetuneConfig(**({"lr": args.finetune_lr} if args.finetune_lr else {}))
+    args.eval_key = f"per-class {args.per_class} seeds {args.seeds} lr {args.finetune.lr}"
     sections = set(args.sections.split(","))
     try:
         ws = Workspace.resolve(args.workspace, create=False)
@@ -160,9 +224,14 @@ def main(argv=None) -> int:
     report = {"supernet": str(supernet), "device_key": predictor.device_key,
               "task": f"{TASK} ({args.task.sizes()})",
               "distill_steps": args.distill_steps, "seeds": args.seeds, "rows": []}
+    if "pairs" in sections:
+        for target in args.targets:
+            pair = cached_pair(ws, target, predictor, evaluator, args, root)
+            print(f"{target:g}x: rule {pair['rule']} {pair['rule_speedup']:.2f}x, searched "
+                  f"{pair['searched']} {pair['searched_speedup']:.2f}x", file=sys.stderr)
     if "table1" in sections:
         for target in args.targets:
-            pair = equal_speedup_pair(ws, target, predictor, evaluator, args)
+            pair = cached_pair(ws, target, predictor, evaluator, args, root)
             for role in ("searched", "rule"):
                 arch = pair[role]
                 model = distilled_model(ws, supernet, arch, args, root)
@@ -200,10 +269,11 @@ def _print(report: dict) -> None:
             print(f"       (no searched arch measured within 3% of the rule arch at {searched['target']:g}x)")
     if "ranking" in report:
         rk = report["ranking"]
-        print(f"ranking: supernet fitness vs fine-tuned accuracy, {len(rk['archs'])} archs: "
-              f"pairwise accuracy {rk['pairwise_accuracy']:.1%} (target >= 85%)")
-        for a, f, acc in zip(rk["archs"], rk["fitness"], rk["finetune"]):
-            print(f"  {a:>18}  fitness {f:9.4f}  finetune {acc:6.1%}")
+        print(f"ranking: supernet fitness vs task accuracy of {len(rk['archs'])} extracted archs: "
+              f"pairwise accuracy {rk['pairwise_accuracy']:.1%} against fine-tuned (target >= 85%), "
+              f"{rk['pairwise_accuracy_probe']:.1%} against probed")
+        for a, f, tuned, probed in zip(rk["archs"], rk["fitness"], rk["finetune"], rk["probe"]):
+            print(f"  {a:>18}  fitness {f:9.4f}  finetune {tuned:6.1%}  probe {probed:6.1%}")
     print(f"total {report['seconds']:.0f} s")
 
 
