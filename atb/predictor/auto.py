@@ -43,12 +43,15 @@ def load_or_fit(workspace: Workspace | str | None = None, device_key: str | None
     fitted on. ``log`` receives the message saying a fit happens (default: logging INFO).
     """
     from atb.predictor.fit import fit_predictor
+    from atb.profiler.labels import label_sources
 
     say = log or logger.info
     ws = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
     with open_store(ws) as store:
         key = store.choose_device_key(device_key)
-        last = float(store.last_modified())
+        # verification labels (a search's re-measured top-k) are not training data: they
+        # do not make the predictor stale
+        last = float(store.last_modified(key, roles=label_sources()))
         path = predictor_path(ws, key)
         if path.is_file():
             try:

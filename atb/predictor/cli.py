@@ -101,11 +101,13 @@ def _labels(args, device_key: str | None):
     if getattr(args, "labels", None):
         return LabelSet.from_csv(args.labels, device_key, include_verification=verification), None
     from atb.predictor.auto import open_store
+    from atb.profiler.labels import label_sources
     from atb.workspace import Workspace
 
     with open_store(Workspace.resolve(args.workspace)) as store:
-        return (LabelSet.from_store(store, device_key, include_verification=verification),
-                float(store.last_modified()))
+        labels = LabelSet.from_store(store, device_key, include_verification=verification)
+        return labels, float(store.last_modified(labels.device_key,
+                                                 roles=label_sources(verification)))
 
 
 def _metric_row(name: str, m: dict) -> dict:

@@ -206,9 +206,18 @@ class LatencyStore:
         )
         return {a for (a,) in rows}
 
-    def last_modified(self) -> float:
-        """Unix time of the newest committed measurement (0 for an empty store)."""
-        (value,) = self._execute("SELECT MAX(finished_at) FROM measurements").fetchone()
+    def last_modified(self, device_key: str | None = None, roles=None) -> float:
+        """Unix time of the newest committed measurement (0 for none), of ``device_key`` and
+        ``roles`` when given: a predictor is stale only when its own kind of labels changed."""
+        where, params = [], []
+        if device_key:
+            where.append("device_key=?")
+            params.append(device_key)
+        if roles is not None:
+            where.append(f"role IN ({','.join('?' * len(roles))})")
+            params.extend(roles)
+        sql = "SELECT MAX(finished_at) FROM measurements" + (" WHERE " + " AND ".join(where) if where else "")
+        (value,) = self._execute(sql, tuple(params)).fetchone()
         return float(value or 0.0)
 
     def runs(self, device_key: str | None = None) -> list[RunRow]:

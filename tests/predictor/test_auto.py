@@ -82,3 +82,21 @@ def test_cli_fits_from_the_store_and_predict_refreshes(tmp_path, capsys, caplog)
                  "--workspace", str(ws), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["n"] == 60
     assert main(["fit", "--workspace", str(ws), "--device-key", "nope", "--json"]) == 2
+
+
+def test_verification_labels_do_not_make_the_predictor_stale(tmp_path):
+    from atb.profiler.store import LatencyStore
+    from atb.profiler.timing import Measurement
+
+    ws = Workspace.resolve(tmp_path / "ws")
+    with LatencyStore.open(ws.store_path) as store:
+        _fill(store, synthetic_labels(60, seed=2), t0=1000.0)
+    fast = {"kinds": ("additive", "flops_linear"), "folds": 3}
+    pred = load_or_fit(ws, **fast)
+    with LatencyStore.open(ws.store_path) as store:  # a search re-measures its top-k
+        rid = store.begin_run(KEY, {}, {}, 1, {}, "4-512-2048-8-512", "verify")
+        times = Measurement(tuple([0.01] * 5), tuple(9000.0 + 0.1 * i for i in range(5)), 1)
+        store.add(rid, KEY, "3-256-1024-4-256", "verify", 1, times, space="pretrain")
+    messages = []
+    again = load_or_fit(ws, log=messages.append, **fast)
+    assert messages == [] and again.training["hash"] == pred.training["hash"]
