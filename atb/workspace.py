@@ -26,8 +26,9 @@ class Workspace:
         if create:
             ws.ensure_writable()
         elif not root.is_dir():
+            what = "is a file, not a workspace directory" if root.exists() else "does not exist"
             raise MissingInputError(
-                f"workspace {root} does not exist", hint="run atb-profile first, or pass --workspace"
+                f"workspace {root} {what}", hint="run atb-profile first, or pass --workspace"
             )
         return ws
 

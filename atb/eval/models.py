@@ -33,7 +33,8 @@ def read_config(model_dir: Path) -> dict:
     """The directory's ``config.json``, refused unless it describes a BERT-family encoder."""
     path = Path(model_dir)
     if not path.is_dir():
-        raise MissingInputError(f"model directory {path} does not exist", hint="give a "
+        what = "is a file, not a model directory" if path.exists() else "does not exist"
+        raise MissingInputError(f"model directory {path} {what}", hint="give a "
                                 "directory written by atb-supernet extract or save_pretrained")
     try:
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
