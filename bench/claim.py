@@ -38,8 +38,7 @@ from atb.arch import Arch, array_to_archs  # noqa: E402
 from atb.errors import AtbError  # noqa: E402
 from atb.eval import FinetuneConfig, evaluate, load_task  # noqa: E402
 from atb.predictor import load_or_fit  # noqa: E402
-from atb.profiler import profile_archs  # noqa: E402
-from atb.compose import run_search  # noqa: E402
+from atb.compose import run_search, search_measure  # noqa: E402
 from atb.search.baselines import bert_rule_archs  # noqa: E402
 from atb.supernet import FitnessEvaluator, train_supernet  # noqa: E402
 from atb.supernet import checkpoint as ckpt  # noqa: E402
@@ -52,17 +51,6 @@ TASK = "kjv-genre"
 EQUAL_SPEEDUP = 0.03  # the pair's measured speedups must agree within 3%
 
 
-def measure(ws: Workspace, archs: list[Arch], key: str) -> list[float]:
-    """Speedups of ``archs`` timed together in one profiler call (same drift, same window)."""
-    from atb.devices import setting_from_key
-
-    s = setting_from_key(key)
-    report = profile_archs(archs, ws, source="verify", backend=s.backend, threads=s.threads,
-                           precision=s.precision, seq_len=s.seq_len)
-    by_arch = {str(r.arch): r.speedup for r in report.results}
-    return [by_arch.get(str(a), float("nan")) for a in archs]
-
-
 def equal_speedup_pair(ws: Workspace, target: float, predictor, evaluator, args) -> dict:
     """The BERT-rule arch nearest ``target`` and the best searched arch at its measured speedup.
 
@@ -73,7 +61,8 @@ def equal_speedup_pair(ws: Workspace, target: float, predictor, evaluator, args)
     rule_archs = bert_rule_archs(space)
     predicted = predictor.predict_speedup(rule_archs)
     rule = array_to_archs(rule_archs[[np.argmin(np.abs(np.log(predicted / target)))]])[0]
-    rule_speedup = measure(ws, [rule], predictor.device_key)[0]
+    measure = search_measure(ws, predictor.device_key)  # archs timed together: same drift
+    rule_speedup = measure([rule])[0]
     best = None
     for attempt in range(args.attempts):
         seed = args.seed + attempt
@@ -81,7 +70,7 @@ def equal_speedup_pair(ws: Workspace, target: float, predictor, evaluator, args)
                             top_k=args.top_k, low_margin=-0.01, high_margin=0.03,
                             fitness=evaluator, run_name=f"claim-{target:g}x-seed{seed}")
         searched = [c.arch for c in result.top_k if c.arch != rule]
-        speedups = measure(ws, [rule] + searched, predictor.device_key)
+        speedups = measure([rule] + searched)
         gaps = [abs(s / speedups[0] - 1) for s in speedups[1:]]
         inside = [i for i, g in enumerate(gaps) if g <= EQUAL_SPEEDUP]  # top-k is best-first
         pick = inside[0] if inside else int(np.argmin(gaps))

@@ -10,12 +10,12 @@ layouts of the GLUE TSVs are recognised (SST-2's ``sentence``, MRPC's ``sentence
 from __future__ import annotations
 
 import csv
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from atb.errors import EvalError, MissingInputError
+from atb.jsonl import json_lines
 from atb.eval.tasks import (
     HELD_OUT_FRACTIONS,
     Split,
@@ -77,13 +77,7 @@ def read_rows(path: Path) -> tuple[list[str], list[dict]]:
 
 def _jsonl_rows(path: Path, text: str) -> tuple[list[str], list[dict]]:
     rows = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise EvalError(f"{path}:{n}: not JSON ({exc.msg})") from exc
+    for n, obj in json_lines(path, text, EvalError):
         if not isinstance(obj, dict):
             raise EvalError(f"{path}:{n}: expected one JSON object per line")
         rows.append(obj)

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from atb.errors import MissingInputError, SupernetError, UsageError
+from atb.jsonl import json_lines
 from atb.workspace import Workspace
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in atb.supernet may reach a hub
@@ -120,13 +121,7 @@ def read_documents(path: Path) -> list[str]:
         raise UsageError(f"cannot read {path} as UTF-8 text: {exc}") from exc
     if path.suffix == ".jsonl":
         docs = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UsageError(f"{path}:{n}: not JSON ({exc.msg})") from exc
+        for n, obj in json_lines(path, text, UsageError):
             value = obj.get("text") if isinstance(obj, dict) else obj
             if not isinstance(value, str):
                 raise UsageError(f'{path}:{n}: expected a string or an object with a "text" field')
