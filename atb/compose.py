@@ -90,6 +90,22 @@ def search_measure(ws: Workspace, device_key: str):
     return measure
 
 
+def check_label_protocol(predictor) -> None:
+    """Re-measurement times with today's profiler protocol: a predictor that learned from
+    labels of another protocol would be checked against timings of a different kind."""
+    from atb.profiler import PROTOCOL_VERSION
+
+    version = int(getattr(predictor, "protocol_version", 0) or 0)  # 0: not timed by atb
+    if version and version != PROTOCOL_VERSION:
+        raise UsageError(
+            f"the predictor for {predictor.device_key} learned from labels of profiler protocol "
+            f"{version}, but re-measurement times with protocol {PROTOCOL_VERSION} (ONNX Runtime as "
+            "deployed): its check would compare two protocols",
+            hint="re-profile: run the same atb-profile --samples N command again (the key is timed anew "
+                 "and the predictor refits on the new labels), or search with --no-verify",
+        )
+
+
 def search_extractor(ws: Workspace):
     """``extract_model(arch, out_dir) -> path``: the sub-model as a 🤗 directory."""
 
@@ -196,6 +212,7 @@ def run_search(
         latency = search_latency(ws, cfg.device_key)
     check_setting_flags(latency.device_key, backend, threads)
     if measure is None and cfg.verify:
+        check_label_protocol(latency)
         measure = search_measure(ws, latency.device_key)
     if extract_model is None and cfg.extract:
         extract_model = search_extractor(ws)

@@ -72,3 +72,8 @@ class InfeasibleTargetError(AtbError):
 
 class EvalError(AtbError, ValueError):
     """A task file, task or model directory that ``atb-eval`` cannot evaluate."""
+
+
+class FleetError(AtbError):
+    """A Ray cluster that ``atb-fleet`` cannot reach or use (Ray missing, a bad address, no
+    node offering the target resource)."""

@@ -8,9 +8,9 @@ shows up as a large IQR at 2 threads and a small one at 1 thread.
     python bench/noise.py                 # ~1 minute; idle machine
     python bench/noise.py --seconds 3     # shorter
 
-Spin policies: "park" is what atb uses (workers block between parallel sections,
-``session.intra_op.allow_spinning=0``); "spin+stop" spins inside a run and stops when it
-returns (``allow_spinning=1`` with ``session.force_spinning_stop=1``).
+Spin policies: "park" is what protocol 2 used (workers block between parallel sections,
+``session.intra_op.allow_spinning=0``); "spin+stop", protocol 3's, spins inside a run and
+stops when it returns (``allow_spinning=1`` with ``session.force_spinning_stop=1``).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=12.0, help="timing per model (all settings together)")
     args = parser.parse_args()
     pool = default_pool()
-    settings = [(1, "park"), (2, "park"), (2, "spin+stop")]
+    settings = [(1, "spin+stop"), (2, "park"), (2, "spin+stop")]
     lock = HostLock("bench/noise.py")
     try:
         lock.__enter__()

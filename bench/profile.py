@@ -1,8 +1,10 @@
-"""Profiler benchmark: overhead, throughput, test-retest drift, benchmark_app agreement,
-and direct-graph vs torch-export latency. Run it on an idle machine:
+"""Profiler benchmark: overhead, throughput, test-retest drift, agreement with each backend's
+deployed configuration and with benchmark_app, and direct-graph vs torch-export latency. Run it
+on an idle machine:
 
-    python bench/profile.py                 # full: 300 archs, 20-arch retest at 2 and 1 threads
-                                            # (~18 min on 2 cores)
+    python bench/profile.py                 # full: 300 archs, 20-arch retest at 2 and 1 threads,
+                                            # deployment (~25 min on 2 cores)
+    python bench/profile.py --sections deployment   # atb vs the deployed loops (~8 min)
     python bench/profile.py --quick         # a smoke run of every section
 
 Everything is printed side by side in one run; nothing here asserts.
@@ -99,6 +101,115 @@ def retest(root: Path, n: int, thread_counts: list[int]) -> None:
     print(f"{'noisy labels':24}" + "".join(f"{100 * c['noisy']:11.0f}%{'':10}" for c in columns.values()))
 
 
+# the space's sizes, smallest to largest, with the models the issue measured the ORT bias on
+DEPLOYMENT_ARCHS = ["1-128-512-2-128", "2-256-1024-4-256", "3-256-1024-4-256", "2-384-1536-6-384",
+                    "4-512-2048-8-512", "6-512-2048-8-512", "8-640-2560-10-640"]
+
+
+def deployed_runner(backend: str, graph: Path, threads: int):
+    """``run()`` of the loop a user writes from the backend's documentation: ONNX Runtime's
+    default session options with only the thread count set, ``session.run`` on numpy inputs;
+    OpenVINO's ``PERFORMANCE_HINT=LATENCY`` with the thread count and f32 set (the hint alone
+    would pick all cores and, on some CPUs, bf16), ``infer_request.infer(inputs)``."""
+    feeds = example_inputs()
+    if backend == "onnxruntime":
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        return lambda: session.run(None, feeds)
+    import openvino
+
+    core = openvino.Core()
+    compiled = core.compile_model(core.read_model(str(graph)), "CPU", {
+        "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": str(threads), "INFERENCE_PRECISION_HINT": "f32"})
+    request = compiled.create_infer_request()
+    return lambda: request.infer(feeds)
+
+
+def paired_medians(atb_run, deployed_run, rounds: int, block_s: float, fine: bool,
+                   gap_s: float = 0.02) -> tuple[float, float]:
+    """Median ms of atb's runner and the deployed loop of one model, timed alternately.
+
+    ``fine``: in 30 ms bursts (``measure_group``), which cancels the VM's drift best. Otherwise
+    in blocks (ABBA...) of two untimed runs, then runs for ``block_s`` (at least 3), then a
+    pause of ``gap_s``: a default ORT session with several threads leaves its workers spinning
+    after a run, which in 30 ms bursts would take the CPU from whatever runs next (measured
+    20-55% at 2 threads), so there the two must not follow each other closely."""
+    if fine:
+        rule = TimingRule(min_runs=20, min_s=rounds * block_s, max_s=2 * rounds * block_s,
+                          target_rel_se=0.002, max_runs=100_000)
+        (a, b), _ = measure_group([atb_run, deployed_run], None, rule)
+        return a.median_ms, b.median_ms
+    times = ([], [])
+    for r in range(rounds):
+        for which in ((0, 1) if r % 2 == 0 else (1, 0)):
+            run = (atb_run, deployed_run)[which]
+            run(), run()
+            end, n = time.perf_counter() + block_s, 0
+            while n < 3 or time.perf_counter() < end:
+                t0 = time.perf_counter()
+                run()
+                times[which].append(time.perf_counter() - t0)
+                n += 1
+            time.sleep(gap_s)
+    return 1e3 * float(np.median(times[0])), 1e3 * float(np.median(times[1]))
+
+
+def deployment(root: Path, archs: list[str], thread_counts: list[int], rounds: int, block_s: float) -> dict:
+    """atb's speedups against each backend's deployed loop, for every backend and thread count.
+
+    Drift moves a 2-vCPU VM by 10% within a second, so the configurations are compared pairwise:
+    per model, atb's runner and the deployed loop alternate in blocks, giving the ratio
+    r = atb / deployed of that model; the error of atb's speedup against the deployed one is then
+    r(BERT-base) / r(model) - 1, free of the drift between models. Alternation is in 30 ms
+    bursts, except for ONNX Runtime's default session at several threads (see
+    :func:`paired_medians`)."""
+    section(f"deployment: atb vs each backend's deployed loop, {len(archs)} archs, "
+            f"alternating ({rounds} x {block_s} s each), one process")
+    print("deployed = ONNX Runtime: default SessionOptions + intra_op_num_threads, session.run(None, feeds);")
+    print("           OpenVINO: PERFORMANCE_HINT=LATENCY + INFERENCE_NUM_THREADS + f32, infer_request.infer(feeds)")
+    print("atb/depl = raw latency ratio, paired; config err = atb's speedup / the deployed loop's - 1, paired;")
+    print("label x  = the speedup atb-profile stores (own process, drift-corrected); label err = label x / depl x - 1")
+    pool = WeightPool(root)
+    models = [BERT_BASE] + [Arch.parse(a) for a in archs]
+    graphs = {m: pool.save(build_onnx(m, weights=pool), f"deploy-{m}") for m in models}
+    summary = {}
+    for backend in ("onnxruntime", "openvino"):
+        for threads in thread_counts:
+            labels = atb_profile(sum((["--arch", a] for a in archs), []) + [
+                "--backend", backend, "--threads", str(threads), "--workspace", str(root / f"deploy-{backend}-t{threads}")])
+            label_speedup = {r["arch"]: r["speedup"] for r in labels["results"]}
+            setting = DeviceSetting(backend=backend, threads=threads).resolve()
+            spinning = backend == "onnxruntime" and threads > 1  # the default session's workers
+            ms = {}
+            with HostLock("bench/profile.py deployment"):
+                for m in models:
+                    with get_backend(backend).load(m, graphs[m], setting, example_inputs()) as runner:
+                        ms[m] = paired_medians(runner.run, deployed_runner(backend, graphs[m], threads), rounds,
+                                               block_s, fine=not spinning)
+            bert_atb, bert_deployed = ms[BERT_BASE]
+            print(f"\n{backend}, {threads} thread{'s' if threads > 1 else ''}: BERT-base atb {bert_atb:.1f} ms, "
+                  f"deployed {bert_deployed:.1f} ms ({100 * (bert_atb / bert_deployed - 1):+.1f}%)")
+            print(f"{'arch':22} {'atb ms':>8} {'depl ms':>8} {'atb/depl':>9} {'atb x':>7} {'depl x':>7} "
+                  f"{'config err':>10} {'label x':>8} {'label err':>9}")
+            config_errors, label_errors = [], []
+            for m in models[1:]:
+                atb_ms, deployed_ms = ms[m]
+                config_errors.append((bert_atb / bert_deployed) / (atb_ms / deployed_ms) - 1)
+                deployed_x = bert_deployed / deployed_ms
+                label = label_speedup.get(str(m), float("nan"))
+                label_errors.append(label / deployed_x - 1)
+                print(f"{str(m):22} {atb_ms:8.2f} {deployed_ms:8.2f} {atb_ms / deployed_ms:9.3f} "
+                      f"{bert_atb / atb_ms:7.2f} {deployed_x:7.2f} {100 * config_errors[-1]:+9.1f}% "
+                      f"{label:8.2f} {100 * label_errors[-1]:+8.1f}%")
+            worst = (float(np.max(np.abs(config_errors))), float(np.max(np.abs(label_errors))))
+            print(f"{'worst |error|':22} config {100 * worst[0]:.1f}%, label {100 * worst[1]:.1f}%")
+            summary[(backend, threads)] = worst
+    return summary
+
+
 def _ov_median_ms(graph: Path, threads: int) -> float:
     setting = DeviceSetting(backend="openvino", threads=threads).resolve()
     with get_backend("openvino").load(None, graph, setting, example_inputs()) as runner:
@@ -176,8 +287,11 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--retest-threads", default="2,1",
                    help="comma-separated thread counts for the test-retest section (default: 2,1)")
-    p.add_argument("--sections", default="throughput,retest,benchmark_app,export",
-                   help="comma-separated subset of: throughput, retest, benchmark_app, export")
+    p.add_argument("--deployment-threads", default="1,2",
+                   help="comma-separated thread counts for the deployment section (default: 1,2)")
+    p.add_argument("--rounds", type=int, default=10, help="alternating blocks per configuration in the deployment section")
+    p.add_argument("--sections", default="throughput,retest,deployment,benchmark_app,export",
+                   help="comma-separated subset of: throughput, retest, deployment, benchmark_app, export")
     args = p.parse_args()
     sections = set(args.sections.split(","))
     n, k, secs, rounds = (args.archs, args.retest, 5, 3) if not args.quick else (6, 4, 2, 1)
@@ -187,6 +301,10 @@ def main() -> None:
         throughput(root, n, args.threads)
     if "retest" in sections:
         retest(root, k, [int(t) for t in args.retest_threads.split(',')])
+    if "deployment" in sections:
+        deployment(root, DEPLOYMENT_ARCHS if not args.quick else DEPLOYMENT_ARCHS[:2],
+                   [int(t) for t in args.deployment_threads.split(",")],
+                   args.rounds if not args.quick else 1, 0.25 if not args.quick else 0.01)
     with HostLock("bench/profile.py"):  # the sections below time in this process
         if "benchmark_app" in sections:
             benchmark_app(root, args.threads, secs, rounds)

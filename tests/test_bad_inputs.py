@@ -42,6 +42,7 @@ MAINS = {  # pyproject.toml [project.scripts]
     "atb-plot": "atb.plot_cli",
     "atb-demo": "atb.demo",
     "atb-eval": "atb.eval.cli",
+    "atb-fleet": "atb.fleet.cli",
 }
 
 ARCH = "4-256-512-4-256"  # inside the small pretrain space
@@ -283,6 +284,11 @@ CASES = [
     Case("atb-plot", "pareto --workspace {empty_ws}", "pareto-no-runs"),
     Case("atb-plot", "pareto --workspace {file}/ws", "pareto-workspace-under-a-file"),
     Case("atb-plot", "pareto --run {run} -o /proc/nope/p.png", "pareto-output-unwritable"),
+    Case("atb-plot", "devices --workspace {empty_ws}", "devices-no-store"),
+    Case("atb-plot", "devices --workspace {garbage_store_ws}", "devices-store-garbage"),
+    Case("atb-plot", "devices --workspace {file}/ws", "devices-workspace-under-a-file"),
+    Case("atb-plot", "devices --workspace {store_ws}", "devices-one-key"),
+    Case("atb-plot", "devices --workspace {store_ws} --device-key nope --device-key other", "devices-key-unknown"),
     # -- atb-demo -------------------------------------------------------------------------
     Case("atb-demo", "--samples 5", "samples-too-few"),
     Case("atb-demo", "--samples -1", "samples-negative"),
@@ -331,6 +337,39 @@ CASES = [
     Case("atb-eval", "--model {model_garbage_weights} --task {task_csv}", "model-weights-garbage"),
     Case("atb-eval", "--model {file} --task {task_csv}", "model-is-a-file"),
     Case("atb-eval", "--list-tasks --model {model}", "list-tasks-with-model"),
+    # -- atb-fleet (no cluster is ever reached: {closed_port} has nothing listening) ------------
+    Case("atb-fleet", "", "no-sub-command"),
+    Case("atb-fleet", "launch", "sub-command-unknown"),
+    Case("atb-fleet", "status", "no-ray", "no_ray"),
+    Case("atb-fleet", "profile --address 127.0.0.1:6379 --samples 4", "profile-no-ray", "no_ray"),
+    Case("atb-fleet", "profile --address 127.0.0.1:6379", "profile-no-samples"),
+    Case("atb-fleet", "profile --address 127.0.0.1:6379 --samples x", "profile-samples-not-a-number"),
+    Case("atb-fleet", "profile --address 127.0.0.1:6379 --samples -4 --workspace {tmp}/ws",
+         "profile-samples-negative"),
+    Case("atb-fleet", "profile --address 127.0.0.1:6379 --samples 4 --threads 0", "profile-threads-zero"),
+    Case("atb-fleet", "profile --address 127.0.0.1:6379 --samples 4 --backend tvm", "profile-backend-unknown"),
+    Case("atb-fleet", "profile --address 127.0.0.1:6379 --samples 4 --seq-len 0 --workspace {tmp}/ws",
+         "profile-seq-len-zero"),
+    Case("atb-fleet", "profile --address 127.0.0.1:6379 --samples 4 --super huge --workspace {tmp}/ws",
+         "profile-super-unknown"),
+    Case("atb-fleet", "profile --address 127.0.0.1:6379 --samples 4 --workspace {file}/ws",
+         "profile-workspace-under-a-file"),
+    Case("atb-fleet", "profile --address 127.0.0.1:6379 --samples 4 --workspace {garbage_store_ws}",
+         "profile-store-garbage"),
+    Case("atb-fleet", "profile --samples 4 --workspace {tmp}/ws", "profile-no-address", "loopback_ray"),
+    Case("atb-fleet", "profile --address nohost --samples 4 --workspace {tmp}/ws", "profile-address-no-port"),
+    Case("atb-fleet", "profile --address 127.0.0.1:port --samples 4 --workspace {tmp}/ws",
+         "profile-address-port-not-a-number"),
+    Case("atb-fleet", "profile --address ray://127.0.0.1:10001 --samples 4 --workspace {tmp}/ws",
+         "profile-ray-client-address"),
+    Case("atb-fleet", "profile --address 127.0.0.1:{closed_port} --samples 4 --workspace {tmp}/ws",
+         "profile-nothing-at-address", "loopback_ray"),
+    Case("atb-fleet", "status --workspace {missing}", "status-workspace-missing"),
+    Case("atb-fleet", "status --workspace {empty_ws}", "status-no-store"),
+    Case("atb-fleet", "status --workspace {garbage_store_ws}", "status-store-garbage"),
+    Case("atb-fleet", "status --workspace {store_ws} --address 127.0.0.1", "status-address-no-port"),
+    Case("atb-fleet", "status --workspace {store_ws} --address 127.0.0.1:{closed_port}",
+         "status-nothing-at-address", "loopback_ray"),
 ]
 
 
@@ -365,7 +404,7 @@ def _copy(src: Path, dst: Path) -> Path:
 def _store(ws: Path, labels) -> Path:
     """A workspace whose latency store holds ``labels`` as one profiling run (no timing)."""
     from atb.profiler.store import LatencyStore
-    from atb.profiler.timing import Measurement
+    from atb.profiler.timing import PROTOCOL_VERSION, Measurement
     from atb.workspace import Workspace
 
     def measured(ms, t):
@@ -373,12 +412,12 @@ def _store(ws: Path, labels) -> Path:
 
     key, ref = labels.device_key, "4-512-2048-8-512"
     with LatencyStore.open(Workspace.resolve(ws).store_path) as store:
-        run = store.begin_run(key, {}, {}, 1, {}, ref, "test")
-        store.add(run, key, "12-768-3072-12-768", "bert_base", 1, measured(200.0, 1000))
-        store.add(run, key, ref, "reference", 1, measured(30.0, 1001))
+        run = store.begin_run(key, {}, {}, PROTOCOL_VERSION, {}, ref, "test")
+        store.add(run, key, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, measured(200.0, 1000))
+        store.add(run, key, ref, "reference", PROTOCOL_VERSION, measured(30.0, 1001))
         for i, (arch, ms) in enumerate(zip(labels.arch_strings(), labels.latency_ms)):
-            store.add(run, key, arch, "sampled", 1, measured(float(ms), 1002 + i), space="pretrain")
-        store.add(run, key, ref, "reference", 1, measured(30.0, 2000))
+            store.add(run, key, arch, "sampled", PROTOCOL_VERSION, measured(float(ms), 1002 + i), space="pretrain")
+        store.add(run, key, ref, "reference", PROTOCOL_VERSION, measured(30.0, 2000))
     return ws
 
 
@@ -488,6 +527,7 @@ def inputs(tmp_path_factory) -> dict[str, str]:
         "binary_txt": _put(root / "binary.txt", GARBAGE),
         "empty_txt": _put(root / "empty.txt", "\n\n"),
         "corpus": _put(root / "corpus.txt", _text(40, 60)),
+        "closed_port": _closed_port(),
     }
     rows = [f'"{_text(1, 8 + i % 5).strip()} {i}",{"ab"[i % 2]}' for i in range(40)]
     p["task_csv"] = _put(root / "task.csv", "text,label\n" + "\n".join(rows) + "\n")
@@ -500,6 +540,30 @@ def inputs(tmp_path_factory) -> dict[str, str]:
         p.update(_supernet_files(root, p["corpus"]))
         p.update(_search_runs(root, mp))
     return {k: str(v) for k, v in p.items()}
+
+
+def _closed_port() -> int:
+    """A port of 127.0.0.1 with nothing listening (bound once, then let go)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def loopback_ray(monkeypatch):
+    """Ray dials 127.0.0.1 as given (it swaps loopback for the machine's address otherwise), and
+    no RAY_ADDRESS from the environment."""
+    from tests.fleet.conftest import loopback_only
+
+    loopback_only(monkeypatch)
+
+
+@pytest.fixture
+def no_ray(monkeypatch):
+    """``import ray`` fails, as where the fleet extra is not installed."""
+    monkeypatch.setitem(sys.modules, "ray", None)
 
 
 @pytest.fixture
@@ -573,7 +637,8 @@ def test_table_covers_every_command_and_sub_command():
     first_words = {(c.command, c.argv.split()[0] if c.argv and not c.argv.startswith("-") else "")
                    for c in CASES}
     wanted = {("atb-profile", ""), ("atb-profile", "export"), ("atb-search", ""), ("atb-demo", ""),
-              ("atb-eval", ""), ("atb-plot", "predictor"), ("atb-plot", "pareto")}
+              ("atb-eval", ""), ("atb-plot", "predictor"), ("atb-plot", "pareto"), ("atb-plot", "devices"),
+              ("atb-fleet", "profile"), ("atb-fleet", "status")}
     wanted |= {("atb-predictor", s) for s in ("fit", "eval", "predict", "transfer")}
     wanted |= {("atb-supernet", s) for s in ("data", "train", "extract", "evaluate")}
     assert wanted <= first_words
@@ -584,6 +649,7 @@ CONSOLE_CASES = [  # the installed entry points, logging configured as in a term
     ("atb-predictor", "predict 4-512 --predictor {predictor}"),
     ("atb-search", "--target-speedup 0"),
     ("atb-eval", "--model {missing} --task {task_csv}"),
+    ("atb-fleet", "profile --address nohost --samples 1"),
 ]
 
 

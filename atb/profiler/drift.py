@@ -13,7 +13,7 @@ timed in profiling run r:
                  kind of ratio for BERT-base, timed with the reference at the run's start and end
                  (median of the two): Lat(BERT-base) / Lat(model) in the same time window;
 * ``latency_ms`` = ``ratio * anchor``, the anchor being the reference's median in the device
-                 key's first run: every run is put on that first run's scale.
+                 key's first run of the same protocol: every run is put on that run's scale.
 
 Nothing here writes: corrections are derived from the immutable measurements whenever the
 store is read, so the store stays append-only and a crash never leaves half-corrected rows.
@@ -58,10 +58,17 @@ def corrected_rows(store: LatencyStore, device_key: str, run_id: int | None = No
     ``run_id`` limits the output to one profiling run, still on the device key's anchor scale.
     A run without reference timings (none should exist) keeps its raw values.
     """
-    by_run: dict[int, list[MeasurementRow]] = defaultdict(list)
+    by_protocol: dict[int, dict[int, list[MeasurementRow]]] = defaultdict(lambda: defaultdict(list))
     for m in store.measurements(device_key):
         if m.ok:
-            by_run[m.run_id].append(m)
+            by_protocol[m.protocol_version][m.run_id].append(m)
+    # protocols time differently: each is put on the scale of its own first run
+    return [row for protocol in sorted(by_protocol)
+            for row in _corrected_protocol_rows(by_protocol[protocol], run_id)]
+
+
+def _corrected_protocol_rows(by_run: dict[int, list[MeasurementRow]], run_id: int | None) -> list[dict]:
+    """:func:`corrected_rows` for the runs of one protocol."""
     curves = {rid: ReferenceCurve(refs) for rid, rows in by_run.items()
               if (refs := [m for m in rows if m.role == "reference"])}
     anchor = curves[min(curves)].median * 1e3 if curves else None  # ms

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +27,9 @@ import numpy as np
 
 from atb.arch import FIELDS, Arch, archs_to_array
 from atb.errors import AtbError, MissingInputError, StoreError, UsageError
+from atb.profiler.timing import PROTOCOL_VERSION
+
+log = logging.getLogger("atb.profiler.labels")
 
 TRAINING_SOURCES = ("sampled", "requested")  # what a predictor learns from by default
 VERIFICATION_SOURCE = "verify"  # a search's re-measured results: checks, not training data
@@ -34,6 +39,27 @@ CSV_COLUMNS = (
     "latency_ms", "raw_ms", "speedup", "bert_base_ms", "p10_ms", "p90_ms", "runs",
     "run_id", "measured_at",
 )
+
+
+def one_protocol(rows: list[dict], device_key: str) -> list[dict]:
+    """The rows of one profiler protocol: today's if any, else the newest present.
+
+    Protocols time differently (protocol 3 runs ONNX Runtime as deployed, protocol 2 parked its
+    workers and timed small models up to 12% slow), so one predictor never learns from two.
+    Labels of an older protocol stay readable; a warning says how to replace them.
+    """
+    counts = Counter(int(r["protocol_version"]) for r in rows)
+    chosen = PROTOCOL_VERSION if PROTOCOL_VERSION in counts else max(counts)
+    redo = f"re-profile with today's protocol: run the same atb-profile command again (--samples N times {device_key} anew)"
+    if len(counts) > 1:
+        others = ", ".join(f"{counts[v]} of protocol {v}" for v in sorted(counts) if v != chosen)
+        log.warning("%s: using the %d labels of profiler protocol %d, leaving out %s (protocols are never "
+                    "mixed)%s", device_key, counts[chosen], chosen, others,
+                    f"; {redo}" if chosen != PROTOCOL_VERSION else "")
+    elif chosen not in (PROTOCOL_VERSION, 0):  # 0: a CSV made elsewhere, protocol unknown
+        log.warning("%s: these labels were timed with profiler protocol %d, atb now times with protocol %d; %s",
+                    device_key, chosen, PROTOCOL_VERSION, redo)
+    return [r for r in rows if int(r["protocol_version"]) == chosen]
 
 
 @dataclass(frozen=True)
@@ -90,6 +116,7 @@ class LabelSet:
                 f"no latency labels for device key {device_key}",
                 hint="run atb-profile with that backend/threads/precision first",
             )
+        rows = one_protocol(rows, device_key)
         archs = archs_to_array([Arch.parse(r["arch"]) for r in rows])
         num = lambda k: np.array([float(r[k]) for r in rows], dtype=np.float64)  # noqa: E731
         bert = num("bert_base_ms")

@@ -29,7 +29,7 @@ from typing import Iterable
 import numpy as np
 
 from atb.arch import BERT_BASE, Arch
-from atb.devices import DeviceSetting, fingerprint, get_backend
+from atb.devices import DeviceSetting, Fingerprint, fingerprint, get_backend
 from atb.errors import AtbError, BackendFailedError
 from atb.profiler.drift import corrected_rows
 from atb.profiler.lock import HostLock
@@ -145,10 +145,14 @@ class ProfilingRun:
         reference_arch: Arch = REFERENCE_ARCH,
         seed: int = 0,
         command: str | None = None,
+        machine: Fingerprint | None = None,
     ):
+        # store: a LatencyStore, or anything with its begin_run and add (atb.fleet records the
+        # rows on a node and ships them to the one process that writes the store)
         self.store = store
-        self.setting = setting.resolve()
-        self.device_key = self.setting.key()
+        self.machine = machine or fingerprint()  # what the device key's hash covers
+        self.setting = setting.resolve(self.machine)
+        self.device_key = self.setting.key(self.machine)
         self.backend = get_backend(self.setting.backend)
         default_rule, default_careful = rules_from_env()
         self.rule, self.careful_rule = rule or default_rule, careful_rule or default_careful
@@ -168,7 +172,7 @@ class ProfilingRun:
             with self._stops_the_run(f"the reference model {self.reference_arch}"):
                 self._reference_runner = self._load(self.reference_arch)[0]
             self.run_id = self.store.begin_run(
-                self.device_key, self.setting.to_dict(), fingerprint().to_dict(), PROTOCOL_VERSION,
+                self.device_key, self.setting.to_dict(), self.machine.to_dict(), PROTOCOL_VERSION,
                 self.rule.to_dict(), str(self.reference_arch), self.command,
             )
             self._time_bert_base()

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from atb.errors import MissingInputError, StoreError, UsageError
-from atb.profiler.timing import Measurement
+from atb.profiler.timing import PROTOCOL_VERSION, Measurement
 
 SCHEMA_VERSION = 2
 ROLES = ("sampled", "requested", "verify", "reference", "bert_base")
@@ -199,10 +199,12 @@ class LatencyStore:
         )
         return {k: int(n) for k, n in rows}
 
-    def sampled_archs(self, device_key: str) -> set[str]:
-        """Archs sampled for this key so far (ok or failed: a failure is not retried)."""
+    def sampled_archs(self, device_key: str, protocol_version: int = PROTOCOL_VERSION) -> set[str]:
+        """Archs sampled for this key so far under ``protocol_version`` (ok or failed: a failure
+        is not retried); archs of an older protocol are timed again when a run resumes."""
         rows = self._execute(
-            "SELECT DISTINCT arch FROM measurements WHERE device_key=? AND role='sampled'", (device_key,)
+            "SELECT DISTINCT arch FROM measurements WHERE device_key=? AND role='sampled' "
+            "AND protocol_version=?", (device_key, protocol_version)
         )
         return {a for (a,) in rows}
 

@@ -1,6 +1,11 @@
 """How latencies are taken: a written rule, and frozen records of raw times.
 
-Protocol version 2 ("interleaved groups"). On a small shared machine the run time of one model
+Protocol version 3 ("interleaved groups, deployed sessions"): the rule below, with every backend
+in the configuration its users deploy for single-request latency (:mod:`atb.devices.backends`;
+for ONNX Runtime, workers that spin inside a run and stop when it returns). Version 2 had the
+same rule with ONNX Runtime's workers parked between parallel sections, which timed small
+models up to 12% slow against a default session; labels of the two versions are never mixed
+(:meth:`atb.profiler.labels.LabelSet.from_rows`). On a small shared machine the run time of one model
 moves by 10% and more within a second (hypervisor steal, frequency, a stalled worker thread),
 far faster than a reference re-timed every few seconds can follow. So models are timed
 *together with a reference*, in short alternating bursts, and every run keeps its start time:
@@ -35,7 +40,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 NOISY_IQR = 0.05  # a cell whose IQR exceeds 5% of its median is flagged noisy
 
 

@@ -6,6 +6,7 @@ import pytest
 from atb.errors import MissingInputError
 from atb.predictor import load_or_fit
 from atb.predictor.synthetic import synthetic_labels
+from atb.profiler.timing import PROTOCOL_VERSION
 from atb.workspace import Workspace
 
 KEY = "cpu-test-t1-fp32-s128-b1-00000000"
@@ -17,12 +18,12 @@ def _fill(store, labels, t0):
     def m(ms, t):
         return Measurement(tuple([ms / 1e3] * 5), tuple(t + 0.1 * i for i in range(5)), 1)
 
-    rid = store.begin_run(KEY, {}, {}, 1, {}, "4-512-2048-8-512", "test")
-    store.add(rid, KEY, "12-768-3072-12-768", "bert_base", 1, m(200.0, t0))
-    store.add(rid, KEY, "4-512-2048-8-512", "reference", 1, m(30.0, t0 + 1))
+    rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "4-512-2048-8-512", "test")
+    store.add(rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, m(200.0, t0))
+    store.add(rid, KEY, "4-512-2048-8-512", "reference", PROTOCOL_VERSION, m(30.0, t0 + 1))
     for i, (arch, ms) in enumerate(zip(labels.arch_strings(), labels.latency_ms)):
-        store.add(rid, KEY, arch, "sampled", 1, m(float(ms), t0 + 2 + i), space="pretrain")
-    store.add(rid, KEY, "4-512-2048-8-512", "reference", 1, m(30.0, t0 + 3 + len(labels)))
+        store.add(rid, KEY, arch, "sampled", PROTOCOL_VERSION, m(float(ms), t0 + 2 + i), space="pretrain")
+    store.add(rid, KEY, "4-512-2048-8-512", "reference", PROTOCOL_VERSION, m(30.0, t0 + 3 + len(labels)))
 
 
 def test_fit_when_missing_then_reuse_then_refit_when_stale(tmp_path):
@@ -94,9 +95,9 @@ def test_verification_labels_do_not_make_the_predictor_stale(tmp_path):
     fast = {"kinds": ("additive", "flops_linear"), "folds": 3}
     pred = load_or_fit(ws, **fast)
     with LatencyStore.open(ws.store_path) as store:  # a search re-measures its top-k
-        rid = store.begin_run(KEY, {}, {}, 1, {}, "4-512-2048-8-512", "verify")
+        rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "4-512-2048-8-512", "verify")
         times = Measurement(tuple([0.01] * 5), tuple(9000.0 + 0.1 * i for i in range(5)), 1)
-        store.add(rid, KEY, "3-256-1024-4-256", "verify", 1, times, space="pretrain")
+        store.add(rid, KEY, "3-256-1024-4-256", "verify", PROTOCOL_VERSION, times, space="pretrain")
     messages = []
     again = load_or_fit(ws, log=messages.append, **fast)
     assert messages == [] and again.training["hash"] == pred.training["hash"]

@@ -6,7 +6,7 @@ import pytest
 from atb.errors import MissingInputError, StoreError
 from atb.profiler.drift import corrected_rows
 from atb.profiler.store import LatencyStore
-from atb.profiler.timing import Measurement
+from atb.profiler.timing import PROTOCOL_VERSION, Measurement
 
 KEY = "cpu-test-t1-fp32-s128-b1-00000000"
 
@@ -19,13 +19,13 @@ def _m(ms: float, t: float, spread: float = 0.0) -> Measurement:
 
 def _run(store, factor: float, t0: float, archs: dict[str, float]) -> int:
     """One run whose machine is ``factor`` times slower than nominal (process drift)."""
-    rid = store.begin_run(KEY, {}, {}, 1, {}, "4-512-2048-8-512", "test")
-    store.add(rid, KEY, "12-768-3072-12-768", "bert_base", 1, _m(200 * factor, t0))
-    store.add(rid, KEY, "4-512-2048-8-512", "reference", 1, _m(30 * factor, t0 + 2))
+    rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "4-512-2048-8-512", "test")
+    store.add(rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, _m(200 * factor, t0))
+    store.add(rid, KEY, "4-512-2048-8-512", "reference", PROTOCOL_VERSION, _m(30 * factor, t0 + 2))
     for i, (arch, ms) in enumerate(archs.items()):
-        store.add(rid, KEY, arch, "sampled", 1, _m(ms * factor, t0 + 4 + i), space="pretrain")
-    store.add(rid, KEY, "4-512-2048-8-512", "reference", 1, _m(30 * factor, t0 + 50))
-    store.add(rid, KEY, "12-768-3072-12-768", "bert_base", 1, _m(200 * factor, t0 + 52))
+        store.add(rid, KEY, arch, "sampled", PROTOCOL_VERSION, _m(ms * factor, t0 + 4 + i), space="pretrain")
+    store.add(rid, KEY, "4-512-2048-8-512", "reference", PROTOCOL_VERSION, _m(30 * factor, t0 + 50))
+    store.add(rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, _m(200 * factor, t0 + 52))
     return rid
 
 
@@ -50,11 +50,11 @@ def test_each_run_is_divided_by_the_reference_next_to_it(tmp_path):
 
     slow = [1.0] * 10 + [1.1] * 10 + [1.0] * 10  # machine speed over 3 s
     with LatencyStore.open(tmp_path / "s.sqlite") as store:
-        rid = store.begin_run(KEY, {}, {}, 2, {}, "ref", "test")
+        rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "ref", "test")
         # reference and arch interleaved: reference at t = 0.00, 0.10, ...; arch at t = 0.05, ...
-        store.add(rid, KEY, "2-384-1536-6-384", "reference", 2, series(0.0, [8.0 * f for f in slow]))
-        store.add(rid, KEY, "2-128-256-2-128", "sampled", 2, series(0.05, [4.0 * f for f in slow]))
-        store.add(rid, KEY, "12-768-3072-12-768", "bert_base", 2, series(0.02, [160.0 * f for f in slow]))
+        store.add(rid, KEY, "2-384-1536-6-384", "reference", PROTOCOL_VERSION, series(0.0, [8.0 * f for f in slow]))
+        store.add(rid, KEY, "2-128-256-2-128", "sampled", PROTOCOL_VERSION, series(0.05, [4.0 * f for f in slow]))
+        store.add(rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, series(0.02, [160.0 * f for f in slow]))
         (row,) = corrected_rows(store, KEY)
     assert row["raw_ms"] == pytest.approx(4.0 * 1.0)  # median of the raw runs
     assert row["iqr_ms"] < 0.05  # the 10% episode is gone from the corrected runs
@@ -63,8 +63,8 @@ def test_each_run_is_divided_by_the_reference_next_to_it(tmp_path):
 
 def test_failed_measurements_are_kept_with_their_reason(tmp_path):
     with LatencyStore.open(tmp_path / "s.sqlite") as store:
-        rid = store.begin_run(KEY, {}, {}, 1, {}, "ref", "test")
-        store.add(rid, KEY, "2-128-256-2-128", "sampled", 1, error="RuntimeError: boom")
+        rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "ref", "test")
+        store.add(rid, KEY, "2-128-256-2-128", "sampled", PROTOCOL_VERSION, error="RuntimeError: boom")
         rows = store.measurements(KEY)
         assert rows[0].status == "failed" and "boom" in rows[0].error
         assert store.sampled_archs(KEY) == {"2-128-256-2-128"}  # not retried on resume
@@ -74,11 +74,11 @@ def test_failed_measurements_are_kept_with_their_reason(tmp_path):
 
 def test_records_keep_their_raw_times(tmp_path):
     with LatencyStore.open(tmp_path / "s.sqlite") as store:
-        rid = store.begin_run(KEY, {}, {}, 1, {}, "ref", "test")
+        rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "ref", "test")
         m = _m(5.0, 0, spread=0.5)
-        store.add(rid, KEY, "2-128-256-2-128", "sampled", 1, m)
+        store.add(rid, KEY, "2-128-256-2-128", "sampled", PROTOCOL_VERSION, m)
         (row,) = store.measurements(KEY)
-    assert np.array_equal(row.times, np.asarray(m.times)) and row.protocol_version == 1
+    assert np.array_equal(row.times, np.asarray(m.times)) and row.protocol_version == PROTOCOL_VERSION
 
 
 def test_corrupt_store_is_reported(tmp_path):

@@ -15,7 +15,7 @@ from atb.profiler.api import profile_archs
 from atb.profiler.labels import LabelSet, write_csv
 from atb.profiler.drift import corrected_rows
 from atb.profiler.store import LatencyStore
-from atb.profiler.timing import Measurement
+from atb.profiler.timing import PROTOCOL_VERSION, Measurement
 
 from tests.search.synthetic import SyntheticFitness, SyntheticLatency
 
@@ -31,15 +31,15 @@ def _m(ms: float, t: float) -> Measurement:
 def _store_with_verification(path) -> None:
     """30 sampled archs and 3 re-measured by a search, one run with reference and BERT-base."""
     with LatencyStore.open(path) as store:
-        rid = store.begin_run(KEY, {}, {}, 1, {}, "2-384-1536-6-384", "test")
-        store.add(rid, KEY, "12-768-3072-12-768", "bert_base", 1, _m(200, 0))
-        store.add(rid, KEY, "2-384-1536-6-384", "reference", 1, _m(30, 2))
+        rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "2-384-1536-6-384", "test")
+        store.add(rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, _m(200, 0))
+        store.add(rid, KEY, "2-384-1536-6-384", "reference", PROTOCOL_VERSION, _m(30, 2))
         for i, arch in enumerate(SAMPLED + VERIFIED):
             a = Arch.parse(arch)
             role = "verify" if arch in VERIFIED else "sampled"
-            store.add(rid, KEY, arch, role, 1, _m(0.5 + a.lt * a.dm / 100, 4 + i), space="pretrain")
-        store.add(rid, KEY, "2-384-1536-6-384", "reference", 1, _m(30, 60))
-        store.add(rid, KEY, "12-768-3072-12-768", "bert_base", 1, _m(200, 62))
+            store.add(rid, KEY, arch, role, PROTOCOL_VERSION, _m(0.5 + a.lt * a.dm / 100, 4 + i), space="pretrain")
+        store.add(rid, KEY, "2-384-1536-6-384", "reference", PROTOCOL_VERSION, _m(30, 60))
+        store.add(rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, _m(200, 62))
 
 
 def test_verification_labels_are_left_out_unless_asked(tmp_path):
