@@ -32,7 +32,7 @@ def _add_cluster_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from atb.devices.setting import BACKENDS, PRECISIONS
+    from atb.profiler.cli import add_setting_options
 
     parser = cli.make_parser(PROG, __doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1])
     sub = parser.add_subparsers(dest="command", metavar="{profile,status}", required=True)
@@ -41,15 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster_options(p)
     p.add_argument("--samples", type=int, metavar="N", required=True,
                    help="make the store hold N sampled archs for each node's device key (resumes)")
-    p.add_argument("--backend", default="onnxruntime", choices=BACKENDS)
-    p.add_argument("--threads", type=cli.positive_int, default=None,
-                   help="intra-op threads (default: each node's physical cores)")
-    p.add_argument("--precision", default="fp32", choices=PRECISIONS)
-    p.add_argument("--space", default="pretrain", choices=["pretrain", "kd"])
-    p.add_argument("--super", dest="super_config", default="base", metavar="SUPER",
-                   help="sample the space of this super-configuration (base, small, minilm, or an arch)")
-    p.add_argument("--seq-len", type=int, default=128)
-    p.add_argument("--seed", type=cli.seed_int, default=0)
+    add_setting_options(p, threads_default="each node's physical cores")
     cli.add_common(p)
 
     p = sub.add_parser("status", help="the store's nodes, device keys and counts; alive nodes with --address")

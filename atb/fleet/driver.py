@@ -267,7 +267,7 @@ class _Fleet:
                 continue
             node.report.device_key = reply["device_key"]
             node.identity = {"node_id": node.target.node_id, "name": node.target.name, "ip": node.target.ip,
-                             "hostname": reply["hostname"], "tag": reply["tag"]}
+                             "hostname": reply["hostname"], "pid": reply["pid"], "tag": reply["tag"]}
             node.report.hostname = reply["hostname"]
             node.report.state = "timing"
 

@@ -29,7 +29,8 @@ class StoreWriter:
         with self._transaction():
             run_id = self.store.begin_run(header["device_key"], header["setting"], fp,
                                           header["protocol_version"], header["rule"],
-                                          header["reference_arch"], header["command"])
+                                          header["reference_arch"], header["command"],
+                                          host=node.get("hostname"), pid=node.get("pid"))
             self._add(run_id, header["device_key"], rows)
         return run_id
 

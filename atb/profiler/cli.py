@@ -21,9 +21,23 @@ run, so every run is compared with the machine's state at that moment and every 
 also stored as a speedup over BERT-base measured in the same time window."""
 
 
-def build_parser():
+def add_setting_options(p, threads_default: str) -> None:
+    """What is timed and how it is sampled: shared with ``atb-fleet profile``."""
     from atb.devices.setting import BACKENDS, PRECISIONS
 
+    p.add_argument("--backend", default="onnxruntime", choices=BACKENDS)
+    p.add_argument("--threads", type=cli.positive_int, default=None,
+                   help=f"intra-op threads (default: {threads_default})")
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS)
+    p.add_argument("--space", default="pretrain", choices=["pretrain", "kd"])
+    p.add_argument("--super", dest="super_config", default="base", metavar="SUPER",
+                   help="sample the space of this super-configuration: base (the paper's, "
+                        "default), small, minilm, or an arch lt-dm-df-h-dqkv")
+    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--seed", type=cli.seed_int, default=0)
+
+
+def build_parser():
     p = cli.make_parser("atb-profile", __doc__.split("\n\n")[0])
     p.epilog = EPILOG
     p.add_argument("--device", default="cpu", choices=["cpu"], help="where to time (default: cpu)")
@@ -32,16 +46,7 @@ def build_parser():
                       help="make the store hold N sampled archs for this device key (resumes)")
     what.add_argument("--arch", action="append", metavar="ARCH",
                       help="time this arch (lt-dm-df-h-dqkv); repeat for several")
-    p.add_argument("--backend", default="onnxruntime", choices=BACKENDS)
-    p.add_argument("--threads", type=cli.positive_int, default=None,
-                   help="intra-op threads (default: physical cores)")
-    p.add_argument("--precision", default="fp32", choices=PRECISIONS)
-    p.add_argument("--space", default="pretrain", choices=["pretrain", "kd"])
-    p.add_argument("--super", dest="super_config", default="base", metavar="SUPER",
-                   help="sample the space of this super-configuration: base (the paper's, "
-                        "default), small, minilm, or an arch lt-dm-df-h-dqkv")
-    p.add_argument("--seq-len", type=int, default=128)
-    p.add_argument("--seed", type=cli.seed_int, default=0)
+    add_setting_options(p, threads_default="physical cores")
     p.add_argument("--strategy", default="uniform", choices=["uniform", "uncertainty"],
                    help="uncertainty: sample where the latency predictor is least sure")
     cli.add_common(p)

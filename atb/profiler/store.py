@@ -158,12 +158,16 @@ class LatencyStore:
 
     # -- writing --------------------------------------------------------------------------
     def begin_run(self, device_key: str, setting: dict, fingerprint: dict, protocol_version: int,
-                  rule: dict, reference_arch: str, command: str) -> int:
+                  rule: dict, reference_arch: str, command: str, *, host: str | None = None,
+                  pid: int | None = None) -> int:
+        """Open a profiling run; ``host``/``pid`` name the timing process when it is not this
+        one (a fleet node's, whose rows the driver writes)."""
         cursor = self._execute(
             "INSERT INTO runs (device_key, setting, fingerprint, protocol_version, rule, "
             "reference_arch, started_at, host, pid, command) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (device_key, json.dumps(setting), json.dumps(fingerprint), protocol_version,
-             json.dumps(rule), reference_arch, time.time(), socket.gethostname(), os.getpid(), command),
+             json.dumps(rule), reference_arch, time.time(), host or socket.gethostname(),
+             pid if pid is not None else os.getpid(), command),
         )
         return int(cursor.lastrowid)
 

@@ -36,10 +36,13 @@ def test_a_recorded_run_lands_in_the_store(tmp_path):
     rec, opening, group = recorded_run()
     with LatencyStore.open(tmp_path / "s.sqlite") as store:
         writer = StoreWriter(store)
-        run_id = writer.open_run(rec.header, opening, {"name": "a", "node_id": "n1"})
+        node = {"name": "a", "node_id": "n1", "hostname": "target-a", "pid": 4242}
+        run_id = writer.open_run(rec.header, opening, node)
         writer.add_group(run_id, KEY, group)
         (run,) = store.runs()
-        assert run.fingerprint == {"cpu_model": "x", "fleet_node": {"name": "a", "node_id": "n1"}}
+        assert run.fingerprint == {"cpu_model": "x", "fleet_node": node}
+        # the run names the process that timed it, not the driver that wrote it
+        assert store.conn.execute("SELECT host, pid FROM runs").fetchone() == ("target-a", 4242)
         assert store.sampled_archs(KEY) == {"4-256-512-4-256", "2-128-256-2-128"}
         failed = [m for m in store.measurements(KEY) if not m.ok]
         assert [(m.arch, m.error, m.started_at) for m in failed] == [
