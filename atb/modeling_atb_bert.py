@@ -82,22 +82,25 @@ class BertSelfAttention(nn.Module):
         return context.transpose(1, 2).reshape(b, s, self.num_heads * self.head_size)  # (b, s, dqkv)
 
 
-class BertSelfOutput(nn.Module):
-    def __init__(self, config: AtbBertConfig):
+class BertProjection(nn.Module):
+    """dense -> dropout -> + residual -> LayerNorm, back to the hidden size: the end of the
+    attention block (from dqkv, 🤗's ``attention.output``) and of the FFN (from df, ``output``)."""
+
+    def __init__(self, in_size: int, config: AtbBertConfig):
         super().__init__()
-        self.dense = nn.Linear(config.qkv_size, config.hidden_size)  # dqkv -> dm
+        self.dense = nn.Linear(in_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, context: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(self.dropout(self.dense(context)) + residual)
+    def forward(self, inner: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.dropout(self.dense(inner)) + residual)
 
 
 class BertAttention(nn.Module):
     def __init__(self, config: AtbBertConfig):
         super().__init__()
         self.self = BertSelfAttention(config)
-        self.output = BertSelfOutput(config)
+        self.output = BertProjection(config.qkv_size, config)  # dqkv -> dm
 
     def forward(self, hidden: torch.Tensor, additive_mask: torch.Tensor) -> torch.Tensor:
         return self.output(self.self(hidden, additive_mask), hidden)
@@ -112,23 +115,12 @@ class BertIntermediate(nn.Module):
         return nn.functional.gelu(self.dense(hidden))  # exact erf GELU, as BERT
 
 
-class BertOutput(nn.Module):
-    def __init__(self, config: AtbBertConfig):
-        super().__init__()
-        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-
-    def forward(self, inner: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(self.dropout(self.dense(inner)) + residual)
-
-
 class BertLayer(nn.Module):
     def __init__(self, config: AtbBertConfig):
         super().__init__()
         self.attention = BertAttention(config)
         self.intermediate = BertIntermediate(config)
-        self.output = BertOutput(config)
+        self.output = BertProjection(config.intermediate_size, config)  # df -> dm
 
     def forward(self, hidden: torch.Tensor, additive_mask: torch.Tensor) -> torch.Tensor:
         attended = self.attention(hidden, additive_mask)

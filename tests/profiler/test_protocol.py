@@ -16,9 +16,9 @@ from atb.profiler.drift import corrected_rows
 from atb.profiler.labels import LabelSet, write_csv
 from atb.profiler.onnx_graph import WeightPool, build_onnx, example_inputs
 from atb.profiler.store import LatencyStore
-from atb.profiler.timing import PROTOCOL_VERSION, Measurement
+from atb.profiler.timing import PROTOCOL_VERSION
+from tests.profiler.stores import KEY, add_run
 
-KEY = "cpu-test-t1-fp32-s128-b1-00000000"
 OLD = PROTOCOL_VERSION - 1
 
 
@@ -58,26 +58,12 @@ def test_openvino_compiles_with_the_latency_hint_and_explicit_threads_and_precis
     runner.run()
 
 
-def _m(ms: float, t: float) -> Measurement:
-    return Measurement(tuple(ms / 1e3 for _ in range(5)), tuple(t + 0.2 * i for i in range(5)), 1)
-
-
-def _run(store, protocol: int, factor: float, t0: float, archs: dict[str, float]) -> None:
-    """A profiling run of ``protocol``; its machine ``factor`` times slower than nominal."""
-    rid = store.begin_run(KEY, {}, {}, protocol, {}, "4-512-2048-8-512", "test")
-    store.add(rid, KEY, "12-768-3072-12-768", "bert_base", protocol, _m(200 * factor, t0))
-    store.add(rid, KEY, "4-512-2048-8-512", "reference", protocol, _m(30 * factor, t0 + 2))
-    for i, (arch, ms) in enumerate(archs.items()):
-        store.add(rid, KEY, arch, "sampled", protocol, _m(ms * factor, t0 + 4 + i), space="pretrain")
-    store.add(rid, KEY, "4-512-2048-8-512", "reference", protocol, _m(30 * factor, t0 + 50))
-
-
 OLD_ARCHS = {"2-128-256-2-128": 4.0, "3-256-512-4-256": 10.0, "4-256-512-4-256": 12.0}
 
 
 def test_a_store_of_the_old_protocol_still_opens_and_says_how_to_re_profile(tmp_path, caplog):
     with LatencyStore.open(tmp_path / "s.sqlite") as store:
-        _run(store, OLD, 1.0, 0, OLD_ARCHS)
+        add_run(store, 1.0, 0, OLD_ARCHS, protocol=OLD)
         with caplog.at_level(logging.WARNING, logger="atb"):
             labels = store.labels(KEY)
         assert store.sampled_archs(KEY) == set()  # a resumed --samples N times them anew
@@ -88,8 +74,8 @@ def test_a_store_of_the_old_protocol_still_opens_and_says_how_to_re_profile(tmp_
 
 def test_labels_of_two_protocols_are_never_mixed(tmp_path, caplog):
     with LatencyStore.open(tmp_path / "s.sqlite") as store:
-        _run(store, OLD, 1.0, 0, OLD_ARCHS)
-        _run(store, PROTOCOL_VERSION, 1.5, 1000, {"2-128-256-2-128": 3.0, "5-256-512-4-256": 15.0})
+        add_run(store, 1.0, 0, OLD_ARCHS, protocol=OLD)
+        add_run(store, 1.5, 1000, {"2-128-256-2-128": 3.0, "5-256-512-4-256": 15.0})
         with caplog.at_level(logging.WARNING, logger="atb"):
             labels = store.labels(KEY)
         rows = corrected_rows(store, KEY)

@@ -7,32 +7,12 @@ from atb.errors import MissingInputError, StoreError
 from atb.profiler.drift import corrected_rows
 from atb.profiler.store import LatencyStore
 from atb.profiler.timing import PROTOCOL_VERSION, Measurement
-
-KEY = "cpu-test-t1-fp32-s128-b1-00000000"
-
-
-def _m(ms: float, t: float, spread: float = 0.0) -> Measurement:
-    """Five runs around ``ms`` starting at unix time ``t`` (0.2 s apart)."""
-    times = tuple((ms + spread * d) / 1e3 for d in (-1, 0, 1, 0, 0))
-    return Measurement(times, tuple(t + 0.2 * i for i in range(5)), 1)
-
-
-def _run(store, factor: float, t0: float, archs: dict[str, float]) -> int:
-    """One run whose machine is ``factor`` times slower than nominal (process drift)."""
-    rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "4-512-2048-8-512", "test")
-    store.add(rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, _m(200 * factor, t0))
-    store.add(rid, KEY, "4-512-2048-8-512", "reference", PROTOCOL_VERSION, _m(30 * factor, t0 + 2))
-    for i, (arch, ms) in enumerate(archs.items()):
-        store.add(rid, KEY, arch, "sampled", PROTOCOL_VERSION, _m(ms * factor, t0 + 4 + i), space="pretrain")
-    store.add(rid, KEY, "4-512-2048-8-512", "reference", PROTOCOL_VERSION, _m(30 * factor, t0 + 50))
-    store.add(rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, _m(200 * factor, t0 + 52))
-    return rid
-
+from tests.profiler.stores import KEY, add_run, measured
 
 def test_drift_between_runs_is_corrected(tmp_path):
     with LatencyStore.open(tmp_path / "s.sqlite") as store:
-        _run(store, 1.00, 0, {"2-128-256-2-128": 4.0, "3-256-512-4-256": 10.0})
-        _run(store, 1.12, 1000, {"4-256-512-4-256": 12.0, "5-256-512-4-256": 15.0})
+        add_run(store, 1.00, 0, {"2-128-256-2-128": 4.0, "3-256-512-4-256": 10.0})
+        add_run(store, 1.12, 1000, {"4-256-512-4-256": 12.0, "5-256-512-4-256": 15.0})
         labels = store.labels(KEY)
     by_arch = dict(zip(labels.arch_strings(), labels.latency_ms))
     raw = dict(zip(labels.arch_strings(), labels.raw_ms))
@@ -75,7 +55,7 @@ def test_failed_measurements_are_kept_with_their_reason(tmp_path):
 def test_records_keep_their_raw_times(tmp_path):
     with LatencyStore.open(tmp_path / "s.sqlite") as store:
         rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "ref", "test")
-        m = _m(5.0, 0, spread=0.5)
+        m = measured(5.0, 0, spread=0.5)
         store.add(rid, KEY, "2-128-256-2-128", "sampled", PROTOCOL_VERSION, m)
         (row,) = store.measurements(KEY)
     assert np.array_equal(row.times, np.asarray(m.times)) and row.protocol_version == PROTOCOL_VERSION
