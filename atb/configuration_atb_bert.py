@@ -1,4 +1,5 @@
-"""The configuration of an atb-bert model: BERT's fields plus ``qkv_size`` (``dqkv``).
+"""The configuration of an atb-bert model: BERT's fields plus ``qkv_size`` (``dqkv``) and the
+sequence classifier's pooling.
 
 Self-contained on purpose: it imports only transformers, never atb, because
 ``save_pretrained`` copies this file verbatim into every atb-bert model directory, where
@@ -9,9 +10,12 @@ from __future__ import annotations
 
 from transformers import PretrainedConfig
 
+CLASSIFIER_POOLINGS = ("cls", "mean")
+
 
 class AtbBertConfig(PretrainedConfig):
-    """BERT config plus ``qkv_size``; field names follow ``transformers.BertConfig``."""
+    """BERT config plus ``qkv_size`` and ``classifier_pooling``; field names follow
+    ``transformers.BertConfig``."""
 
     model_type = "atb-bert"
 
@@ -31,6 +35,7 @@ class AtbBertConfig(PretrainedConfig):
         initializer_range: float = 0.02,
         layer_norm_eps: float = 1e-12,
         pad_token_id: int = 0,
+        classifier_pooling: str = "cls",  # what the sequence classifier reads, see below
         **kwargs,
     ):
         super().__init__(pad_token_id=pad_token_id, **kwargs)
@@ -47,6 +52,13 @@ class AtbBertConfig(PretrainedConfig):
         self.type_vocab_size = type_vocab_size
         self.initializer_range = initializer_range
         self.layer_norm_eps = layer_norm_eps
+        # "cls": BERT's tanh pooler on the first token, as BertForSequenceClassification;
+        # "mean": the mean of the last hidden states over the attention mask, which suits
+        # encoders whose pooler was never trained (sentence-embedding models, atb's supernets)
+        if classifier_pooling not in CLASSIFIER_POOLINGS:
+            raise ValueError(f"classifier_pooling {classifier_pooling!r} is not one of "
+                             f"{', '.join(CLASSIFIER_POOLINGS)}")
+        self.classifier_pooling = classifier_pooling
         if self.qkv_size % num_attention_heads:
             raise ValueError(f"qkv_size {self.qkv_size} not divisible by {num_attention_heads} heads")
 
@@ -61,6 +73,21 @@ class AtbBertConfig(PretrainedConfig):
             qkv_size=arch.dqkv,
             **kwargs,
         )
+
+    @classmethod
+    def from_bert(cls, bert: dict, **kwargs) -> "AtbBertConfig":
+        """The atb-bert config of a stock BERT's ``config.json`` (a dict): the same encoder, whose
+        ``BertModel`` weights load into atb-bert unchanged. Refuses what atb-bert does not
+        implement (relative position embeddings, an activation other than exact GELU)."""
+        position = bert.get("position_embedding_type", "absolute")
+        if position != "absolute" or bert.get("hidden_act", "gelu") != "gelu":
+            raise ValueError(f"atb-bert implements absolute positions and exact GELU, not "
+                             f"{position} positions and {bert.get('hidden_act')}")
+        fields = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                  "intermediate_size", "hidden_dropout_prob", "attention_probs_dropout_prob",
+                  "max_position_embeddings", "type_vocab_size", "initializer_range",
+                  "layer_norm_eps", "pad_token_id")
+        return cls(**{name: bert[name] for name in fields if name in bert}, **kwargs)
 
     @property
     def arch_string(self) -> str:

@@ -26,6 +26,7 @@ from atb.modeling_atb_bert import (
     AtbBertPreTrainedModel,
     additive_attention_mask,
     init_bert_weights,
+    mean_pool,
 )
 
 __all__ = [

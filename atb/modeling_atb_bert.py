@@ -147,6 +147,12 @@ class BertPooler(nn.Module):
         return torch.tanh(self.dense(hidden[:, 0]))  # first ([CLS]) token
 
 
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """(b, s, dm) hidden states -> (b, dm): their mean over the tokens the mask attends."""
+    weights = attention_mask.to(hidden.dtype).unsqueeze(-1)  # (b, s, 1)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
 def additive_attention_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """(b, s) 1/0 mask -> (b, 1, 1, s) additive mask: 0 where attended, dtype-min where padded."""
     mask = attention_mask[:, None, None, :].to(dtype)
@@ -228,7 +234,9 @@ class AtbBertModel(AtbBertPreTrainedModel):
 class AtbBertForSequenceClassification(AtbBertPreTrainedModel):
     """:class:`AtbBertModel` + dropout + a linear classifier on the pooled output.
 
-    The layout of 🤗 ``BertForSequenceClassification`` (``bert.*``, ``classifier.*``), so
+    ``config.classifier_pooling`` says what is pooled: ``"cls"`` (the default, as 🤗) the
+    encoder's tanh pooler on the first token, ``"mean"`` the mean of the last hidden states over
+    the attention mask (the pooler's weights are then kept but unused). The layout of 🤗 ``BertForSequenceClassification`` (``bert.*``, ``classifier.*``), so
     ``from_pretrained`` on a directory saved by :class:`AtbBertModel` loads the encoder and
     initialises only the head. ``config.num_labels`` sets the output width; the loss follows
     🤗's ``problem_type`` (regression when ``num_labels == 1``, else cross-entropy on integer
@@ -253,8 +261,14 @@ class AtbBertForSequenceClassification(AtbBertPreTrainedModel):
         return_dict: bool | None = None,
         **kwargs,
     ):
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
         encoded = self.bert(input_ids, attention_mask, token_type_ids, return_dict=True)
-        logits = self.classifier(self.dropout(encoded.pooler_output))  # (b, num_labels)
+        if self.config.classifier_pooling == "mean":
+            pooled = mean_pool(encoded.last_hidden_state, attention_mask)
+        else:
+            pooled = encoded.pooler_output
+        logits = self.classifier(self.dropout(pooled))  # (b, num_labels)
         loss = None if labels is None else self._loss(logits, labels)
         return_dict = self.config.return_dict if return_dict is None else return_dict
         if not return_dict:

@@ -119,25 +119,30 @@ def cached(root: Path, key: str, compute) -> dict:
     """``compute()``, kept in ``root/scores.json`` under ``key``: an interrupted benchmark
     resumes without evaluating a model twice."""
     path = root / "scores.json"
-    scores = json.loads(path.read_text()) if path.is_file() else {}
-    if key not in scores:
-        scores[key] = compute()
-        path.write_text(json.dumps(scores, indent=2))
-    return scores[key]
+    stored = json.loads(path.read_text()) if path.is_file() else {}
+    if key not in stored:
+        stored[key] = compute()
+        path.write_text(json.dumps(stored, indent=2))
+    return stored[key]
+
+
+def scores(model_dir: Path, method: str, seeds: int, args) -> dict:
+    """``atb-eval``'s result for ``model_dir``, cached next to it: the probe's key names the
+    task and seeds, fine-tuning's also its lr and pooling, so changing them re-runs only it."""
+    key = f"{model_dir.name} {method} seeds {seeds} {args.task_key}"
+    if method == "finetune":
+        key += f" {args.finetune_key}"
+    return cached(model_dir.parent, key, lambda: evaluate(
+        model_dir, args.task, method=method, seeds=seeds, finetune_config=args.finetune))
 
 
 def task_scores(model_dir: Path, args) -> dict:
-    def compute() -> dict:
-        probe = evaluate(model_dir, args.task, method="probe", seeds=args.seeds)
-        tuned = evaluate(model_dir, args.task, method="finetune", seeds=args.seeds,
-                         finetune_config=args.finetune)
-        log.info("%s: probe %.1f%%, finetune %.1f%%", model_dir.name, 100 * probe["accuracy"],
-                 100 * tuned["accuracy"])
-        return {"probe": probe["accuracy"], "probe_std": probe["accuracy_std"],
-                "finetune": tuned["accuracy"], "finetune_std": tuned["accuracy_std"],
-                "finetune_seeds": [s["accuracy"] for s in tuned["seeds"]]}
-
-    return cached(model_dir.parent, f"{model_dir.name} {args.eval_key}", compute)
+    probe, tuned = (scores(model_dir, method, args.seeds, args) for method in ("probe", "finetune"))
+    log.info("%s: probe %.1f%%, finetune %.1f%%", model_dir.name, 100 * probe["accuracy"],
+             100 * tuned["accuracy"])
+    return {"probe": probe["accuracy"], "probe_std": probe["accuracy_std"],
+            "finetune": tuned["accuracy"], "finetune_std": tuned["accuracy_std"],
+            "finetune_seeds": [s["accuracy"] for s in tuned["seeds"]]}
 
 
 def ranking(ws: Workspace, supernet: Path, evaluator, args, root: Path) -> dict:
@@ -148,20 +153,18 @@ def ranking(ws: Workspace, supernet: Path, evaluator, args, root: Path) -> dict:
                    key=lambda a: a.params())
     archs = [archs[i] for i in np.linspace(0, len(archs) - 1, args.ranking_archs).round().astype(int)]
     fitness = evaluator.fitness(archs)
-    scores = {"finetune": [], "probe": []}
+    accuracy = {"finetune": [], "probe": []}
     for arch in archs:
         out = root / f"ranking-{arch}"
         extract(ws, arch, out, checkpoint=supernet)
         for method, seeds in (("finetune", 1), ("probe", args.seeds)):
-            key = f"{out.name} {method} seed 0 {args.eval_key}" if method == "finetune" else \
-                f"{out.name} probe {args.eval_key}"
-            scores[method].append(cached(root, key, lambda: evaluate(
-                out, args.task, method=method, seeds=seeds, finetune_config=args.finetune))["accuracy"])
-        log.info("%s: fitness %.4f, finetune %.1f%%, probe %.1f%%", arch, fitness[len(scores["probe"]) - 1],
-                 100 * scores["finetune"][-1], 100 * scores["probe"][-1])
-    return {"archs": [str(a) for a in archs], "fitness": fitness.tolist(), **scores,
-            "pairwise_accuracy": pairwise_accuracy(fitness, scores["finetune"]),
-            "pairwise_accuracy_probe": pairwise_accuracy(fitness, scores["probe"])}
+            accuracy[method].append(scores(out, method, seeds, args)["accuracy"])
+        log.info("%s: fitness %.4f, finetune %.1f%%, probe %.1f%%", arch,
+                 fitness[len(accuracy["probe"]) - 1], 100 * accuracy["finetune"][-1],
+                 100 * accuracy["probe"][-1])
+    return {"archs": [str(a) for a in archs], "fitness": fitness.tolist(), **accuracy,
+            "pairwise_accuracy": pairwise_accuracy(fitness, accuracy["finetune"]),
+            "pairwise_accuracy_probe": pairwise_accuracy(fitness, accuracy["probe"])}
 
 
 def main(argv=None) -> int:
@@ -182,6 +185,8 @@ def main(argv=None) -> int:
                         help=f"cap every class of every {TASK} split at N examples (cheaper)")
     parser.add_argument("--finetune-lr", type=float, default=None,
                         help="fine-tuning lr of every model (default: atb-eval's)")
+    parser.add_argument("--pooling", choices=("mean", "cls"), default=None,
+                        help="what the fine-tuned head reads (default: atb-eval's, mean)")
     parser.add_argument("--quick", action="store_true", help="one target, tiny budgets")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -194,8 +199,10 @@ def main(argv=None) -> int:
     args.task = load_task(TASK)
     if args.per_class:
         args.task = args.task.subsample(args.per_class)
-    args.finetune = FinetuneConfig(**({"lr": args.finetune_lr} if args.finetune_lr else {}))
-    args.eval_key = f"per-class {args.per_class} seeds {args.seeds} lr {args.finetune.lr}"
+    args.finetune = FinetuneConfig(**({"lr": args.finetune_lr} if args.finetune_lr else {}),
+                                   pooling=args.pooling)
+    args.task_key = f"per-class {args.per_class}"
+    args.finetune_key = f"lr {args.finetune.lr} pooling {args.pooling or 'mean'}"
     sections = set(args.sections.split(","))
     try:
         ws = Workspace.resolve(args.workspace, create=False)
@@ -211,7 +218,7 @@ def main(argv=None) -> int:
     root = ws.root / "bench-claim"
     t0 = time.perf_counter()
     report = {"supernet": str(supernet), "device_key": predictor.device_key,
-              "task": f"{TASK} ({args.task.sizes()})",
+              "task": f"{TASK} ({args.task.sizes()})", "pooling": args.pooling or "mean",
               "distill_steps": args.distill_steps, "seeds": args.seeds, "rows": []}
     if "pairs" in sections:
         for target in args.targets:
@@ -240,7 +247,8 @@ def main(argv=None) -> int:
 
 def _print(report: dict) -> None:
     print(f"supernet {report['supernet']}, {report['device_key']}, task {report['task']}, "
-          f"{report['distill_steps']} further distillation steps, {report['seeds']} seeds")
+          f"{report['distill_steps']} further distillation steps, {report['seeds']} seeds, "
+          f"fine-tuned on {report['pooling']} pooling")
     rows = report["rows"]
     if rows:
         print(f"{'target':>6} {'role':>8} {'arch':>18} {'measured':>9} {'params':>7} "

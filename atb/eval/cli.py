@@ -5,6 +5,7 @@ examples:
   atb-eval --model tiny-bert --task kjv-genre --method finetune --json
   atb-eval --model tiny-bert --task SST-2/train.tsv --test SST-2/dev.tsv
   atb-eval --model tiny-bert --task pairs.jsonl --text-column a --text-pair-column b
+  atb-eval --model tiny-bert/model.int8-dynamic.onnx --task kjv-genre   # an ONNX graph (probe)
   atb-eval --list-tasks
 
 A task is a built-in name (--list-tasks) or a CSV, TSV or JSONL file with a text column and a
@@ -22,16 +23,18 @@ from atb.errors import UsageError
 from atb.eval.api import METHODS, SEEDS, evaluate, list_tasks, load_task
 from atb.eval.encode import BATCH_SIZE, MAX_LENGTH
 from atb.eval.finetune import FinetuneConfig
+from atb.eval.models import POOLINGS
 
 PROG = "atb-eval"
 TUNED = FinetuneConfig()  # the defaults, for the help text
-FINETUNE_ONLY = ("epochs", "lr", "save")
+FINETUNE_ONLY = ("epochs", "lr", "pooling", "save")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.make_parser(PROG, __doc__)
     add = parser.add_argument
-    add("--model", metavar="DIR", help="🤗 model directory (e.g. from atb-supernet extract)")
+    add("--model", metavar="DIR", help="🤗 model directory (e.g. from atb-supernet extract), or "
+        "an encoder's .onnx file (fp32 or INT8, probed with ONNX Runtime)")
     add("--task", metavar="TASK", help="built-in task name or a .csv/.tsv/.jsonl file")
     add("--method", choices=METHODS, default="probe",
         help="probe: frozen embeddings + logistic regression (default); "
@@ -59,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     tune("--epochs", type=int, metavar="E",
          help=f"at most E epochs, early-stopped (default {TUNED.epochs})")
     tune("--lr", type=float, help=f"peak AdamW learning rate (default {TUNED.lr:g})")
+    tune("--pooling", choices=POOLINGS,
+         help="what the head reads: mean of the last hidden states (default for bert and "
+              "atb-bert) or the family's own [CLS] pooler (default for other encoders)")
     tune("--save", metavar="DIR", help="write the best seed's classifier as a 🤗 directory")
     return parser
 
@@ -79,7 +85,7 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def _finetune_config(args: argparse.Namespace) -> FinetuneConfig:
-    overrides = {name: getattr(args, name) for name in ("epochs", "lr")}
+    overrides = {name: getattr(args, name) for name in ("epochs", "lr", "pooling")}
     return FinetuneConfig(**{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -92,7 +98,11 @@ def _print_tasks(rows: list[dict]) -> None:
 
 
 def _print_result(r: dict) -> None:
-    print(f"{r['task']} · {r['method']} · {r['model']} ({r['model_type']})")
+    head = f" on {r['pooling']} pooling" if r.get("pooling") else ""
+    kind = r["model_type"]
+    if r.get("model_format") == "onnx":
+        kind = f"ONNX, INT8 {r['quantization']}" if r.get("quantization") else "ONNX, float"
+    print(f"{r['task']} · {r['method']}{head} · {r['model']} ({kind})")
     print(f"{r['num_classes']} classes; {r['n_train']} train, {r['n_validation']} validation, "
           f"{r['n_test']} test examples\n")
     extra = ("C", "C") if r["method"] == "probe" else ("best_epoch", "best epoch")

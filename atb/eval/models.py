@@ -15,7 +15,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from atb.errors import EvalError, MissingInputError
+from atb.errors import EvalError, MissingInputError, UsageError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # atb-eval never reaches a hub
 
@@ -25,6 +25,8 @@ ENCODER_TYPES = frozenset({
     "bert", "atb-bert", "roberta", "xlm-roberta", "camembert", "distilbert", "albert",
     "electra", "mpnet", "deberta", "deberta-v2", "megatron-bert", "ernie", "modernbert",
 })
+POOLINGS = ("mean", "cls")  # what a fine-tuned classifier reads: see classifier_pooling
+MEAN_POOLED_TYPES = ("bert", "atb-bert")  # encoders atb-bert's mean-pooled classifier can hold
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 
@@ -97,15 +99,46 @@ def load_encoder(model_dir: Path):
     return _load(AutoModel, Path(model_dir))
 
 
-def load_classifier(model_dir: Path, label_names: list[str]):
+def classifier_pooling(model_type: str, pooling: str | None) -> str:
+    """The pooling a new classifier of ``model_type`` gets: ``pooling`` if it can have it; by
+    default (None) ``mean`` where atb-bert can hold the encoder, else the family's own head."""
+    if pooling is None:
+        return "mean" if model_type in MEAN_POOLED_TYPES else "cls"
+    if pooling not in POOLINGS:
+        raise UsageError(f"unknown pooling {pooling!r}", hint=f"use {' or '.join(POOLINGS)}")
+    if pooling == "mean" and model_type not in MEAN_POOLED_TYPES:
+        raise UsageError(f"mean pooling needs a bert or atb-bert encoder, not {model_type}",
+                         hint="use --pooling cls, the model family's own classification head")
+    return pooling
+
+
+def load_classifier(model_dir: Path, label_names: list[str], pooling: str | None = None):
     """The encoder of ``model_dir`` with a new classification head of ``len(label_names)``
-    outputs (``AutoModelForSequenceClassification``; the head is drawn from torch's RNG)."""
+    outputs, drawn from torch's RNG, on the pooling :func:`classifier_pooling` picks.
+
+    ``cls`` is the family's own ``AutoModelForSequenceClassification`` (BERT: the tanh pooler
+    on [CLS]). ``mean`` is :class:`~atb.modeling.AtbBertForSequenceClassification` with
+    ``classifier_pooling="mean"``; a stock ``bert`` encoder is loaded into it unchanged (same
+    weights and names), so its saved classifier is an ``atb-bert`` directory.
+    """
     from transformers import AutoModelForSequenceClassification
 
-    read_config(model_dir)
-    return _load(AutoModelForSequenceClassification, Path(model_dir),
-                 num_labels=len(label_names), id2label=dict(enumerate(label_names)),
-                 label2id={name: i for i, name in enumerate(label_names)})
+    from atb.modeling import AtbBertConfig, AtbBertForSequenceClassification
+
+    config = read_config(model_dir)
+    pooling = classifier_pooling(config["model_type"], pooling)
+    labels = dict(num_labels=len(label_names), id2label=dict(enumerate(label_names)),
+                  label2id={name: i for i, name in enumerate(label_names)})
+    if pooling == "cls":
+        return _load(AutoModelForSequenceClassification, Path(model_dir), **labels)
+    if config["model_type"] == "atb-bert":
+        return _load(AutoModelForSequenceClassification, Path(model_dir),
+                     classifier_pooling="mean", **labels)
+    try:
+        atb_config = AtbBertConfig.from_bert(config, classifier_pooling="mean", **labels)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"{model_dir}: {exc}", hint="use --pooling cls") from exc
+    return _load(AtbBertForSequenceClassification, Path(model_dir), config=atb_config)
 
 
 def fallback_tokenizer_dir() -> Path:

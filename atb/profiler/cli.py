@@ -28,7 +28,9 @@ def add_setting_options(p, threads_default: str) -> None:
     p.add_argument("--backend", default="onnxruntime", choices=BACKENDS)
     p.add_argument("--threads", type=cli.positive_int, default=None,
                    help=f"intra-op threads (default: {threads_default})")
-    p.add_argument("--precision", default="fp32", choices=PRECISIONS)
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                   help="fp32 (default); bf16 (openvino, CPUs with bf16); int8: onnxruntime "
+                        "times dynamic quantization, openvino a static QDQ graph (docs/architecture.md, INT8)")
     p.add_argument("--space", default="pretrain", choices=["pretrain", "kd"])
     p.add_argument("--super", dest="super_config", default="base", metavar="SUPER",
                    help="sample the space of this super-configuration: base (the paper's, "
@@ -132,7 +134,10 @@ def _sig(x: float | None, digits: int = 3) -> str:
 
 def _print_summary(report) -> None:
     stats = report.stats
+    setting = report.setting
     print(f"device key     {report.device_key}")
+    scheme = f" ({setting.quant_scheme} quantization, docs/architecture.md INT8)" if setting.quant_scheme else ""
+    print(f"precision      {setting.precision}{scheme}; speedups are over BERT-base in {setting.precision}")
     print(f"BERT-base      {_sig(report.bert_base_ms, 4)} ms (drift-corrected)")
     print(f"timed now      {report.new} archs" + (f", {len(report.failed)} failed" if report.failed else ""))
     print(f"store holds    {report.total} sampled archs for this key")

@@ -9,6 +9,9 @@ numerical equality and ``bench/profile.py`` checks equal latency.
 Weights do not change latency, so by default every graph points into one shared file of
 seeded random values (:class:`WeightPool`); pass ``weights=state_dict_weights(model)`` to
 build a self-contained graph of real weights instead.
+
+INT8 settings get the quantized graph of their backend's scheme, built the same way by
+:mod:`atb.profiler.onnx_int8` on :func:`assemble` (:func:`graph_for` picks).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from atb.arch import MAX_POSITIONS, TYPE_VOCAB_SIZE, VOCAB_SIZE, Arch
+from atb.devices.quantization import scheme_for
+from atb.devices.setting import DeviceSetting
 
 OPSET = 17  # first opset with LayerNormalization
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -119,7 +124,7 @@ def state_dict_weights(model) -> WeightSource:
     return lookup
 
 
-class _GraphBuilder:
+class GraphBuilder:
     """Accumulates nodes and initializers; names follow the torch module paths."""
 
     def __init__(self, weights: WeightSource | WeightPool):
@@ -154,6 +159,13 @@ class _GraphBuilder:
         b = self.weight(f"{prefix}.bias", (n_out,))
         return self.op("Add", [b, self.op("MatMul", [x, w], prefix)], prefix)
 
+    def matmul(self, a: str, b: str, hint: str) -> str:
+        """A product of two activations (attention scores and context)."""
+        return self.op("MatMul", [a, b], hint)
+
+    def finish(self) -> None:
+        """Called once all nodes are in, before the graph is made."""
+
     def layer_norm(self, x: str, prefix: str, width: int) -> str:
         g = self.weight(f"{prefix}.weight", (width,))
         b = self.weight(f"{prefix}.bias", (width,))
@@ -174,9 +186,24 @@ def build_onnx(
     ``pool.save``), or a function ``(name, shape) -> array`` for inline weights.
     """
     weights = default_pool() if weights is None else weights
+    return assemble(GraphBuilder(weights), arch, seq_len, batch)
+
+
+def graph_for(arch: Arch, setting: DeviceSetting, pool: WeightPool | None = None) -> onnx.ModelProto:
+    """The graph a profiler times ``arch`` with under a resolved ``DeviceSetting``: fp32 (also
+    for bf16, which the runtime applies), or the INT8 graph of the setting's backend scheme."""
+    if setting.precision == "int8":
+        from atb.profiler.onnx_int8 import build_int8_onnx  # imports this module
+
+        return build_int8_onnx(arch, scheme_for(setting.backend), setting.seq_len, setting.batch, pool)
+    return build_onnx(arch, setting.seq_len, setting.batch, pool)
+
+
+def assemble(g: GraphBuilder, arch: Arch, seq_len: int, batch: int) -> onnx.ModelProto:
+    """The model of ``arch`` with ``g``'s linear layers and attention products (a subclass of
+    the builder emits their quantized forms: :mod:`atb.profiler.onnx_int8`)."""
     if seq_len > MAX_POSITIONS:
         raise ValueError(f"seq_len {seq_len} exceeds {MAX_POSITIONS} positions")
-    g = _GraphBuilder(weights)
     dm, hs = arch.dm, arch.head_size
 
     # embeddings: word + token type + position, then LayerNorm
@@ -209,9 +236,9 @@ def build_onnx(
         v = g.op("Reshape", [g.linear(x, f"{p}.attention.self.value", dm, arch.dqkv), heads_shape], "v")
         v = g.op("Transpose", [v], "v", perm=[0, 2, 1, 3])
         k_t = g.op("Transpose", [k], "k", perm=[0, 2, 3, 1])  # (b, h, hs, s)
-        scores = g.op("Div", [g.op("MatMul", [q, k_t], "scores"), scale], "scores")
+        scores = g.op("Div", [g.matmul(q, k_t, "scores"), scale], "scores")
         probs = g.op("Softmax", [g.op("Add", [scores, mask], "scores")], "probs", axis=-1)
-        context = g.op("Transpose", [g.op("MatMul", [probs, v], "context")], "context", perm=[0, 2, 1, 3])
+        context = g.op("Transpose", [g.matmul(probs, v, "context")], "context", perm=[0, 2, 1, 3])
         context = g.op("Reshape", [context, merged_shape], "context")  # (b, s, dqkv)
         attn = g.linear(context, f"{p}.attention.output.dense", arch.dqkv, dm)
         x = g.layer_norm(g.op("Add", [attn, x], "residual"), f"{p}.attention.output.LayerNorm", dm)
@@ -226,6 +253,7 @@ def build_onnx(
     first = g.op("Gather", [x, g.const(np.array(0, np.int64), "cls")], "cls", axis=1)  # (b, dm)
     g.op("Tanh", [g.linear(first, "pooler.dense", dm, dm)], "pooler", out="pooler_output")
 
+    g.finish()
     int_input = lambda n: helper.make_tensor_value_info(n, TensorProto.INT64, [batch, seq_len])  # noqa: E731
     graph = helper.make_graph(
         g.nodes,

@@ -29,11 +29,11 @@ from typing import Iterable
 import numpy as np
 
 from atb.arch import BERT_BASE, Arch
-from atb.devices import DeviceSetting, Fingerprint, fingerprint, get_backend
+from atb.devices import DeviceSetting, Fingerprint, fingerprint, get_backend, setting_from_key
 from atb.errors import AtbError, BackendFailedError
 from atb.profiler.drift import corrected_rows
 from atb.profiler.lock import HostLock
-from atb.profiler.onnx_graph import build_onnx, default_pool, example_inputs
+from atb.profiler.onnx_graph import default_pool, example_inputs, graph_for
 from atb.profiler.store import LatencyStore
 from atb.profiler.timing import (
     NOISY_IQR, PROTOCOL_VERSION, Measurement, TimingFailure, TimingRule, describe_exception, measure_group,
@@ -119,9 +119,16 @@ class ProfileReport:
         timed = [r for r in self.results if not r.error]
         return sum(r.noisy for r in timed) / len(timed) if timed else 0.0
 
+    @property
+    def setting(self) -> DeviceSetting:
+        return setting_from_key(self.device_key)
+
     def to_dict(self) -> dict:
+        setting = self.setting
         return {
             "device_key": self.device_key,
+            "precision": setting.precision,
+            "quant_scheme": setting.quant_scheme,  # null unless int8 (atb.devices.quantization)
             "run_id": self.run_id,
             "total": self.total,
             "new": self.new,
@@ -172,7 +179,7 @@ class ProfilingRun:
             with self._stops_the_run(f"the reference model {self.reference_arch}"):
                 self._reference_runner = self._load(self.reference_arch)[0]
             self.run_id = self.store.begin_run(
-                self.device_key, self.setting.to_dict(), self.machine.to_dict(), PROTOCOL_VERSION,
+                self.device_key, self.setting.record(), self.machine.to_dict(), PROTOCOL_VERSION,
                 self.rule.to_dict(), str(self.reference_arch), self.command,
             )
             self._time_bert_base()
@@ -202,9 +209,7 @@ class ProfilingRun:
         graph: Path | None = None
         if self.backend.uses_onnx:
             pool = default_pool()
-            graph = pool.save(
-                build_onnx(arch, self.setting.seq_len, self.setting.batch, pool), f"atb-{arch}-{id(self)}"
-            )
+            graph = pool.save(graph_for(arch, self.setting, pool), f"atb-{arch}-{id(self)}")
         try:
             runner = self.backend.load(arch, graph, self.setting, self.inputs)
         finally:

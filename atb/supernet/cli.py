@@ -12,6 +12,7 @@ import os
 import sys
 
 from atb.cli import add_common, configure, make_parser, print_json, print_table, run, seed_int
+from atb.errors import UsageError
 from atb.supernet.config import IMPORTANCE, INIT_LR, SAMPLING, SCRATCH_LR, TrainConfig
 
 PROG = "atb-supernet"
@@ -23,6 +24,7 @@ EXAMPLES = """examples:
   torchrun --nproc_per_node 2 -m atb.supernet --steps 300
   atb-supernet evaluate --arch 4-256-480-4-256 --json
   atb-supernet extract --arch 4-256-480-4-256 -o tiny-bert --onnx
+  atb-supernet extract --arch 4-256-480-4-256 -o tiny-bert --quantize int8 --scheme qdq
 """
 
 
@@ -76,7 +78,9 @@ def print_summary(summary: dict, as_json: bool) -> None:
         print_json(summary)
         return
     for key, value in summary.items():
-        if isinstance(value, float):
+        if key.endswith("_bytes") and isinstance(value, int):
+            value = f"{value / 1e6:.2f} MB"
+        elif isinstance(value, float):
             value = f"{value:.4g}"
         elif isinstance(value, list):
             value = ", ".join(str(v.get("source", v)) if isinstance(v, dict) else str(v)
@@ -115,8 +119,12 @@ def _train(args) -> int:
 def _extract(args) -> int:
     from atb.supernet.extract import extract
 
+    if args.scheme is not None and args.quantize is None:
+        raise UsageError("--scheme picks the INT8 scheme of --quantize int8",
+                         hint="add --quantize int8, or drop --scheme")
     print_summary(extract(args.workspace, args.arch, args.output, onnx=args.onnx,
-                           space=args.space), args.json)
+                          space=args.space, quantize=args.quantize,
+                          scheme=args.scheme or "dynamic"), args.json)
     return 0
 
 
@@ -166,6 +174,14 @@ def build_parser():
             p.add_argument("--arch", required=True, metavar="A", help="lt-dm-df-h-dqkv")
             p.add_argument("-o", "--output", required=True, metavar="OUT", help="output directory")
             p.add_argument("--onnx", action="store_true", help="also write model.onnx")
+            p.add_argument("--quantize", default=None, metavar="int8",
+                           help="also write model.onnx and its INT8 copy "
+                                "model.int8-SCHEME.onnx (see --scheme)")
+            p.add_argument("--scheme", default=None, metavar="SCHEME",
+                           help="INT8 scheme: dynamic = ONNX Runtime's dynamic quantization of "
+                                "the linear layers (default; what atb times on onnxruntime); "
+                                "qdq = static QDQ graph for OpenVINO, calibrated on the "
+                                "workspace's held-out text")
         else:
             p.add_argument("--arch", required=True, action="append", metavar="A",
                            help="lt-dm-df-h-dqkv (repeatable)")

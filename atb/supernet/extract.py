@@ -11,6 +11,12 @@ its forward, copied into the parameter names of 🤗 ``BertModel``. The director
   also carries atb-bert's code (``configuration_atb_bert.py``, ``modeling_atb_bert.py``) and
   an ``auto_map`` naming it, so ``from_pretrained(dir, trust_remote_code=True)`` loads it where
   atb is not installed; after ``import atb``, plain ``from_pretrained(dir)`` uses atb's classes.
+
+With ``onnx`` the directory also holds ``model.onnx`` (fp32), and with ``quantize="int8"`` an
+INT8 copy of it made by :func:`atb.devices.quantization.quantize_with_library`:
+``model.int8-dynamic.onnx`` (ONNX Runtime's dynamic quantization of the linear layers, the
+scheme atb times on ONNX Runtime) or ``model.int8-qdq.onnx`` (a static QDQ graph, the scheme
+atb times on OpenVINO, its activation scales calibrated on the workspace's held-out text).
 """
 
 from __future__ import annotations
@@ -20,17 +26,25 @@ import shutil
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from atb.arch import Arch
-from atb.errors import SupernetError, UsageError
+from atb.devices.quantization import QuantScheme, quantize_with_library, scheme_for
+from atb.errors import MissingInputError, SupernetError, UsageError
 from atb.modeling import AtbBertConfig, AtbBertModel
-from atb.supernet.data import as_workspace, quiet_transformers, tokenizer_dir
+from atb.supernet.data import (as_workspace, load_split, make_sequences, quiet_transformers,
+                               tokenizer_dir)
 from atb.supernet.elastic import SuperPLM, qkv_rows
 from atb.supernet.pretrained import TOKENIZER_FILES
 
 log = logging.getLogger("atb.supernet.extract")
 
+QUANTIZE = ("int8",)  # what --quantize accepts
+INT8_BACKENDS = ("onnxruntime", "openvino")  # extraction writes the INT8 scheme each one times
+CALIBRATION_SEQUENCES = 32  # held-out sequences that set a static scheme's activation scales
+CALIBRATION_LENGTH = 128  # tokens per calibration sequence: the length atb profiles
+CALIBRATION_BATCH = 8  # sequences per calibration feed
 
 
 def _take(weight: torch.Tensor, rows, cols=None) -> torch.Tensor:
@@ -98,9 +112,17 @@ def _stock_bert_config(config: AtbBertConfig):
 
 
 def save_model(model: AtbBertModel, arch: Arch, out_dir: Path, onnx: bool = False,
-               tokenizer: Path | None = None) -> dict:
+               tokenizer: Path | None = None, quantize: str | None = None,
+               scheme: str = "dynamic", calibration=None) -> dict:
     """Write ``model`` to ``out_dir`` in 🤗 format with the tokenizer files of ``tokenizer``
-    (default: atb's uncased WordPiece), plus ``model.onnx`` when asked."""
+    (default: atb's uncased WordPiece), plus ``model.onnx`` when asked.
+
+    ``quantize="int8"`` also writes ``model.onnx`` and its INT8 copy
+    ``model.int8-<scheme>.onnx`` (:func:`quantize_onnx`; ``scheme`` ``"dynamic"`` or ``"qdq"``,
+    which needs ``calibration``, e.g. :func:`calibration_feeds`). The summary names each file
+    with its size in bytes (``onnx``/``onnx_bytes``, ``int8``/``int8_scheme``/``int8_bytes``).
+    """
+    check_quantize(quantize, scheme)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"output {out_dir} exists and is not a directory")
@@ -126,9 +148,62 @@ def save_model(model: AtbBertModel, arch: Arch, out_dir: Path, onnx: bool = Fals
     summary = {"arch": str(arch), "out_dir": str(out_dir),
                "model_type": "bert" if stock else "atb-bert",
                "params": sum(p.numel() for p in model.parameters())}
-    if onnx:
-        summary["onnx"] = str(export_onnx(model, out_dir / "model.onnx"))
+    if onnx or quantize:
+        fp32 = export_onnx(model, out_dir / "model.onnx")
+        summary.update(onnx=str(fp32), onnx_bytes=fp32.stat().st_size)
+        if quantize:
+            int8 = quantize_onnx(fp32, scheme, calibration)
+            summary.update(int8=str(int8), int8_scheme=scheme, int8_bytes=int8.stat().st_size)
     return summary
+
+
+def int8_schemes() -> dict[str, QuantScheme]:
+    """The INT8 schemes extraction writes, by name: ``dynamic`` (what atb times on ONNX
+    Runtime) and ``qdq`` (what it times on OpenVINO)."""
+    return {s.name: s for s in map(scheme_for, INT8_BACKENDS)}
+
+
+def check_quantize(quantize: str | None, scheme: str) -> None:
+    """Refuse a precision or an INT8 scheme that extraction does not write."""
+    if quantize is not None and quantize not in QUANTIZE:
+        raise UsageError(f"cannot quantize to {quantize!r}", hint=f"use {' or '.join(QUANTIZE)}")
+    if scheme not in int8_schemes():
+        raise UsageError(f"unknown INT8 scheme {scheme!r}",
+                         hint=f"use {' or '.join(int8_schemes())}")
+
+
+def quantize_onnx(fp32: Path, scheme: str = "dynamic", calibration=None) -> Path:
+    """The INT8 copy of the fp32 graph ``fp32``, written next to it as
+    ``model.int8-<scheme>.onnx`` by :func:`atb.devices.quantization.quantize_with_library`
+    (:func:`int8_schemes`). ``calibration``: the input feeds a static scheme needs."""
+    check_quantize("int8", scheme)
+    chosen = int8_schemes()[scheme]
+    if chosen.static and calibration is None:
+        raise UsageError(f"the {scheme} scheme needs calibration text",
+                         hint="extract from a workspace with prepared data (atb-supernet data)")
+    out = Path(fp32).with_name(f"model.int8-{scheme}.onnx")
+    return quantize_with_library(Path(fp32), out, chosen, calibration)
+
+
+def calibration_feeds(workspace, sequences: int = CALIBRATION_SEQUENCES,
+                      seq_len: int = CALIBRATION_LENGTH,
+                      batch: int = CALIBRATION_BATCH) -> list[dict[str, np.ndarray]]:
+    """ONNX input feeds of up to ``sequences`` held-out sequences of the workspace's prepared
+    data (``[CLS] … [SEP]`` rows of ``seq_len`` tokens, taken evenly across the held-out
+    documents), ``batch`` rows per feed: text the supernet was never trained on."""
+    try:
+        heldout = load_split(workspace, "heldout")
+    except MissingInputError as exc:  # say why extraction wants data at all
+        raise MissingInputError(f"a static INT8 scheme calibrates on held-out text, and {exc}",
+                                hint=exc.hint) from exc
+    ids, mask = make_sequences(heldout, seq_len)
+    if not len(ids):
+        raise SupernetError("the held-out split has no sequence to calibrate on",
+                            hint="rerun atb-supernet data with more text")
+    rows = np.unique(np.linspace(0, len(ids) - 1, min(sequences, len(ids))).round().astype(int))
+    return [{"input_ids": ids[chunk], "attention_mask": mask[chunk],
+             "token_type_ids": np.zeros_like(ids[chunk])}
+            for chunk in np.array_split(rows, -(-len(rows) // batch))]
 
 
 def export_onnx(model: AtbBertModel, path: Path, seq_len: int = 128) -> Path:
@@ -147,37 +222,53 @@ def export_onnx(model: AtbBertModel, path: Path, seq_len: int = 128) -> Path:
     names = ["input_ids", "attention_mask", "token_type_ids"]
     axes = {n: {0: "batch", 1: "sequence"} for n in names + ["last_hidden_state"]}
     axes["pooler_output"] = {0: "batch"}
+    was_training = model.training
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter's notice
-            torch.onnx.export(
-                _Plain(model.eval()), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(path),
-                input_names=names, output_names=["last_hidden_state", "pooler_output"],
+            torch.onnx.export(  # the exporter restores the wrapper's mode, recursively: eval it
+                _Plain(model).eval(), (ids, torch.ones_like(ids), torch.zeros_like(ids)),
+                str(path), input_names=names, output_names=["last_hidden_state", "pooler_output"],
                 dynamic_axes=axes, opset_version=17, dynamo=False,
             )
     except Exception as exc:  # the exporter raises many types; the user only needs the reason
         raise SupernetError(f"ONNX export failed: {str(exc).splitlines()[0]}") from exc
-    return path
+    finally:
+        model.train(was_training)
+    return Path(path)
 
 
 def extract(workspace, arch: Arch | str, out_dir: Path, onnx: bool = False,
-            space: str | None = None, checkpoint: Path | None = None) -> dict:
+            space: str | None = None, checkpoint: Path | None = None,
+            quantize: str | None = None, scheme: str = "dynamic") -> dict:
     """Extract ``arch`` from the workspace's supernet checkpoint (or ``checkpoint``, a
-    checkpoint directory) into ``out_dir``.
+    checkpoint directory) into ``out_dir``; ``quantize="int8"`` adds ``model.onnx`` and its
+    INT8 copy under ``scheme`` (see :func:`save_model`), a ``qdq`` one calibrated on the
+    workspace's held-out text (:func:`calibration_feeds`).
 
-    Raises :class:`~atb.errors.MissingInputError` when there is no checkpoint and
-    :class:`~atb.errors.ArchSpecError` when ``arch`` lies outside the supernet's space.
+    Raises :class:`~atb.errors.MissingInputError` when there is no checkpoint (or, for ``qdq``,
+    no prepared data) and :class:`~atb.errors.ArchSpecError` when ``arch`` lies outside the
+    supernet's space.
     """
     from atb.supernet import checkpoint as ckpt
 
+    check_quantize(quantize, scheme)
     ws = as_workspace(workspace)
     arch = Arch.parse(arch) if isinstance(arch, str) else arch
     path = Path(checkpoint) if checkpoint else ckpt.find_checkpoint(ws.supernet_dir, space=space)
     trainable, state = ckpt.load_trainable(path)
     supernet = trainable["supernet"]
     arch = supernet.space.validate(arch)
+    calibration = None
+    if quantize and int8_schemes()[scheme].static:  # read before anything is written
+        length = min(CALIBRATION_LENGTH, supernet.embeddings.position_embeddings.num_embeddings)
+        calibration = calibration_feeds(ws, seq_len=length)
     summary = save_model(extract_model(supernet, arch), arch, Path(out_dir), onnx=onnx,
-                         tokenizer=ckpt.tokenizer_source(path))
+                         tokenizer=ckpt.tokenizer_source(path), quantize=quantize,
+                         scheme=scheme, calibration=calibration)
+    if calibration is not None:
+        summary["int8_calibration"] = (f"{sum(len(f['input_ids']) for f in calibration)} "
+                                       f"held-out sequences of {length} tokens")
     summary.update(checkpoint=str(path), step=state["step"], space=state["space"],
                    init=(state.get("init") or {}).get("name"))
     log.info("extracted %s to %s", arch, out_dir)

@@ -20,6 +20,26 @@ def test_every_backend_loads_and_runs(backend, tmp_path):
             runner.run()
 
 
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_onnx_backends_load_and_run_their_int8_graph(backend, tmp_path):
+    from atb.profiler.onnx_graph import graph_for
+
+    arch = Arch.parse("2-128-256-2-128")
+    setting = DeviceSetting(backend=backend, threads=1, precision="int8", seq_len=16).resolve()
+    pool = WeightPool(tmp_path)
+    graph = pool.save(graph_for(arch, setting, pool), "g")
+    with get_backend(backend).load(arch, graph, setting, example_inputs(16)) as runner:
+        for _ in range(3):
+            runner.run()
+
+
+def test_openvino_keeps_f32_for_the_float_ops_of_int8():
+    from atb.devices.backends.openvino import compile_config
+
+    setting = DeviceSetting(backend="openvino", threads=1, precision="int8").resolve()
+    assert compile_config(setting)["INFERENCE_PRECISION_HINT"] == "f32"
+
+
 def test_device_key_names_the_setting():
     key = device_key_for("onnxruntime", threads=1, precision="fp32", seq_len=64)
     assert key.startswith("cpu-onnxruntime-t1-fp32-s64-b1-")
@@ -48,6 +68,7 @@ def test_default_threads_are_the_physical_cores():
     ({"threads": 10_000}, UsageError),
     ({"seq_len": 0}, UsageError),
     ({"backend": "onnxruntime", "precision": "bf16"}, BackendUnavailableError),
+    ({"backend": "torch", "precision": "int8"}, BackendUnavailableError),
 ])
 def test_bad_settings_are_refused(kwargs, error):
     with pytest.raises(error):

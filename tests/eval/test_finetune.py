@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 from transformers import AutoModelForSequenceClassification
 
@@ -7,10 +9,13 @@ from atb.eval import FinetuneConfig, evaluate
 FAST = FinetuneConfig(epochs=5, lr=5e-3, batch_size=16, patience=5)
 
 
-@pytest.mark.parametrize("model", ["bert_dir", "atb_dir"])
-def test_finetune_beats_the_majority_and_repeats(model, keyword_csv, request):
+@pytest.mark.parametrize("model, pooling", [("bert_dir", None), ("atb_dir", None),
+                                            ("bert_dir", "cls")])
+def test_finetune_beats_the_majority_and_repeats(model, pooling, keyword_csv, request):
+    config = dataclasses.replace(FAST, pooling=pooling)
     result = evaluate(request.getfixturevalue(model), keyword_csv, method="finetune", seeds=[0, 0],
-                      finetune_config=FAST, threads=1)
+                      finetune_config=config, threads=1)
+    assert result["pooling"] == (pooling or "mean")
     first, again = result["seeds"]
     assert first == again  # same head init, dropout and batch order
     assert result["accuracy"] > result["majority_accuracy"] + 0.15
@@ -31,7 +36,8 @@ def test_saved_classifier_loads_with_its_labels(atb_dir, keyword_csv, tmp_path):
     assert (out / "tokenizer.json").is_file()
 
 
-@pytest.mark.parametrize("bad", [dict(epochs=0), dict(lr=0.0), dict(warmup_fraction=1.0)])
+@pytest.mark.parametrize("bad", [dict(epochs=0), dict(lr=0.0), dict(warmup_fraction=1.0),
+                                 dict(pooling="max")])
 def test_bad_config(bad):
     with pytest.raises(UsageError):
         FinetuneConfig(**bad)

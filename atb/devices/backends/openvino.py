@@ -6,6 +6,10 @@ and precision are then set explicitly because the hint would choose them by mach
 physical cores; bf16 on CPUs that have it) and a label must say what it measured. Compared
 with ``benchmark_app -hint none -nstreams 1 -nthreads N -infer_precision f32 -api sync``
 (benchmark_app refuses ``-nthreads`` next to a hint) by ``bench/profile.py``.
+
+INT8 (``--precision int8``): the graph is the static QDQ graph of
+:mod:`atb.devices.quantization` (built by the profiler); OpenVINO's low-precision
+transformations run each dequantized MatMul in INT8, and the precision hint stays f32.
 """
 
 from __future__ import annotations
@@ -19,7 +23,11 @@ from atb.devices.backends.base import Backend, Runner
 from atb.devices.setting import DeviceSetting
 from atb.errors import BackendUnavailableError
 
-OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
+# int8: the graph's QDQ nodes make the MatMuls INT8; the hint sets every other op's precision
+# (softmax, LayerNorm, GELU, the float bias adds). Left unset it would be bf16 on CPUs that
+# have bf16, so an int8 label would mean "int8 + bf16" on some machines and "int8 + f32" on
+# others; f32 makes it the same mix as ONNX Runtime's dynamic INT8 everywhere.
+OV_PRECISION = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 
 
 def _core():

@@ -7,6 +7,11 @@ workers spin inside a run and stop when it returns (``session.force_spinning_sto
 1-2% of the default session (``bench/profile.py --sections deployment``), with nothing left
 spinning between runs. Protocol 2 parked the workers instead (``allow_spinning=0``), which made
 every run pay a wake-up that cost small models up to 12% of their speedup.
+
+INT8 (``--precision int8``): the graph is already the dynamic-quantization graph of
+:mod:`atb.devices.quantization` (``MatMulInteger`` linears, built by the profiler); the same
+session and options run it, and ``ORT_ENABLE_ALL`` fuses it into ``DynamicQuantizeMatMul``
+as it does for ``quantize_dynamic``'s output.
 """
 
 from __future__ import annotations
