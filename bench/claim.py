@@ -119,11 +119,15 @@ def cached(root: Path, key: str, compute) -> dict:
     """``compute()``, kept in ``root/scores.json`` under ``key``: an interrupted benchmark
     resumes without evaluating a model twice."""
     path = root / "scores.json"
-    stored = json.loads(path.read_text()) if path.is_file() else {}
-    if key not in stored:
-        stored[key] = compute()
-        path.write_text(json.dumps(stored, indent=2))
-    return stored[key]
+    def stored() -> dict:
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    if key not in stored():
+        value = compute()
+        scores = stored()  # read again: another section may have written meanwhile
+        scores[key] = value
+        path.write_text(json.dumps(scores, indent=2))
+    return stored()[key]
 
 
 def scores(model_dir: Path, method: str, seeds: int, args) -> dict:
