@@ -122,12 +122,13 @@ def cached(root: Path, key: str, compute) -> dict:
     def stored() -> dict:
         return json.loads(path.read_text()) if path.is_file() else {}
 
-    if key not in stored():
+    scores = stored()
+    if key not in scores:
         value = compute()
         scores = stored()  # read again: another section may have written meanwhile
         scores[key] = value
         path.write_text(json.dumps(scores, indent=2))
-    return stored()[key]
+    return scores[key]
 
 
 def scores(model_dir: Path, method: str, seeds: int, args) -> dict:

@@ -81,6 +81,8 @@ def embed(encoder: Callable, tokenized: Tokenized, batch_size: int = BATCH_SIZE,
     """
     import torch
 
+    from atb.modeling import mean_pool
+
     was_training = bool(getattr(encoder, "training", False))
     if was_training:
         encoder.eval()
@@ -90,8 +92,7 @@ def embed(encoder: Callable, tokenized: Tokenized, batch_size: int = BATCH_SIZE,
             for indices in sorted_batches(tokenized, batch_size):
                 batch = collate(tokenized, indices)
                 hidden = last_hidden_state(encoder(**batch)).float()  # (b, s, d)
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (b, s, 1)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (b, d)
+                pooled = mean_pool(hidden, batch["attention_mask"])  # (b, d), as the head's
                 if out is None:
                     out = np.empty((len(tokenized), pooled.shape[-1]), dtype=np.float32)
                 out[indices] = pooled.numpy()
