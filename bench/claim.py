@@ -40,10 +40,11 @@ from atb.eval import FinetuneConfig, evaluate, load_task  # noqa: E402
 from atb.predictor import load_or_fit  # noqa: E402
 from atb.compose import run_search, search_measure  # noqa: E402
 from atb.search.baselines import bert_rule_archs  # noqa: E402
-from atb.supernet import FitnessEvaluator, train_supernet  # noqa: E402
+from atb.supernet import FitnessEvaluator  # noqa: E402
 from atb.supernet import checkpoint as ckpt  # noqa: E402
 from atb.supernet.evaluate import pairwise_accuracy  # noqa: E402
-from atb.supernet.extract import extract, extract_trainable  # noqa: E402
+from atb.supernet.alone import distill_alone  # noqa: E402
+from atb.supernet.extract import extract  # noqa: E402
 from atb.workspace import Workspace  # noqa: E402
 
 log = logging.getLogger("bench.claim")
@@ -103,16 +104,7 @@ def cached_pair(ws: Workspace, target: float, predictor, evaluator, args, root: 
 
 def distilled_model(ws: Workspace, supernet: Path, arch: Arch, args, root: Path) -> Path:
     """``arch`` cut out of the supernet, distilled alone for ``--distill-steps``, as a 🤗 dir."""
-    alone = root / f"alone-{arch}-{args.distill_steps}"
-    if not ((alone / ckpt.STATE).is_file() and ckpt.read_state(alone)["step"] == args.distill_steps):
-        extract_trainable(supernet, arch, alone)
-        init = ckpt.read_state(supernet)["init"]["source"]
-        train_supernet(ws, init=init, fixed_arch=arch, resume=True, out_dir=alone,
-                       steps=args.distill_steps, samples=1, save_every=args.distill_steps,
-                       space=ckpt.read_state(supernet)["space"])
-    out = root / f"model-{arch}-{args.distill_steps}"
-    extract(ws, arch, out, checkpoint=alone)
-    return out
+    return distill_alone(ws, supernet, arch, args.distill_steps, root)
 
 
 def cached(root: Path, key: str, compute) -> dict:

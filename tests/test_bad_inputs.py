@@ -353,6 +353,25 @@ CASES = [
     Case("atb-eval", "--model {missing}.onnx --task {task_csv}", "onnx-missing"),
     Case("atb-eval", "--model {garbage_onnx} --task {task_csv}", "onnx-garbage"),
     Case("atb-eval", "--model {identity_onnx} --task {task_csv}", "onnx-without-encoder-inputs"),
+    Case("atb-eval", "--model {model} --task {task_csv} --predictions /proc/nope/p.jsonl",
+         "predictions-unwritable"),
+    Case("atb-eval", "compare --model {model} --task {task_csv}", "compare-one-model"),
+    Case("atb-eval", "compare --model {model} --model {model} --model {model} --task {task_csv}",
+         "compare-three-models"),
+    Case("atb-eval", "compare --model {model} --model {model}", "compare-no-task"),
+    Case("atb-eval", "compare --model {model} --model {missing} --task {task_csv}",
+         "compare-model-missing"),
+    Case("atb-eval", "compare --model {model} --model {model} --task {task_csv} --latency",
+         "compare-latency-without-workspace"),
+    Case("atb-eval", "compare --model {model} --model {model} --task {task_csv} --lr 0",
+         "compare-lr-zero"),
+    Case("atb-eval", "compare --model {model} --model {model} --task {task_csv} --method probe "
+         "--epochs 2", "compare-epochs-with-probe"),
+    Case("atb-eval", "compare --model {model} --model {model} --task nope", "compare-task-unknown"),
+    Case("atb-eval", "baselines", "baselines-no-task"),
+    Case("atb-eval", "baselines --task nope", "baselines-task-unknown"),
+    Case("atb-eval", "baselines --task {task_csv} --arch 4-x-1-1-1", "baselines-arch-malformed"),
+    Case("atb-eval", "baselines --task {task_csv} --seeds 0", "baselines-seeds-zero"),
     # -- atb-fleet (no cluster is ever reached: {closed_port} has nothing listening) ------------
     Case("atb-fleet", "", "no-sub-command"),
     Case("atb-fleet", "launch", "sub-command-unknown"),
@@ -679,7 +698,8 @@ def test_table_covers_every_command_and_sub_command():
     first_words = {(c.command, c.argv.split()[0] if c.argv and not c.argv.startswith("-") else "")
                    for c in CASES}
     wanted = {("atb-profile", ""), ("atb-profile", "export"), ("atb-search", ""), ("atb-demo", ""),
-              ("atb-eval", ""), ("atb-plot", "predictor"), ("atb-plot", "pareto"), ("atb-plot", "devices"),
+              ("atb-eval", ""), ("atb-eval", "compare"), ("atb-eval", "baselines"),
+              ("atb-plot", "predictor"), ("atb-plot", "pareto"), ("atb-plot", "devices"),
               ("atb-fleet", "profile"), ("atb-fleet", "status")}
     wanted |= {("atb-predictor", s) for s in ("fit", "eval", "predict", "transfer")}
     wanted |= {("atb-supernet", s) for s in ("data", "train", "extract", "evaluate")}

@@ -12,7 +12,7 @@ from atb.errors import EvalError, UsageError
 from atb.eval.builtin import BUILTIN_TASKS, builtin_task, describe_builtin_tasks
 from atb.eval.encode import BATCH_SIZE, MAX_LENGTH
 from atb.eval.files import FORMATS, task_from_files
-from atb.eval.metrics import report, seed_list
+from atb.eval.metrics import public, report, seed_list
 from atb.eval.tasks import Task
 
 log = logging.getLogger("atb.eval.api")
@@ -57,7 +57,8 @@ def list_tasks() -> list[dict]:
 def evaluate(model_dir: str | Path, task: str | Path | Task, method: str = "probe",
              seeds: int | list[int] = SEEDS, *, max_length: int = MAX_LENGTH,
              batch_size: int | None = None, finetune_config=None,
-             save_dir: str | Path | None = None, threads: int | None = None) -> dict:
+             save_dir: str | Path | None = None, threads: int | None = None,
+             predictions: bool = False) -> dict:
     """Evaluate the encoder in ``model_dir`` on ``task``; every seed re-runs the method.
 
     ``model_dir``: a 🤗 directory of a BERT-family encoder (what ``atb-supernet extract``
@@ -80,8 +81,11 @@ def evaluate(model_dir: str | Path, task: str | Path | Task, method: str = "prob
     ``"qdq"`` or ``None`` for a float graph), ``n_train``,
     ``n_validation``, ``n_test``, ``num_classes``, ``label_names``, ``accuracy``,
     ``accuracy_std``, ``macro_f1``, ``macro_f1_std`` (test split, mean and sample std over
-    seeds), ``majority_class``, ``majority_accuracy``, ``majority_macro_f1``, ``seeds`` (one dict
-    per seed) and ``seconds`` (wall time, loading included). Raises an
+    seeds), ``accuracy_ci`` (95% bootstrap interval over test examples and seeds),
+    ``majority_class``, ``majority_accuracy``, ``majority_macro_f1``, ``seeds`` (one dict per
+    seed), ``seconds`` (wall time, loading included), for fine-tuning ``lr`` (the rate, how it
+    was chosen and the validation grid), and with ``predictions`` the test split's
+    ``predictions`` (seeds x examples, numpy) and ``test_labels``. Raises an
     :class:`~atb.errors.AtbError` subclass for every mistake of the caller's.
     """
     from atb.eval.onnx_encoder import is_onnx_model
@@ -123,9 +127,12 @@ def evaluate(model_dir: str | Path, task: str | Path | Task, method: str = "prob
         else:
             result = _finetune(model_dir, task, tokenizer, seeds, max_length, batch_size,
                                finetune_config, save_dir)
-    return {"task": task.name, "method": method, "model": str(model_dir), **about,
-            **task.sizes(), "label_names": task.label_names, **result,
-            "seconds": time.perf_counter() - start}
+    out = {"task": task.name, "method": method, "model": str(model_dir), **about,
+           **task.sizes(), "label_names": task.label_names, **result,
+           "seconds": time.perf_counter() - start}
+    if predictions:
+        return {**out, "test_labels": task.test.labels}
+    return public(out)
 
 
 def _load_model(model_dir: Path, method: str, threads: int | None):
@@ -178,8 +185,8 @@ def _finetune(model_dir, task, tokenizer, seeds, max_length, batch_size, config,
     config = config or FinetuneConfig()
     if batch_size is not None:
         config = dataclasses.replace(config, batch_size=batch_size)
-    per_seed = finetune(Path(model_dir), task, tokenizer, seeds, config, max_length,
-                        Path(save_dir) if save_dir is not None else None)
-    return {**report(task, per_seed), "pooling": per_seed[0]["pooling"],
+    lr, per_seed = finetune(Path(model_dir), task, tokenizer, seeds, config, max_length,
+                            Path(save_dir) if save_dir is not None else None)
+    return {**report(task, per_seed), "pooling": per_seed[0]["pooling"], "lr": lr,
             "config": dataclasses.asdict(config),
             "saved": str(save_dir) if save_dir is not None else None}

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
-from atb.eval import kjv
+from atb.eval import kjv, kjv_next
 from atb.eval.tasks import Task
 
 
@@ -13,10 +13,28 @@ from atb.eval.tasks import Task
 class BuiltinTask:
     name: str
     description: str
+    tests: str  # what a good score on it shows
     build: Callable[[], Task]  # deterministic: the same task on every call
+    # Test accuracy of the baselines and reference models, as measured by the command in
+    # docs/results.md (atb-eval baselines / atb-eval --method finetune).
+    reference: dict = field(default_factory=dict)
 
 
-BUILTIN_TASKS = {t.name: t for t in (BuiltinTask(kjv.NAME, kjv.DESCRIPTION, kjv.build),)}
+# Measured test accuracies (commands and dates: docs/results.md, "Evaluation").
+REFERENCE_GENRE = {"majority": 0.125, "bag of words": 0.648, "MiniLM-L6 probe": 0.565,
+                   "random-init MiniLM-L6 shape, probe": 0.49}
+REFERENCE_NEXT = {"majority": 0.500, "bag of words, joined pair": 0.506,
+                  "bag of words, side by side": 0.499}
+
+BUILTIN_TASKS = {t.name: t for t in (
+    BuiltinTask(kjv_next.NAME, kjv_next.DESCRIPTION,
+                "reading: discourse order across two passages, which only the Transformer "
+                "layers can see (the default task for comparing architectures)",
+                kjv_next.build, REFERENCE_NEXT),
+    BuiltinTask(kjv.NAME, kjv.DESCRIPTION,
+                "vocabulary and style: a bag of words does well, so it favours wide embedding "
+                "tables over what the layers compute", kjv.build, REFERENCE_GENRE),
+)}
 
 
 def builtin_task(name: str) -> Task | None:
@@ -31,5 +49,6 @@ def describe_builtin_tasks() -> list[dict]:
     for entry in BUILTIN_TASKS.values():
         task = entry.build()
         rows.append({"name": entry.name, **task.sizes(), "classes": task.label_names,
-                     "description": entry.description})
+                     "description": entry.description, "tests": entry.tests,
+                     "reference": entry.reference})
     return rows

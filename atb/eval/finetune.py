@@ -1,9 +1,12 @@
 """Fine-tuning: a classification head on the encoder, trained end to end (the paper's measure).
 
-Per seed the model is loaded afresh with a new head and trained with AdamW under a linear schedule with warm-up; after each
-epoch the validation accuracy is measured, training stops once it has not improved for
-``patience`` epochs, and the best epoch's weights are scored on the test split. The seed draws
-the head's initial weights, dropout and the order of the training batches.
+The protocol: the peak learning rate is picked on the validation split (one run per rate of a
+small grid with an extra seed, :func:`pick_lr`), or given; then per seed the model is loaded
+afresh with a new head and trained at that rate with AdamW under a linear schedule with
+warm-up; after each epoch the validation accuracy is measured, training stops once it has not
+improved for ``patience`` epochs, and the best epoch's weights predict the test split (the
+predictions are kept, so paired intervals can be computed later, :mod:`atb.eval.stats`). The
+seed draws the head's initial weights, dropout and the order of the training batches.
 
 The head reads the mean of the last hidden states by default (``pooling``; see
 :func:`atb.eval.models.load_classifier`), not BERT's [CLS] pooler: the pooler of a
@@ -33,16 +36,27 @@ log = logging.getLogger("atb.eval.finetune")
 BUCKET_BATCHES = 50  # batches whose examples are length-sorted together (less padding)
 
 
+LR_GRID = (1e-4, 3e-4, 1e-3)  # peak learning rates tried on the validation split
+LR_SEED = 1000  # the extra seed of the learning-rate pick, never one of the reported seeds
+
+
 @dataclass(frozen=True)
 class FinetuneConfig:
-    """Hyper-parameters; the defaults suit a small encoder and a few thousand examples."""
+    """Hyper-parameters of the fine-tuning protocol (docs/architecture.md, "Evaluation").
 
-    epochs: int = 4  # at most: early stopping may end sooner
-    lr: float = 1e-4  # peak AdamW learning rate
+    ``lr=None`` (the default) picks the peak learning rate: one run per value of ``lr_grid``
+    with seed ``lr_seed``, the best *validation* accuracy wins; the reported seeds then all
+    train at that rate. A given ``lr`` skips the pick.
+    """
+
+    epochs: int = 3  # at most: the best validation epoch is kept, early stopping may end sooner
+    lr: float | None = None  # peak AdamW learning rate; None: picked from lr_grid on validation
+    lr_grid: tuple[float, ...] = LR_GRID
+    lr_seed: int = LR_SEED
     batch_size: int = 32
     warmup_fraction: float = 0.1  # of all steps: linear warm-up, then linear decay to 0
     weight_decay: float = 0.01  # not applied to biases and LayerNorm weights
-    patience: int = 1  # epochs without a better validation accuracy before stopping
+    patience: int = 2  # epochs without a better validation accuracy before stopping
     max_grad_norm: float = 1.0
     eval_batch_size: int = 64
     pooling: str | None = None  # "mean" or "cls"; None: mean where the encoder allows it
@@ -50,9 +64,11 @@ class FinetuneConfig:
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
             raise UsageError("epochs, batch size and patience must be at least 1")
-        if not self.lr > 0 or not 0 <= self.warmup_fraction < 1:
-            raise UsageError(f"need lr > 0 and a warm-up fraction in [0, 1), "
-                             f"not lr={self.lr}, warmup_fraction={self.warmup_fraction}")
+        rates = (self.lr,) if self.lr is not None else self.lr_grid
+        if not rates or not all(r > 0 for r in rates) or not 0 <= self.warmup_fraction < 1:
+            raise UsageError(f"need learning rates > 0 and a warm-up fraction in [0, 1), "
+                             f"not lr={self.lr}, lr_grid={self.lr_grid}, "
+                             f"warmup_fraction={self.warmup_fraction}")
         if self.pooling not in (None, *POOLINGS):
             raise UsageError(f"unknown pooling {self.pooling!r}", hint=f"use {' or '.join(POOLINGS)}")
 
@@ -83,14 +99,14 @@ def predict(model, tokenized: Tokenized, batch_size: int) -> np.ndarray:
     return out
 
 
-def _optimizer(model, config: FinetuneConfig, total_steps: int):
+def _optimizer(model, config: FinetuneConfig, lr: float, total_steps: int):
     import torch
 
     decay, no_decay = [], []
     for param in model.parameters():
         (no_decay if param.ndim < 2 else decay).append(param)  # biases and LayerNorm weights
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=config.lr)
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=lr)
     warmup = max(1, int(config.warmup_fraction * total_steps))
 
     def factor(step: int) -> float:
@@ -102,20 +118,21 @@ def _optimizer(model, config: FinetuneConfig, total_steps: int):
 
 
 def train(model, tokenized: dict[str, Tokenized], task: Task, config: FinetuneConfig,
-          seed: int) -> dict:
-    """Train ``model`` on the training split, keep its best validation epoch, score the test
-    split. Returns the seed's result (``best_epoch``, ``epochs_run``, ``validation_accuracy``,
-    ``accuracy``, ``macro_f1``); ``model`` ends with the best epoch's weights."""
+          seed: int, lr: float) -> dict:
+    """Train ``model`` at peak rate ``lr`` on the training split, keep its best validation
+    epoch, score the test split. Returns the seed's result (``best_epoch``, ``epochs_run``,
+    ``validation_accuracy``, ``accuracy``, ``macro_f1`` and ``predictions``, the test split's
+    predicted classes); ``model`` ends with the best epoch's weights."""
     import torch
 
     generator = torch.Generator().manual_seed(seed)
     lengths = tokenized["train"].lengths()
     per_epoch = -(-len(lengths) // config.batch_size)
     steps = per_epoch * config.epochs
-    optimizer, schedule = _optimizer(model, config, steps)
+    optimizer, schedule = _optimizer(model, config, lr, steps)
     labels = torch.from_numpy(task.train.labels)
     best_accuracy, best_state, best_epoch, epoch = -1.0, None, 0, 0
-    with progress.progress(steps, f"fine-tuning seed {seed}", unit="step") as bar:
+    with progress.progress(steps, f"fine-tuning seed {seed}, lr {lr:g}", unit="step") as bar:
         for epoch in range(1, config.epochs + 1):
             model.train()
             for indices in shuffled_batches(lengths, config.batch_size, generator):
@@ -138,16 +155,40 @@ def train(model, tokenized: dict[str, Tokenized], task: Task, config: FinetuneCo
             elif epoch - best_epoch >= config.patience:
                 break
     model.load_state_dict(best_state)
-    test = scores(task.test.labels, predict(model, tokenized["test"], config.eval_batch_size),
-                  task.num_classes)
-    return {"seed": seed, "best_epoch": best_epoch, "epochs_run": epoch,
-            "validation_accuracy": best_accuracy, **test}
+    predicted = predict(model, tokenized["test"], config.eval_batch_size)
+    return {"seed": seed, "lr": lr, "best_epoch": best_epoch, "epochs_run": epoch,
+            "validation_accuracy": best_accuracy,
+            **scores(task.test.labels, predicted, task.num_classes), "predictions": predicted}
+
+
+def pick_lr(model_dir: Path, tokenized: dict[str, Tokenized], task: Task,
+            config: FinetuneConfig) -> dict:
+    """The learning-rate choice: ``config.lr`` when given, else one run of seed
+    ``config.lr_seed`` per rate of ``config.lr_grid`` and the best validation accuracy (ties:
+    the smaller rate). Test predictions of these runs are never looked at."""
+    import torch
+
+    if config.lr is not None:
+        return {"lr": config.lr, "chosen_by": "given", "grid": []}
+    grid = []
+    for lr in sorted(config.lr_grid):
+        torch.manual_seed(config.lr_seed)
+        model = load_classifier(model_dir, task.label_names, config.pooling)
+        run = train(model, tokenized, task, config, config.lr_seed, lr)
+        grid.append({"lr": lr, "validation_accuracy": run["validation_accuracy"],
+                     "best_epoch": run["best_epoch"]})
+        log.info("lr %g: validation accuracy %.4f (seed %d)", lr, run["validation_accuracy"],
+                 config.lr_seed)
+    best = max(grid, key=lambda g: g["validation_accuracy"])  # first max: the smaller rate
+    return {"lr": best["lr"], "chosen_by": f"validation accuracy, seed {config.lr_seed}",
+            "grid": grid}
 
 
 def finetune(model_dir: Path, task: Task, tokenizer, seeds: Sequence[int],
              config: FinetuneConfig = FinetuneConfig(), max_length: int = MAX_LENGTH,
-             save_dir: Path | None = None) -> list[dict]:
-    """Fine-tune ``model_dir`` on ``task`` once per seed; one result per seed.
+             save_dir: Path | None = None) -> tuple[dict, list[dict]]:
+    """Fine-tune ``model_dir`` on ``task``: pick the learning rate (:func:`pick_lr`), then one
+    run per seed at that rate. Returns ``(lr choice, one result per seed)``.
 
     With ``save_dir`` the classifier of the seed with the best validation accuracy is written
     there as a 🤗 directory (weights, config with the label names, tokenizer).
@@ -155,11 +196,12 @@ def finetune(model_dir: Path, task: Task, tokenizer, seeds: Sequence[int],
     import torch
 
     tokenized = {name: tokenize(task.split(name), tokenizer, max_length) for name in SPLITS}
+    choice = pick_lr(model_dir, tokenized, task, config)
     results, best = [], None
     for seed in seeds:
         torch.manual_seed(seed)  # the head's initial weights and dropout
         model = load_classifier(model_dir, task.label_names, config.pooling)
-        result = train(model, tokenized, task, config, seed)
+        result = train(model, tokenized, task, config, seed, choice["lr"])
         result["pooling"] = getattr(model.config, "classifier_pooling", "cls")
         log.info("seed %d: test accuracy %.4f (best epoch %d of %d)", seed, result["accuracy"],
                  result["best_epoch"], result["epochs_run"])
@@ -173,4 +215,4 @@ def finetune(model_dir: Path, task: Task, tokenizer, seeds: Sequence[int],
             model.save_pretrained(save_dir)
             tokenizer.save_pretrained(save_dir)
         log.info("saved the classifier of seed %d to %s", seed, save_dir)
-    return results
+    return choice, results

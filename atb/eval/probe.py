@@ -33,8 +33,8 @@ MAX_ITER = 1000
 def fit_probe(features: dict[str, np.ndarray], task: Task, seed: int,
               c_grid: Sequence[float] = C_GRID) -> dict:
     """One seed's probe on precomputed ``features`` (split name -> (n, d)): chosen ``C``, its
-    validation accuracy and log-loss (a finer signal than accuracy for ranking encoders), and
-    test accuracy and macro-F1."""
+    validation accuracy and log-loss (a finer signal than accuracy for ranking encoders), test
+    accuracy and macro-F1, and the test split's ``predictions``."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import log_loss
@@ -57,9 +57,10 @@ def fit_probe(features: dict[str, np.ndarray], task: Task, seed: int,
         accuracy, c, model = best
         loss = log_loss(task.validation.labels, model.predict_proba(x["validation"]),
                         labels=model.classes_)
-        test = scores(task.test.labels, model.predict(x["test"]), task.num_classes)
+        predicted = model.predict(x["test"])
     return {"seed": seed, "C": c, "validation_accuracy": accuracy,
-            "validation_log_loss": float(loss), **test}
+            "validation_log_loss": float(loss),
+            **scores(task.test.labels, predicted, task.num_classes), "predictions": predicted}
 
 
 class Probe:

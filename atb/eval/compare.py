@@ -1,0 +1,131 @@
+"""Is model A really better than model B on a task? Both evaluated on the same splits with the
+same seeds, and the paired difference of their test accuracies with its 95% interval
+(:mod:`atb.eval.stats`).
+
+The verdict is "A better" or "B better" only when the interval excludes 0; otherwise "no
+difference at this size": the task's test split and the seeds cannot tell the two apart, which
+is a result, not a failure. With a workspace the report adds each model's latency labels
+(speedup over BERT-base and latency), when the workspace's store holds its arch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from atb.errors import UsageError
+from atb.eval.stats import correctness, paired_difference
+
+log = logging.getLogger("atb.eval.compare")
+
+
+def compare(model_a, model_b, task, method: str = "finetune", seeds=3, *,
+            finetune_config=None, threads: int | None = None, workspace=None,
+            **options) -> dict:
+    """Evaluate ``model_a`` and ``model_b`` (paths, see :func:`atb.eval.evaluate`) on ``task``
+    with the same seeds and the paired difference A - B.
+
+    Returns ``task``, ``method``, ``models`` (the two results, each with ``name`` "A"/"B",
+    and ``latency`` when ``workspace``'s store holds its arch), ``difference`` (``difference``,
+    ``ci_low``, ``ci_high``, ``level``, ``n_examples``, ``verdict``) and ``predictions`` (per
+    model, seeds x test examples) with ``test_labels``. ``options`` go to ``evaluate``.
+    """
+    from atb.eval.api import evaluate, load_task
+
+    if Path(model_a).resolve() == Path(model_b).resolve():
+        log.warning("A and B are the same model: the difference measures only seed noise")
+    task = load_task(task)
+    results = []
+    for name, model in (("A", model_a), ("B", model_b)):
+        log.info("model %s: %s", name, model)
+        results.append({"name": name, **evaluate(model, task, method, seeds,
+                                                  finetune_config=finetune_config,
+                                                  threads=threads, predictions=True, **options)})
+    a, b = (correctness(r["predictions"], task.test.labels) for r in results)
+    diff = paired_difference(a, b)
+    if workspace is not None:
+        for r in results:
+            r["latency"] = latency_of(r["model"], workspace)
+    predictions = {r["name"]: r.pop("predictions") for r in results}
+    for r in results:
+        r.pop("test_labels")
+    return {"task": task.name, "method": method, "models": results,
+            "difference": diff.as_dict(), "predictions": predictions,
+            "test_labels": task.test.labels}
+
+
+def arch_of(model) -> str | None:
+    """``lt-dm-df-h-dqkv`` of a BERT-family model directory (or the directory of an ``.onnx``
+    file), or None when its config does not say."""
+    path = Path(model)
+    config_path = (path.parent if path.suffix == ".onnx" else path) / "config.json"
+    try:
+        c = json.loads(config_path.read_text(encoding="utf-8"))
+        return "-".join(str(int(v)) for v in (
+            c["num_hidden_layers"], c["hidden_size"], c["intermediate_size"],
+            c["num_attention_heads"], c.get("qkv_size") or c["hidden_size"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def latency_of(model, workspace) -> dict | None:
+    """The newest label of the model's arch in the workspace's store (any device key, the
+    store's own choice when it holds one): ``device_key``, ``speedup``, ``latency_ms``; None
+    when the arch was never timed there."""
+    from atb.profiler.store import LatencyStore
+    from atb.workspace import Workspace
+
+    arch = arch_of(model)
+    ws = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace,
+                                                                              create=False)
+    if arch is None or not ws.store_path.is_file():
+        return None
+    with LatencyStore.open(ws.store_path, readonly=True) as store:
+        labels = store.labels(roles=("sampled", "requested", "verify"))
+    hits = [i for i, a in enumerate(labels.arch_strings()) if a == arch]
+    if not hits:
+        return None
+    i = hits[-1]
+    return {"arch": arch, "device_key": labels.device_key, "speedup": float(labels.speedup[i]),
+            "latency_ms": float(labels.latency_ms[i])}
+
+
+def check_writable(path) -> None:
+    """Refuse a predictions file that cannot be written, before any work is done."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory", hint="give a file name for the predictions")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def write_predictions(path, result: dict) -> Path:
+    """Every test example's prediction per model and seed as JSON Lines: one object per
+    example with its ``index``, ``label`` and ``predicted`` (model -> one class per seed), after
+    a first line naming the task, method, models and seeds. Paired intervals can be recomputed
+    from this file alone."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        models = result.get("models") or [{"name": "model", "model": result["model"],
+                                           "seeds": result["seeds"]}]
+        predictions = result["predictions"]
+        if not isinstance(predictions, dict):
+            predictions = {"model": predictions}
+        with path.open("w", encoding="utf-8") as f:
+            f.write(json.dumps({"task": result["task"], "method": result["method"],
+                                "models": {m["name"]: {"model": m["model"],
+                                                       "seeds": [s["seed"] for s in m["seeds"]]}
+                                           for m in models}}) + "\n")
+            for i, label in enumerate(result["test_labels"]):
+                f.write(json.dumps({"index": i, "label": int(label), "predicted": {
+                    name: [int(p) for p in matrix[:, i]] for name, matrix in predictions.items()
+                }}) + "\n")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return path

@@ -1,0 +1,413 @@
+"""Ground truth for the search (Table 3 at task level): within a latency window, which archs
+fine-tune best on the reading task?
+
+For each window (default 15x and 25x of the ``--init minilm`` space) archs of every depth that
+reaches it are chosen by the predictor, timed in **one** profiler call under the predictor's
+device key (1-thread ONNX Runtime: the most repeatable labels), and kept when their measured
+speedup lies within +-5% of the target (``--margin``, none at the edge: +-4.5% by default). The
+BERT-rule arch of the window is always among them. Each is cut out of the supernet, distilled
+alone for ``--distill-steps`` (the same budget for all), then fine-tuned with atb-eval's
+protocol on ``--task``: the learning rate is picked once per window on its rule arch (validation
+split, one extra seed), then ``--seeds`` seeds of every arch train at that rate.
+
+Every result is written as it completes, so the run resumes where it stopped, and later work can
+re-score fitness functions without retraining:
+
+* ``data/ranking-archs.csv``: window, arch, measured speedup, latency, device key, params;
+* ``data/ranking-<task>.csv``: per arch and seed: accuracy, validation accuracy, lr, best
+  epoch, distillation steps, supernet checkpoint and its steps, task version, commit;
+* ``data/ranking-<task>-predictions.jsonl``: per arch and seed the test predictions
+  (a string of class digits), so paired intervals can be recomputed.
+
+    python bench/ranking.py --workspace WS --sections pick,time   # idle machine: it times
+    python bench/ranking.py --workspace WS --sections train,eval   # hours of CPU, resumable
+    python bench/ranking.py --workspace WS --sections report       # the table, from data/ only
+    python bench/ranking.py --workspace WS --sections budget       # how much distillation moves accuracy
+
+WS needs ``atb-supernet data``, ``atb-supernet train --init minilm`` and ``atb-profile --super
+minilm --threads 1 --samples N``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import numpy as np  # noqa: E402
+
+from atb.arch import Arch, array_to_archs  # noqa: E402
+from atb.errors import AtbError  # noqa: E402
+
+log = logging.getLogger("bench.ranking")
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+ARCHS_CSV = DATA / "ranking-archs.csv"
+ARCH_FIELDS = ["window", "arch", "role", "lt", "dm", "df", "h", "dqkv", "params",
+               "non_embedding_params", "predicted_speedup", "measured_speedup", "latency_ms",
+               "inside", "device_key", "protocol_version", "measured_at"]
+SCORE_FIELDS = ["window", "arch", "role", "seed", "accuracy", "validation_accuracy", "lr",
+                "lr_chosen_by", "best_epoch", "epochs_run", "distill_steps", "supernet",
+                "supernet_step", "task", "task_version", "protocol", "commit", "finished_at"]
+PROTOCOL = "finetune v1: lr per window on its rule arch (validation, seed 1000), best " \
+           "validation epoch of <= 3, patience 2, batch 32, mean pooling"
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                              capture_output=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def read_csv(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def append_csv(path: Path, fields: list[str], row: dict) -> None:
+    """One row, flushed at once: a crash loses nothing finished."""
+    new = not path.is_file()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def non_embedding_params(arch: Arch) -> int:
+    """Weights of the Transformer layers (attention and FFN, biases and LayerNorms)."""
+    attention = arch.dm * 3 * arch.dqkv + 3 * arch.dqkv + arch.dqkv * arch.dm + arch.dm
+    ffn = arch.dm * arch.df + arch.df + arch.df * arch.dm + arch.dm
+    return arch.lt * (attention + ffn + 4 * arch.dm)
+
+
+# -- pick and time ---------------------------------------------------------------------------
+
+def pick_candidates(space, predictor, target: float, per_depth: int, rng) -> list[tuple]:
+    """(arch, role, predicted speedup): the rule arch nearest ``target`` and, per depth that
+    reaches the window, ``per_depth`` archs predicted within 2% of it, spread over widths."""
+    from atb.search.baselines import bert_rule_archs
+
+    rule = bert_rule_archs(space)
+    rule_pred = predictor.predict_speedup(rule)
+    best = int(np.argmin(np.abs(np.log(rule_pred / target))))
+    out = [(array_to_archs(rule[[best]])[0], "rule", float(rule_pred[best]))]
+    sample = space.sample_array(rng, 200_000)
+    pred = predictor.predict_speedup(sample)
+    near = np.abs(pred / target - 1) <= 0.02
+    for lt in np.unique(sample[near, 0]):
+        idx = np.flatnonzero(near & (sample[:, 0] == lt))
+        idx = idx[np.argsort(sample[idx, 1], kind="stable")]  # by dm: spread over widths
+        for i in idx[np.linspace(0, len(idx) - 1, min(per_depth, len(idx))).round().astype(int)]:
+            arch = array_to_archs(sample[[i]])[0]
+            if arch != out[0][0]:
+                out.append((arch, "candidate", float(pred[i])))
+    return out
+
+
+def time_candidates(ws, predictor, args) -> None:
+    """Time every window's candidates in one profiler call; write data/ranking-archs.csv."""
+    from atb.arch import get_space
+    from atb.compose import search_measure
+
+    space = get_space("pretrain", "minilm")  # the --init minilm supernet's space
+    rng = np.random.default_rng(args.seed)
+    chosen = [(w, *c) for w in args.windows for c in pick_candidates(space, predictor, w,
+                                                                     args.per_depth, rng)]
+    log.info("timing %d candidates of %d windows in one profiler call", len(chosen),
+             len(args.windows))
+    speedups = search_measure(ws, predictor.device_key)([c[1] for c in chosen])
+    labels = {a: (s, ms) for a, s, ms in _latest_labels(ws, predictor.device_key)}
+    if ARCHS_CSV.is_file():
+        ARCHS_CSV.unlink()  # one timing call makes the file: never two processes' labels mixed
+    for window, arch, role, predicted in chosen:
+        measured = speedups[[c[1] for c in chosen].index(arch)]
+        inside = abs(measured / window - 1) <= args.margin
+        append_csv(ARCHS_CSV, ARCH_FIELDS, {
+            "window": window, "arch": arch, "role": role, **dict(zip("lt dm df h dqkv".split(),
+                                                                      arch.as_tuple())),
+            "params": arch.params(), "non_embedding_params": non_embedding_params(arch),
+            "predicted_speedup": f"{predicted:.3f}", "measured_speedup": f"{measured:.3f}",
+            "latency_ms": f"{labels.get(str(arch), (0, float('nan')))[1]:.4f}",
+            "inside": int(inside), "device_key": predictor.device_key,
+            "protocol_version": predictor.protocol_version, "measured_at": int(time.time())})
+        log.info("%gx %-9s %s predicted %.2fx measured %.2fx%s", window, role, arch, predicted,
+                 measured, "" if inside else "  (outside: dropped)")
+
+
+def _latest_labels(ws, device_key):
+    from atb.profiler.store import LatencyStore
+
+    with LatencyStore.open(ws.store_path, readonly=True) as store:
+        labels = store.labels(device_key, roles=("sampled", "requested", "verify"))
+    return zip(labels.arch_strings(), labels.speedup, labels.latency_ms)
+
+
+def window_archs(args) -> dict[float, list[dict]]:
+    """The timed archs inside each window, at most ``--archs`` each: the rule arch first, then
+    one per depth, shallow to deep, then a second per depth, ... (every depth is covered)."""
+    rows = [r for r in read_csv(ARCHS_CSV) if int(r["inside"])]
+    out = {}
+    for window in args.windows:
+        mine = [r for r in rows if float(r["window"]) == window]
+        rule = [r for r in mine if r["role"] == "rule"]
+        by_depth: dict[int, list[dict]] = {}
+        for r in sorted(mine, key=lambda r: (int(r["lt"]), int(r["dm"]))):
+            if r["role"] != "rule":
+                by_depth.setdefault(int(r["lt"]), []).append(r)
+        rounds = [d[i] for i in range(max(map(len, by_depth.values()), default=0))
+                  for d in by_depth.values() if i < len(d)]
+        out[window] = (rule + rounds)[:args.archs]
+    return out
+
+
+# -- train and evaluate ----------------------------------------------------------------------
+
+def task_file_names(task_name: str) -> tuple[Path, Path]:
+    return DATA / f"ranking-{task_name}.csv", DATA / f"ranking-{task_name}-predictions.jsonl"
+
+
+def evaluate_windows(ws, args) -> None:
+    """Distil and fine-tune every arch of every window, caching each seed's result."""
+    import dataclasses
+
+    from atb.eval import FinetuneConfig, load_task
+    from atb.eval.encode import tokenize
+    from atb.eval.finetune import finetune
+    from atb.eval.models import load_tokenizer
+    from atb.eval.tasks import SPLITS
+    from atb.supernet import checkpoint as ckpt
+    from atb.supernet.alone import distill_alone
+
+    supernet = ckpt.find_checkpoint(ws.supernet_dir)
+    supernet_step = ckpt.read_state(supernet)["step"]
+    task = load_task(args.task)
+    scores_csv, predictions_jsonl = task_file_names(task.name)
+    root = ws.root / "bench-ranking"
+    tokenizer = load_tokenizer()
+    tokenized = {n: tokenize(task.split(n), tokenizer) for n in SPLITS}
+    config = FinetuneConfig()
+    for window, archs in window_archs(args).items():
+        if "train" in args.sections:
+            for row in archs:
+                distill_alone(ws, supernet, Arch.parse(row["arch"]), args.distill_steps, root)
+        if "eval" not in args.sections:
+            continue
+        done = {(r["arch"], int(r["seed"])) for r in read_csv(scores_csv)
+                if float(r["window"]) == window and int(r["distill_steps"]) == args.distill_steps}
+        lr = _window_lr(root, window, archs[0], args, task, tokenized, config, supernet, ws)
+        for row in archs:
+            model = distill_alone(ws, supernet, Arch.parse(row["arch"]), args.distill_steps, root)
+            seeds = [s for s in range(args.seeds) if (row["arch"], s) not in done]
+            if not seeds:
+                continue
+            for seed in seeds:  # one seed per call: each is written as soon as it is done
+                _, (result,) = finetune(model, task, tokenizer, [seed],
+                                        dataclasses.replace(config, lr=lr["lr"]))
+                append_csv(scores_csv, SCORE_FIELDS, {
+                    "window": window, "arch": row["arch"], "role": row["role"], "seed": seed,
+                    "accuracy": f"{result['accuracy']:.5f}",
+                    "validation_accuracy": f"{result['validation_accuracy']:.5f}",
+                    "lr": lr["lr"], "lr_chosen_by": lr["chosen_by"],
+                    "best_epoch": result["best_epoch"], "epochs_run": result["epochs_run"],
+                    "distill_steps": args.distill_steps, "supernet": supernet.name,
+                    "supernet_step": supernet_step, "task": task.name,
+                    "task_version": task.source.get("version", ""), "protocol": PROTOCOL,
+                    "commit": commit(), "finished_at": int(time.time())})
+                with predictions_jsonl.open("a") as f:
+                    f.write(json.dumps({"window": window, "arch": row["arch"], "seed": seed,
+                                        "distill_steps": args.distill_steps,
+                                        "predicted": "".join(map(str, result["predictions"]))})
+                            + "\n")
+                log.info("%gx %s seed %d: %.2f%%", window, row["arch"], seed,
+                         100 * result["accuracy"])
+
+
+def _window_lr(root, window, rule_row, args, task, tokenized, config, supernet, ws) -> dict:
+    """The window's learning rate, picked once on its rule arch and kept in a JSON file."""
+    from atb.eval.finetune import pick_lr
+    from atb.supernet.alone import distill_alone
+
+    path = DATA / f"ranking-{task.name}-lr.json"
+    picks = json.loads(path.read_text()) if path.is_file() else {}
+    key = f"{window:g}x distill {args.distill_steps}"
+    if key not in picks:
+        model = distill_alone(ws, supernet, Arch.parse(rule_row["arch"]), args.distill_steps, root)
+        picks[key] = {**pick_lr(model, tokenized, task, config), "arch": rule_row["arch"]}
+        path.write_text(json.dumps(picks, indent=2))
+    return picks[key]
+
+
+# -- report ----------------------------------------------------------------------------------
+
+def report(args) -> dict:
+    """Per window: every arch's mean accuracy and interval, best - worst with its paired
+    interval, and how many pairs the paired interval separates."""
+    from atb.eval import load_task
+    from atb.eval.stats import accuracy_interval, paired_difference
+
+    task = load_task(args.task)
+    scores_csv, predictions_jsonl = task_file_names(task.name)
+    timed = {(float(r["window"]), r["arch"]): r for r in read_csv(ARCHS_CSV)}
+    preds: dict[tuple, dict[int, np.ndarray]] = {}
+    if predictions_jsonl.is_file():
+        for line in predictions_jsonl.read_text().splitlines():
+            p = json.loads(line)
+            if p["distill_steps"] == args.distill_steps:
+                preds.setdefault((float(p["window"]), p["arch"]), {})[p["seed"]] = \
+                    np.frombuffer(p["predicted"].encode(), dtype=np.uint8) - ord("0")
+    labels = task.test.labels
+    out = {"task": task.name, "distill_steps": args.distill_steps, "windows": []}
+    for window in args.windows:
+        rows = []
+        for (w, arch), by_seed in sorted(preds.items()):
+            if w != window:
+                continue
+            correct = np.stack([by_seed[s] == labels for s in sorted(by_seed)])
+            low, high = accuracy_interval(correct)
+            t = timed.get((w, arch), {})
+            rows.append({"arch": arch, "role": t.get("role", "?"), "seeds": len(by_seed),
+                         "speedup": float(t.get("measured_speedup", "nan")),
+                         "non_embedding_params": int(t.get("non_embedding_params", 0)),
+                         "accuracy": float(correct.mean()), "ci": [low, high],
+                         "correct": correct})
+        rows.sort(key=lambda r: -r["accuracy"])
+        entry = {"window": window, "archs": rows}
+        if len(rows) >= 2:
+            spread = paired_difference(rows[0]["correct"], rows[-1]["correct"])
+            pairs = [(a, b) for i, a in enumerate(rows) for b in rows[i + 1:]]
+            separated = sum(paired_difference(a["correct"], b["correct"]).verdict != "no difference at this size"
+                            for a, b in pairs)
+            entry.update(best_minus_worst=spread.as_dict(), pairs=len(pairs),
+                         pairs_separated=separated)
+        out["windows"].append(entry)
+    return out
+
+
+def print_report(r: dict) -> None:
+    print(f"task {r['task']}, {r['distill_steps']} stand-alone distillation steps")
+    for w in r["windows"]:
+        print(f"\n{w['window']:g}x window")
+        print(f"{'arch':>18} {'role':>9} {'speedup':>8} {'non-emb':>8} {'seeds':>5} "
+              f"{'accuracy [95% CI]':>26}")
+        for a in w["archs"]:
+            print(f"{a['arch']:>18} {a['role']:>9} {a['speedup']:7.2f}x "
+                  f"{a['non_embedding_params'] / 1e6:7.2f}M {a['seeds']:5d} "
+                  f"{a['accuracy']:8.2%} [{a['ci'][0]:.2%}, {a['ci'][1]:.2%}]")
+        if "best_minus_worst" in w:
+            d = w["best_minus_worst"]
+            print(f"best - worst: {d['difference']:+.2%} [{d['ci_low']:+.2%}, {d['ci_high']:+.2%}]"
+                  f"; pairs separated by their paired 95% interval: {w['pairs_separated']} of "
+                  f"{w['pairs']}")
+
+
+# -- distillation budget ---------------------------------------------------------------------
+
+def budget(ws, args) -> dict:
+    """Fine-tuned accuracy of two archs of the first window after 100, 300 and 600 stand-alone
+    distillation steps (the window's lr, ``--seeds`` seeds): how much the budget moves it."""
+    import dataclasses
+
+    from atb.eval import FinetuneConfig, load_task
+    from atb.eval.encode import tokenize
+    from atb.eval.finetune import finetune
+    from atb.eval.models import load_tokenizer
+    from atb.eval.stats import correctness, paired_difference
+    from atb.eval.tasks import SPLITS
+    from atb.supernet import checkpoint as ckpt
+    from atb.supernet.alone import distill_alone
+
+    supernet = ckpt.find_checkpoint(ws.supernet_dir)
+    task = load_task(args.task)
+    tokenizer = load_tokenizer()
+    tokenized = {n: tokenize(task.split(n), tokenizer) for n in SPLITS}
+    window = args.windows[0]
+    archs = window_archs(args)[window][:2]
+    lr = _window_lr(ws.root / "bench-ranking", window, archs[0], args, task, tokenized,
+                    FinetuneConfig(), supernet, ws)
+    cache = DATA / f"ranking-{task.name}-budget.json"
+    done = json.loads(cache.read_text()) if cache.is_file() else {}
+    out = {"window": window, "lr": lr["lr"], "rows": []}
+    for row in archs:
+        base = None
+        for steps in args.budgets:
+            key = f"{row['arch']} {steps} seeds {args.seeds} lr {lr['lr']}"
+            if key not in done:
+                model = distill_alone(ws, supernet, Arch.parse(row["arch"]), steps,
+                                      ws.root / "bench-ranking")
+                _, results = finetune(model, task, tokenizer, list(range(args.seeds)),
+                                      dataclasses.replace(FinetuneConfig(), lr=lr["lr"]))
+                done[key] = [r["predictions"].tolist() for r in results]
+                cache.write_text(json.dumps(done))
+            correct = correctness(np.array(done[key]), task.test.labels)
+            moved = paired_difference(correct, base).as_dict() if base is not None else None
+            base = correct if base is None else base
+            out["rows"].append({"arch": row["arch"], "steps": steps,
+                                "accuracy": float(correct.mean()), "vs_first": moved})
+            print(f"{row['arch']:>18} {steps:4d} steps: {correct.mean():.2%}"
+                  + (f"  vs {args.budgets[0]}: {moved['difference']:+.2%} "
+                     f"[{moved['ci_low']:+.2%}, {moved['ci_high']:+.2%}]" if moved else ""))
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workspace", required=True, metavar="DIR")
+    parser.add_argument("--windows", type=float, nargs="+", default=[15.0, 25.0])
+    parser.add_argument("--task", default="kjv-next")
+    parser.add_argument("--archs", type=int, default=6, help="archs per window, rule included")
+    parser.add_argument("--per-depth", type=int, default=2, help="candidates timed per depth")
+    parser.add_argument("--margin", type=float, default=0.045,
+                        help="measured speedup within this share of the target (default 4.5%%)")
+    parser.add_argument("--distill-steps", type=int, default=300)
+    parser.add_argument("--budgets", type=int, nargs="+", default=[100, 300, 600])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sections", default="report",
+                        help="comma-separated: pick,time (idle machine), train, eval, report, budget")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    args.sections = set(args.sections.split(","))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    from atb.workspace import Workspace
+
+    try:
+        ws = Workspace.resolve(args.workspace, create=False)
+        if args.sections & {"pick", "time"}:
+            from atb.predictor import load_or_fit
+
+            time_candidates(ws, load_or_fit(ws), args)
+        if args.sections & {"train", "eval"}:
+            evaluate_windows(ws, args)
+        if "budget" in args.sections:
+            budget(ws, args)
+        if "report" in args.sections:
+            result = report(args)
+            if args.json:
+                for w in result["windows"]:
+                    for a in w["archs"]:
+                        a.pop("correct")
+                print(json.dumps(result, indent=2))
+            else:
+                print_report(result)
+    except AtbError as exc:
+        print(f"bench/ranking.py: {exc.one_line()}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

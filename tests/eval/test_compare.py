@@ -1,0 +1,94 @@
+"""atb-eval compare and baselines, the learning-rate pick and the predictions file."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from atb.eval import FinetuneConfig, load_task
+from atb.eval.baselines import baselines
+from atb.eval.cli import main
+from atb.eval.compare import compare
+from atb.eval.finetune import pick_lr
+from atb.eval.encode import tokenize
+from atb.eval.models import load_tokenizer
+from atb.eval.tasks import SPLITS
+
+FAST = FinetuneConfig(epochs=3, batch_size=16, patience=2, lr_grid=(1e-3, 5e-3))
+
+
+def test_a_model_compared_with_itself_shows_no_difference(bert_dir, keyword_csv):
+    result = compare(bert_dir, bert_dir, keyword_csv, "probe", seeds=2)
+    d = result["difference"]
+    assert d["difference"] == 0 and d["ci_low"] <= 0 <= d["ci_high"]
+    assert d["verdict"] == "no difference at this size"
+    a, b = result["models"]
+    assert (a["name"], b["name"]) == ("A", "B") and a["accuracy"] == b["accuracy"]
+    assert a["accuracy_ci"][0] <= a["accuracy"] <= a["accuracy_ci"][1]
+    assert result["predictions"]["A"].shape == (2, d["n_examples"])
+
+
+def test_the_learning_rate_is_picked_on_validation_only(bert_dir, keyword_csv):
+    task = load_task(keyword_csv)
+    tokenizer = load_tokenizer(bert_dir)
+    tokenized = {n: tokenize(task.split(n), tokenizer) for n in SPLITS}
+    choice = pick_lr(bert_dir, tokenized, task, FAST)
+    assert choice["lr"] in FAST.lr_grid and len(choice["grid"]) == 2
+    assert choice["lr"] == max(choice["grid"], key=lambda g: g["validation_accuracy"])["lr"]
+    scrambled = dataclasses.replace(task, test=dataclasses.replace(
+        task.test, labels=np.random.default_rng(0).permutation(task.test.labels)))
+    assert pick_lr(bert_dir, tokenized, scrambled, FAST) == choice
+    given = pick_lr(bert_dir, tokenized, task, dataclasses.replace(FAST, lr=2e-3))
+    assert given == {"lr": 2e-3, "chosen_by": "given", "grid": []}
+
+
+def test_finetune_reports_its_lr_choice_and_an_interval(atb_dir, keyword_csv):
+    from atb.eval import evaluate
+
+    result = evaluate(atb_dir, keyword_csv, "finetune", seeds=2, finetune_config=FAST, threads=1)
+    assert result["lr"]["lr"] in FAST.lr_grid and result["lr"]["chosen_by"].startswith("valid")
+    assert {s["lr"] for s in result["seeds"]} == {result["lr"]["lr"]}
+    low, high = result["accuracy_ci"]
+    assert low <= result["accuracy"] <= high
+    assert "predictions" not in result
+
+
+def test_predictions_file_recomputes_the_accuracy(bert_dir, keyword_csv, tmp_path, capsys):
+    out = tmp_path / "preds" / "p.jsonl"
+    rc = main(["--model", str(bert_dir), "--task", str(keyword_csv), "--seeds", "2",
+               "--predictions", str(out), "--json"])
+    assert rc == 0
+    result = json.loads(capsys.readouterr().out)
+    lines = out.read_text().splitlines()
+    header, rows = json.loads(lines[0]), [json.loads(x) for x in lines[1:]]
+    assert header["models"]["model"]["seeds"] == [0, 1] and len(rows) == result["n_test"]
+    per_seed = [np.mean([r["predicted"]["model"][s] == r["label"] for r in rows]) for s in (0, 1)]
+    assert [s["accuracy"] for s in result["seeds"]] == pytest.approx(per_seed)
+
+
+def test_compare_cli_prints_the_verdict(bert_dir, atb_dir, keyword_csv, tmp_path, capsys):
+    out = tmp_path / "pairs.jsonl"
+    rc = main(["compare", "--model", str(bert_dir), "--model", str(atb_dir), "--task",
+               str(keyword_csv), "--method", "probe", "--seeds", "1", "--predictions", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "A - B:" in text and "95% CI" in text
+    header = json.loads(out.read_text().splitlines()[0])
+    assert set(header["models"]) == {"A", "B"}
+
+
+def test_baselines_state_majority_bag_of_words_and_random_init(keyword_csv):
+    from atb.arch import Arch
+
+    task = load_task(keyword_csv)
+    result = baselines(task, Arch(1, 32, 64, 2, 32), "probe", seeds=1, threads=1)
+    rows = {r["name"]: r for r in result["baselines"]}
+    assert set(rows) == {"majority", "bag of words", "random-init encoder 1-32-64-2-32"}
+    assert rows["majority"]["accuracy"] == pytest.approx(
+        float(np.mean(task.test.labels == np.bincount(task.train.labels).argmax())))
+    assert rows["bag of words"]["accuracy"] > rows["majority"]["accuracy"] + 0.3  # keywords
+    for r in rows.values():
+        assert r["accuracy_ci"][0] <= r["accuracy"] <= r["accuracy_ci"][1]
