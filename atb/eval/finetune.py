@@ -12,7 +12,7 @@ The head reads the mean of the last hidden states by default (``pooling``; see
 :func:`atb.eval.models.load_classifier`), not BERT's [CLS] pooler: the pooler of a
 sentence-embedding model such as MiniLM, and of every sub-model cut from a supernet distilled
 from it, was never trained, and on ``kjv-genre`` a head on it scored 43-46% where the same
-models mean-pooled scored 56-59% (``bench/claim.py``; docs/architecture.md).
+models mean-pooled scored 56-59% (``bench/claim.py``; docs/results.md).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ def add_setting_options(p, threads_default: str) -> None:
                    help=f"intra-op threads (default: {threads_default})")
     p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="fp32 (default); bf16 (openvino, CPUs with bf16); int8: onnxruntime "
-                        "times dynamic quantization, openvino a static QDQ graph (docs/architecture.md, INT8)")
+                        "times dynamic quantization, openvino a static QDQ graph (docs/protocol.md, INT8)")
     p.add_argument("--space", default="pretrain", choices=["pretrain", "kd"])
     p.add_argument("--super", dest="super_config", default="base", metavar="SUPER",
                    help="sample the space of this super-configuration: base (the paper's, "
@@ -100,7 +100,7 @@ def noise_advice(report) -> str | None:
 
     On shared and virtual machines a multi-threaded run waits for its slowest thread, and a
     vCPU the hypervisor takes away for a moment makes run times bimodal; one thread is then
-    usually several times more repeatable (docs/architecture.md, "Noise").
+    usually several times more repeatable (docs/protocol.md, "Noise").
     """
     from atb.devices.setting import setting_from_key
 
@@ -136,7 +136,7 @@ def _print_summary(report) -> None:
     stats = report.stats
     setting = report.setting
     print(f"device key     {report.device_key}")
-    scheme = f" ({setting.quant_scheme} quantization, docs/architecture.md INT8)" if setting.quant_scheme else ""
+    scheme = f" ({setting.quant_scheme} quantization, docs/protocol.md INT8)" if setting.quant_scheme else ""
     print(f"precision      {setting.precision}{scheme}; speedups are over BERT-base in {setting.precision}")
     print(f"BERT-base      {_sig(report.bert_base_ms, 4)} ms (drift-corrected)")
     print(f"timed now      {report.new} archs" + (f", {len(report.failed)} failed" if report.failed else ""))

