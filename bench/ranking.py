@@ -208,6 +208,8 @@ def evaluate_windows(ws, args) -> None:
                 if float(r["window"]) == window and int(r["distill_steps"]) == args.distill_steps}
         lr = _window_lr(root, window, archs[0], args, task, tokenized, config, supernet, ws)
         for row in archs:
+            if args.only and row["arch"] not in args.only:
+                continue
             model = distill_alone(ws, supernet, Arch.parse(row["arch"]), args.distill_steps, root)
             seeds = [s for s in range(args.seeds) if (row["arch"], s) not in done]
             if not seeds:
@@ -286,11 +288,12 @@ def report(args) -> dict:
         entry = {"window": window, "archs": rows}
         if len(rows) >= 2:
             spread = paired_difference(rows[0]["correct"], rows[-1]["correct"])
-            pairs = [(a, b) for i, a in enumerate(rows) for b in rows[i + 1:]]
-            separated = sum(paired_difference(a["correct"], b["correct"]).verdict != "no difference at this size"
-                            for a, b in pairs)
-            entry.update(best_minus_worst=spread.as_dict(), pairs=len(pairs),
-                         pairs_separated=separated)
+            diffs = [paired_difference(a["correct"], b["correct"])
+                     for i, a in enumerate(rows) for b in rows[i + 1:]]
+            entry.update(best_minus_worst=spread.as_dict(), pairs=len(diffs),
+                         pairs_separated=sum(d.low > 0 or d.high < 0 for d in diffs),
+                         # the resolution: half the width of a typical paired interval
+                         median_half_width=float(np.median([(d.high - d.low) / 2 for d in diffs])))
         out["windows"].append(entry)
     return out
 
@@ -309,7 +312,8 @@ def print_report(r: dict) -> None:
             d = w["best_minus_worst"]
             print(f"best - worst: {d['difference']:+.2%} [{d['ci_low']:+.2%}, {d['ci_high']:+.2%}]"
                   f"; pairs separated by their paired 95% interval: {w['pairs_separated']} of "
-                  f"{w['pairs']}")
+                  f"{w['pairs']}; resolution (median half-width of a pair's interval) "
+                  f"+-{w['median_half_width']:.2%}")
 
 
 # -- distillation budget ---------------------------------------------------------------------
@@ -374,6 +378,9 @@ def main(argv=None) -> int:
     parser.add_argument("--budgets", type=int, nargs="+", default=[100, 300, 600])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", nargs="+", metavar="ARCH", default=[],
+                        help="train/evaluate only these archs of the windows (e.g. a second "
+                             "process on the other core takes the last archs)")
     parser.add_argument("--sections", default="report",
                         help="comma-separated: pick,time (idle machine), train, eval, report, budget")
     parser.add_argument("--json", action="store_true")

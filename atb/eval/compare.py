@@ -33,6 +33,8 @@ def compare(model_a, model_b, task, method: str = "finetune", seeds=3, *,
     """
     from atb.eval.api import evaluate, load_task
 
+    for model in (model_a, model_b):  # both checked before either is trained
+        check_model(model)
     if Path(model_a).resolve() == Path(model_b).resolve():
         log.warning("A and B are the same model: the difference measures only seed noise")
     task = load_task(task)
@@ -53,6 +55,18 @@ def compare(model_a, model_b, task, method: str = "finetune", seeds=3, *,
     return {"task": task.name, "method": method, "models": results,
             "difference": diff.as_dict(), "predictions": predictions,
             "test_labels": task.test.labels}
+
+
+def check_model(model) -> None:
+    """Refuse a model that ``evaluate`` would refuse, without loading it."""
+    from atb.errors import MissingInputError
+    from atb.eval.models import read_config
+    from atb.eval.onnx_encoder import is_onnx_model
+
+    if not is_onnx_model(model):
+        read_config(Path(model))
+    elif not Path(model).is_file():
+        raise MissingInputError(f"ONNX model {model} does not exist")
 
 
 def arch_of(model) -> str | None:
