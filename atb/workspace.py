@@ -32,6 +32,12 @@ class Workspace:
             )
         return ws
 
+    @classmethod
+    def of(cls, x: Workspace | str | os.PathLike | None, create: bool = True) -> "Workspace":
+        """``x`` itself when it is a workspace, else :meth:`resolve` of it: one coercion for
+        every API that takes a workspace or a path."""
+        return x if isinstance(x, cls) else cls.resolve(x, create=create)
+
     def ensure_writable(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)

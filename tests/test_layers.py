@@ -4,7 +4,8 @@ The order is read from the doc's "Layer order" table, so the doc and the code ca
 apart. Every ``import``/``from ... import`` is checked, function-level ones included, and so is
 ``importlib.import_module("atb....")`` with a constant name: a module may import its own layer
 and the layers below it, never one above, and no two units (sub-packages, leaf modules, entry
-points) may import each other in a circle. Argument parsing lives in the entry points only.
+points) may import each other in a circle, nor two modules inside one unit. Argument parsing
+lives in the entry points only.
 """
 
 from __future__ import annotations
@@ -109,6 +110,34 @@ def _where(path: Path, line: int) -> str:
     return f"{path.relative_to(ROOT)}:{line}"
 
 
+def find_cycle(edges: dict[str, dict[str, str]]) -> list[str] | None:
+    """A cycle ``[a, b, ..., a]`` of a graph ``{node: {next node: why}}``, or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in edges.get(node, {}):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(edges):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def _cycle_report(edges: dict[str, dict[str, str]], cycle: list[str]) -> str:
+    steps = [edges[a][b] for a, b in zip(cycle, cycle[1:])]
+    return "import cycle " + " -> ".join(cycle) + ":\n" + "\n".join(steps)
+
+
 def test_every_module_has_a_layer():
     missing = [m for m in MODULES if unit_of(m) is None]
     assert not missing, (f"modules in no layer of {DOC.relative_to(ROOT)} ('Layer order'): "
@@ -138,25 +167,23 @@ def test_no_import_cycle_between_units():
             dst = unit_of(target)
             if src and dst and src[1] != dst[1] and "atb" not in (src[1], dst[1]):
                 edges.setdefault(src[1], {}).setdefault(dst[1], f"{_where(path, line)} imports {target}")
-    state: dict[str, int] = {}
-    stack: list[str] = []
+    if cycle := find_cycle(edges):
+        pytest.fail(_cycle_report(edges, cycle))
 
-    def visit(unit: str) -> list[str] | None:
-        state[unit] = 1
-        stack.append(unit)
-        for nxt in edges.get(unit, {}):
-            if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
-            if nxt not in state and (cycle := visit(nxt)):
-                return cycle
-        stack.pop()
-        state[unit] = 2
-        return None
 
-    for unit in sorted(edges):
-        if unit not in state and (cycle := visit(unit)):
-            steps = [edges[a][b] for a, b in zip(cycle, cycle[1:])]
-            pytest.fail("import cycle " + " -> ".join(cycle) + ":\n" + "\n".join(steps))
+def test_no_import_cycle_inside_a_unit():
+    """Modules of one sub-package import each other one way only: a piece two of them share
+    lives in a module both import (a function-level import is no way out)."""
+    graphs: dict[str, dict[str, dict[str, str]]] = {}  # unit -> its module graph
+    for module, path in MODULES.items():
+        unit = unit_of(module)
+        for line, target in imports_of(module, path):
+            if unit and target != module and target in MODULES and unit_of(target) == unit:
+                graphs.setdefault(unit[1], {}).setdefault(module, {}).setdefault(
+                    target, f"{_where(path, line)} imports {target}")
+    cycles = [_cycle_report(edges, cycle) for _, edges in sorted(graphs.items())
+              if (cycle := find_cycle(edges))]
+    assert not cycles, "\n\n".join(cycles)
 
 
 def test_argument_parsing_lives_in_the_entry_points():
@@ -188,3 +215,5 @@ def test_the_checker_sees_what_it_must():
     assert unit_of("atb.profiler.cli")[0] == len(LAYERS) - 1  # a CLI is an entry point
     assert unit_of("atb.profiler.api")[1] == "atb.profiler"
     assert unit_of("atb.search.api")[0] > unit_of("atb.predictor.fit")[0] > unit_of("atb.profiler.store")[0]
+    assert find_cycle({"a": {"b": ""}, "b": {"c": ""}, "c": {"a": ""}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b": ""}, "b": {"c": ""}}) is None

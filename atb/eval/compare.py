@@ -91,8 +91,7 @@ def latency_of(model, workspace) -> dict | None:
     from atb.workspace import Workspace
 
     arch = arch_of(model)
-    ws = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace,
-                                                                              create=False)
+    ws = Workspace.of(workspace, create=False)
     if arch is None or not ws.store_path.is_file():
         return None
     with LatencyStore.open(ws.store_path, readonly=True) as store:

@@ -29,6 +29,7 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Callable
 
@@ -56,6 +57,21 @@ def actor_name(node_id: str) -> str:
     return f"atb-fleet-{node_id}"
 
 
+class NodeState(str, Enum):
+    """Where a node stands in a fleet run. A ``str``, and printed as its value, so reports,
+    tables and JSON carry the same words as before."""
+
+    STARTING = "starting"
+    TIMING = "timing"
+    DONE = "done"
+    NOTHING_TO_DO = "nothing to do"
+    LOST = "lost"  # its actor died, or the driver stopped before it was done
+    FAILED = "failed"  # it never started, or answered with an error
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass
 class NodeReport:
     """One node's part in a fleet run."""
@@ -66,7 +82,7 @@ class NodeReport:
     ip: str
     device_key: str | None = None
     run_id: int | None = None
-    state: str = "starting"  # done | nothing to do | lost | failed
+    state: NodeState = NodeState.STARTING
     error: str | None = None
     timed: int = 0  # archs timed and committed by this call
     failed: int = 0  # archs committed as failed (backend errors)
@@ -95,7 +111,7 @@ class FleetReport:
     @property
     def lost(self) -> list[NodeReport]:
         """Nodes that stopped before their work was done (died or failed)."""
-        return [n for n in self.nodes if n.state in ("lost", "failed")]
+        return [n for n in self.nodes if n.state in (NodeState.LOST, NodeState.FAILED)]
 
     @property
     def untimed(self) -> dict[str, int]:
@@ -170,7 +186,7 @@ def profile_fleet(
     default_rule, default_careful = rules_from_env()
     setting = {"device": "cpu", "backend": backend, "threads": threads or 0, "precision": precision,
                "seq_len": seq_len, "batch": 1}
-    ws = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
+    ws = Workspace.of(workspace)
     with LatencyStore.open(ws.store_path) as store, connected(address) as ray:
         nodes = target_nodes(ray, resource)
         if not nodes:
@@ -187,7 +203,7 @@ def profile_fleet(
             fleet.stop()
         totals = {key: len(store.sampled_archs(key)) for key in fleet.keys}
     reports = [n.report for n in fleet.nodes]
-    if all(r.state == "failed" and r.run_id is None for r in reports):  # e.g. --threads above every node's
+    if all(r.state == NodeState.FAILED and r.run_id is None for r in reports):  # e.g. --threads above every node's
         raise FleetError(f"no target node could profile; {reports[0].name}: {reports[0].error}")
     return FleetReport(samples, reports, totals, fleet.stats())
 
@@ -212,7 +228,7 @@ class _Fleet:
         self._start(setting, rule, careful_rule, command)
         planned = self._plan()
         with progress(planned, "fleet", "arch") as self.bar:
-            opening = [node for node in self.nodes if node.report.state == "timing"]
+            opening = [node for node in self.nodes if node.report.state == NodeState.TIMING]
             for node in opening:
                 node.calls.append(("open", node.actor.open.remote(), None))
                 node.accepting = True
@@ -227,8 +243,8 @@ class _Fleet:
             if node.actor is not None:
                 self.ray.kill(node.actor, no_restart=True)
                 node.actor = None
-            if node.report.state in ("starting", "timing"):  # interrupted
-                node.report.state = "lost"
+            if node.report.state in (NodeState.STARTING, NodeState.TIMING):  # interrupted
+                node.report.state = NodeState.LOST
                 node.report.error = node.report.error or "the driver stopped"
 
     def _start(self, setting: dict, rule: TimingRule, careful_rule: TimingRule, command: str) -> None:
@@ -247,14 +263,15 @@ class _Fleet:
             try:
                 node.actor = options.remote(setting, rule, careful_rule, f"{command} [node {t.name}]", self.seed)
             except ValueError:  # the actor name is taken: another driver's profiler runs there
-                self._fail(node, "failed", "another atb-fleet run is profiling it")
+                self._fail(node, NodeState.FAILED, "another atb-fleet run is profiling it")
                 continue
             pending[node.actor.identity.remote()] = node
         if not pending:
             return
         ready, waiting = self.ray.wait(list(pending), num_returns=len(pending), timeout=self.start_timeout_s)
         for ref in waiting:
-            self._fail(pending[ref], "failed", f"its profiler did not start within {self.start_timeout_s:.0f} s "
+            self._fail(pending[ref], NodeState.FAILED,
+                       f"its profiler did not start within {self.start_timeout_s:.0f} s "
                        f"(its {self.resource!r} resource or CPUs are held by another job?)")
         for ref in ready:
             node = pending[ref]
@@ -262,21 +279,22 @@ class _Fleet:
             if reply is None:
                 continue
             if reply["protocol_version"] != PROTOCOL_VERSION:
-                self._fail(node, "failed", f"it runs profiler protocol {reply['protocol_version']}, this "
+                self._fail(node, NodeState.FAILED,
+                           f"it runs profiler protocol {reply['protocol_version']}, this "
                            f"driver {PROTOCOL_VERSION}: install the same atb on every node")
                 continue
             node.report.device_key = reply["device_key"]
             node.identity = {"node_id": node.target.node_id, "name": node.target.name, "ip": node.target.ip,
                              "hostname": reply["hostname"], "pid": reply["pid"], "tag": reply["tag"]}
             node.report.hostname = reply["hostname"]
-            node.report.state = "timing"
+            node.report.state = NodeState.TIMING
 
     def _plan(self) -> int:
         """Queue each key's missing archs in groups; returns how many archs are planned."""
         planned = 0
         for node in self.nodes:
             key = node.report.device_key
-            if node.report.state != "timing" or key in self.queues:
+            if node.report.state != NodeState.TIMING or key in self.queues:
                 continue
             done = self.writer.store.sampled_archs(key)
             archs = plan_uniform(self.space, self.seed, self.samples - len(done), done)
@@ -285,11 +303,11 @@ class _Fleet:
             planned += len(archs)
             log.info("%s: %d of %d sampled archs stored, %d to time", key, len(done), self.samples, len(archs))
         for key in self.queues:  # nodes beyond a key's groups have nothing to do
-            members = [n for n in self.nodes if n.report.device_key == key and n.report.state == "timing"]
+            members = [n for n in self.nodes if n.report.device_key == key and n.report.state == NodeState.TIMING]
             for extra in members[len(self.queues[key]):]:
-                extra.report.state = "nothing to do"
+                extra.report.state = NodeState.NOTHING_TO_DO
         for node in self.nodes:
-            if node.report.state == "nothing to do" and node.actor is not None:
+            if node.report.state == NodeState.NOTHING_TO_DO and node.actor is not None:
                 self.ray.kill(node.actor, no_restart=True)
                 node.actor = None
         return planned
@@ -315,7 +333,7 @@ class _Fleet:
                 self._commit_group(node, group, reply, t0)
             else:  # close
                 self.writer.add_group(node.report.run_id, node.report.device_key, reply["rows"])
-                node.report.state = "done"
+                node.report.state = NodeState.DONE
                 self.ray.kill(node.actor, no_restart=True)
                 node.actor = None
 
@@ -362,14 +380,14 @@ class _Fleet:
         try:
             reply = self.ray.get(ref)
         except self.ray.exceptions.RayError as exc:
-            self._fail(node, "lost", f"its profiler died ({_first_line(exc)})", group)
+            self._fail(node, NodeState.LOST, f"its profiler died ({_first_line(exc)})", group)
             return None
         if "error" in reply:
-            self._fail(node, "failed", reply["error"], group)
+            self._fail(node, NodeState.FAILED, reply["error"], group)
             return None
         return reply
 
-    def _fail(self, node: _Node, state: str, why: str, in_flight: list[Arch] | None = None) -> None:
+    def _fail(self, node: _Node, state: NodeState, why: str, in_flight: list[Arch] | None = None) -> None:
         """Drop a node. Its timing of the group in flight is lost; that group and the ones
         queued behind it go back to its key's queue, for the key's other nodes (or the next run)."""
         log.warning("node %s: %s", node.target.name, why)

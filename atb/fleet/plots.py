@@ -38,7 +38,7 @@ def device_table(workspace: Workspace | str | Path | None, device_keys: list[str
     """
     from scipy.stats import kendalltau
 
-    ws = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace, create=False)
+    ws = Workspace.of(workspace, create=False)
     with LatencyStore.open(ws.store_path, readonly=True) as store:
         keys = list(dict.fromkeys(device_keys)) if device_keys else list(store.device_keys())
         per_key = {k: _per_arch(store.labels(k), speedup) for k in keys}
@@ -78,7 +78,7 @@ def plot_devices(workspace: Workspace | str | Path | None = None, out: str | Pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ws = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace, create=False)
+    ws = Workspace.of(workspace, create=False)
     table = device_table(ws, device_keys, sort_by, speedup)
     suffix = "-speedup" if speedup else ""
     path = Path(out) if out else ws.plots_dir / f"devices{suffix}.png"

@@ -26,7 +26,7 @@ def fleet_status(workspace: Workspace | str | Path | None = None, *, address: st
     has timed nothing yet; a key row per device key (``sampled``: sampled archs stored, what
     ``--samples N`` counts; ``labels``: successful label measurements; ``failed``).
     """
-    ws = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace, create=False)
+    ws = Workspace.of(workspace, create=False)
     with LatencyStore.open(ws.store_path, readonly=True) as store:
         runs = store.runs()
         labels = store.device_keys()

@@ -9,9 +9,6 @@ committed and never times an arch twice. The store itself stays as it is (WAL,
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import contextmanager
-
 from atb.errors import StoreError
 from atb.profiler.store import LatencyStore
 
@@ -26,7 +23,7 @@ class StoreWriter:
         """Open a run for a node (``node``: who it is, kept with its fingerprint) with its
         first rows; returns the store's run id."""
         fp = {**header["fingerprint"], "fleet_node": node}
-        with self._transaction():
+        with self.store.transaction():
             run_id = self.store.begin_run(header["device_key"], header["setting"], fp,
                                           header["protocol_version"], header["rule"],
                                           header["reference_arch"], header["command"],
@@ -36,7 +33,7 @@ class StoreWriter:
 
     def add_group(self, run_id: int, device_key: str, rows: list[dict]) -> None:
         """Commit one group's rows (its reference timing, archs, failures) as one."""
-        with self._transaction():
+        with self.store.transaction():
             self._add(run_id, device_key, rows)
 
     def _add(self, run_id: int, device_key: str, rows: list[dict]) -> None:
@@ -46,21 +43,3 @@ class StoreWriter:
             self.store.add(run_id, device_key, row["arch"], row["role"], row["protocol_version"],
                            row["measurement"], space=row["space"], error=row["error"],
                            setup_s=row["setup_s"], started_at=row["started_at"])
-
-    @contextmanager
-    def _transaction(self):
-        conn = self.store.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"latency store {self.store.path}: {exc}") from exc
-        try:
-            yield
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            conn.execute("ROLLBACK")
-            raise StoreError(f"latency store {self.store.path}: {exc}") from exc

@@ -32,8 +32,8 @@ def committee_spread(labels: LabelSet, candidates: np.ndarray, members: int = 6,
     """Std over a bootstrap committee of log-latency predictions for each candidate."""
     from threadpoolctl import threadpool_limits
 
+    from atb.predictor.analytic import AdditiveLayers
     from atb.predictor.gbt import GradientBoostedTrees
-    from atb.predictor.models import AdditiveLayers
 
     rng = np.random.default_rng(seed)
     log_ms = np.log(labels.latency_ms)

@@ -4,6 +4,10 @@ The JSON says what the predictor is (device key, search space, protocol version,
 training-set hash, chosen model, every model's description and scores, the feature names
 and normalisation); the npz holds the numbers. The JSON records the npz's sha256 so a
 mismatched pair is refused. Arrays are read with ``allow_pickle=False``.
+
+This module knows the format, not the class: :class:`~atb.predictor.predictor.LatencyPredictor`
+saves and loads itself through it (``save`` / ``load``), so it imports this module and not the
+other way round.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import numpy as np
 from atb.errors import DeviceKeyMismatchError, MissingInputError, PredictorError, UsageError
 from atb.predictor.features import FEATURE_NAMES
 from atb.predictor.models import model_from_arrays
-from atb.predictor.predictor import LatencyPredictor
 
 log = logging.getLogger("atb.predictor.artefact")
 
@@ -45,8 +48,9 @@ def _normalisation(model) -> dict | None:
     return {"features": list(FEATURE_NAMES), "mean": norm.mean.tolist(), "std": norm.std.tolist()}
 
 
-def save_predictor(pred: LatencyPredictor, path: str | Path) -> Path:
-    """Write ``path`` (.json) and ``path.with_suffix('.npz')``; returns the JSON path."""
+def save_predictor(pred, path: str | Path) -> Path:
+    """Write a ``LatencyPredictor`` to ``path`` (.json) and ``path.with_suffix('.npz')``;
+    returns the JSON path."""
     from atb import __version__
 
     path = Path(path)
@@ -109,10 +113,11 @@ def _plain(value):
     return value
 
 
-def load_predictor(path: str | Path, device_key: str | None = None,
-                   allow_other_device: bool = False) -> LatencyPredictor:
-    """Read an artefact. A ``device_key`` other than the artefact's is refused with
-    :class:`DeviceKeyMismatchError` unless ``allow_other_device`` is true."""
+def predictor_fields(path: str | Path, device_key: str | None = None,
+                     allow_other_device: bool = False) -> dict:
+    """Read an artefact: the keyword arguments of its ``LatencyPredictor``. A ``device_key``
+    other than the artefact's is refused with :class:`DeviceKeyMismatchError` unless
+    ``allow_other_device`` is true."""
     path = Path(path)
     if path.suffix == ".npz":
         path = path.with_suffix(".json")
@@ -161,7 +166,7 @@ def load_predictor(path: str | Path, device_key: str | None = None,
             describe, {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
     if doc["chosen"] not in models:
         raise PredictorError(f"{path} names chosen model {doc['chosen']!r} but holds no such model")
-    return LatencyPredictor(
+    return dict(
         device_key=key,
         model=models[doc["chosen"]],
         bert_base_ms=float(doc["bert_base_ms"]),

@@ -46,7 +46,7 @@ def load_or_fit(workspace: Workspace | str | None = None, device_key: str | None
     from atb.profiler.labels import label_sources
 
     say = log or logger.info
-    ws = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
+    ws = Workspace.of(workspace)
     with open_store(ws) as store:
         key = store.choose_device_key(device_key)
         # verification labels (a search's re-measured top-k) are not training data: they

@@ -19,8 +19,9 @@ import numpy as np
 
 from atb import progress
 from atb.errors import PredictorError
+from atb.predictor.base import LatencyModel
 from atb.predictor.metrics import prediction_metrics
-from atb.predictor.models import CANDIDATE_KINDS, LatencyModel, make_model
+from atb.predictor.models import CANDIDATE_KINDS, make_model
 from atb.predictor.predictor import LatencyPredictor, infer_space
 from atb.profiler.labels import LabelSet
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from atb.predictor.features import Normaliser, make_features
-from atb.predictor.models import LatencyModel
+from atb.predictor.base import LatencyModel
 
 _LEAF = -1  # our marker for "no split here" in the feature array
 _CHUNK = 4096  # rows per block: the (rows, trees) index matrix stays in cache-sized memory

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from atb.predictor.analytic import AdditiveLayers
+from atb.predictor.base import LatencyModel
 from atb.predictor.features import Normaliser, make_features
-from atb.predictor.models import LatencyModel
 
 _CHUNK = 65536  # rows per block at predict time; keeps hidden activations in cache
 
@@ -96,8 +97,6 @@ class HybridMLP(MLP):
     kind = "hybrid"
 
     def fit(self, archs, log_ms, rng):
-        from atb.predictor.models import AdditiveLayers
-
         self.trend = AdditiveLayers(self.seq_len).fit(archs, log_ms, rng)
         self._fit_net(archs, log_ms - self.trend.predict_log(archs), rng)
         return self
@@ -109,8 +108,6 @@ class HybridMLP(MLP):
         return {**super().arrays(), "trend.coef": self.trend.coef}
 
     def _load_arrays(self, arrays):
-        from atb.predictor.models import AdditiveLayers
-
         super()._load_arrays(arrays)
         self.trend = AdditiveLayers(self.seq_len)
         self.trend._load_arrays({"coef": arrays["trend.coef"]})

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from atb.arch import SearchSpace, get_space
+from atb.predictor.artefact import predictor_fields, save_predictor
+from atb.predictor.base import LatencyModel
 from atb.predictor.features import check_archs
-from atb.predictor.models import LatencyModel
 
 _BLOCK = 1 << 15  # rows per prediction block
 # spaces tried when recording which space a training set lives in, smallest first
@@ -80,17 +81,13 @@ class LatencyPredictor:
 
     def save(self, path: str | Path) -> Path:
         """Write ``path`` (JSON) and its arrays next to it (same name, ``.npz``)."""
-        from atb.predictor.artefact import save_predictor
-
         return save_predictor(self, path)
 
     @classmethod
     def load(cls, path: str | Path, device_key: str | None = None,
              allow_other_device: bool = False) -> "LatencyPredictor":
         """Load an artefact; refuse it for another ``device_key`` unless ``allow_other_device``."""
-        from atb.predictor.artefact import load_predictor
-
-        return load_predictor(path, device_key=device_key, allow_other_device=allow_other_device)
+        return cls(**predictor_fields(path, device_key=device_key, allow_other_device=allow_other_device))
 
     def summary(self) -> dict:
         """JSON-able summary for CLIs and logs."""

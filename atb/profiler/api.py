@@ -36,10 +36,6 @@ def _setting(backend: str, threads: int | None, precision: str, seq_len: int, de
     return DeviceSetting(device, backend, threads or 0, precision, seq_len, 1).resolve()
 
 
-def _workspace(workspace) -> Workspace:
-    return workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
-
-
 def profile(
     workspace: Workspace | str | Path | None = None,
     *,
@@ -79,7 +75,7 @@ def profile(
         raise UsageError("uncertainty sampling needs a ranking function (propose=...)",
                          hint="call atb.compose.profile, which hands in the latency predictor's")
     setting = _setting(backend, threads, precision, seq_len, device)
-    return _profile(_workspace(workspace), setting, samples=samples, archs=archs, space=space,
+    return _profile(Workspace.of(workspace), setting, samples=samples, archs=archs, space=space,
                     super_config=super_config, seed=seed, strategy=strategy, propose=propose,
                     role=role, rule=rule, careful_rule=careful_rule)
 
@@ -159,7 +155,7 @@ def profile_archs(
     ``DeviceKeyMismatchError``; nothing is timed then. Without it the flags choose the setting
     (defaults: onnxruntime, physical cores, fp32, 128 tokens).
     """
-    ws = _workspace(workspace)
+    ws = Workspace.of(workspace)
     if device_key is not None:
         setting = setting_for_key(device_key, backend=backend, threads=threads, precision=precision,
                                   seq_len=seq_len)
@@ -173,7 +169,7 @@ def profile_archs(
 
 def export_csv(workspace: Workspace | str | Path | None, out: str | Path, device_key: str | None = None) -> dict:
     """Write the drift-corrected labels (every device key, or one) to a CSV file."""
-    ws = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace, create=False)
+    ws = Workspace.of(workspace, create=False)
     with LatencyStore.open(ws.store_path, readonly=True) as store:
         keys = [store.choose_device_key(device_key)] if device_key else list(store.device_keys())
         rows = [r for k in keys for r in corrected_rows(store, k)]

@@ -25,7 +25,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from atb.profiler.store import LatencyStore, MeasurementRow
+from atb.profiler.rows import MeasurementRow
 
 SMOOTH_RUNS = 5  # reference runs per rolling median (about two bursts)
 LABEL_ROLES = ("sampled", "requested", "verify")
@@ -52,8 +52,9 @@ class ReferenceCurve:
         return row.times / self.at(row.starts)
 
 
-def corrected_rows(store: LatencyStore, device_key: str, run_id: int | None = None) -> list[dict]:
-    """Drift-corrected label rows (dicts with the CSV columns of atb.profiler.labels).
+def corrected_rows(store, device_key: str, run_id: int | None = None) -> list[dict]:
+    """Drift-corrected label rows (dicts with the CSV columns of atb.profiler.labels) of the
+    measurements in ``store``, a :class:`~atb.profiler.store.LatencyStore`.
 
     ``run_id`` limits the output to one profiling run, still on the device key's anchor scale.
     A run without reference timings (none should exist) keeps its raw values.

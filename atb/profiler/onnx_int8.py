@@ -18,7 +18,7 @@ library model (``activation_qparams``) can be passed in by name. The profiler us
 activation ranges instead, close to what MinMax calibration finds on the random-weight graphs:
 scales do not change latency.
 
-Weights: with the shared :class:`~atb.profiler.onnx_graph.WeightPool`, int8 weights point into
+Weights: with the shared :class:`~atb.profiler.onnx_builder.WeightPool`, int8 weights point into
 a second pooled file, the fp32 pool quantized with one scale and laid out the same way
 (:class:`Int8Pool`), so an INT8 graph is as small and as quick to build and load as an fp32
 one; with a weight function (real weights) they are quantized here, per tensor, exactly as
@@ -38,7 +38,7 @@ from onnx import TensorProto, numpy_helper
 
 from atb.arch import Arch
 from atb.devices.quantization import QuantScheme, activation_qparams, quantize_weight
-from atb.profiler.onnx_graph import GraphBuilder, WeightPool, WeightSource, assemble, default_pool
+from atb.profiler.onnx_builder import GraphBuilder, WeightPool, WeightSource, assemble, default_pool
 
 INT8_POOL_FILE = "atb-weight-pool-int8-v1.bin"
 POOL_STD = 0.02  # the fp32 pool's random values: N(0, 0.02)

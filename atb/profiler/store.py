@@ -15,12 +15,15 @@ import os
 import socket
 import sqlite3
 import time
-from dataclasses import dataclass
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from atb.errors import MissingInputError, StoreError, UsageError
+from atb.profiler.drift import corrected_rows
+from atb.profiler.labels import LabelSet
+from atb.profiler.rows import MeasurementRow, RunRow
 from atb.profiler.timing import PROTOCOL_VERSION, Measurement
 
 SCHEMA_VERSION = 2
@@ -63,42 +66,6 @@ CREATE TABLE IF NOT EXISTS measurements (
 CREATE INDEX IF NOT EXISTS measurements_key_role ON measurements(device_key, role);
 CREATE INDEX IF NOT EXISTS measurements_run ON measurements(run_id);
 """
-
-
-@dataclass(frozen=True)
-class MeasurementRow:
-    """One stored measurement (raw; corrections are derived by atb.profiler.drift)."""
-
-    id: int
-    run_id: int
-    device_key: str
-    arch: str
-    role: str
-    space: str | None
-    status: str
-    error: str | None
-    protocol_version: int
-    started_at: float
-    finished_at: float
-    times: np.ndarray  # seconds
-    starts: np.ndarray  # unix seconds, one per run
-    median_ms: float | None
-    setup_s: float | None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-
-@dataclass(frozen=True)
-class RunRow:
-    run_id: int
-    device_key: str
-    setting: dict
-    fingerprint: dict
-    protocol_version: int
-    reference_arch: str
-    started_at: float
 
 
 class LatencyStore:
@@ -153,6 +120,25 @@ class LatencyStore:
             raise StoreError(f"latency store {self.path}: {exc}") from exc
 
     # -- writing --------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self):
+        """Everything written inside commits as one, or (on any exception) not at all: the
+        fleet's writer commits a node's group whole. Each write outside one commits at once."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"latency store {self.path}: {exc}") from exc
+        try:
+            yield self
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            self.conn.execute("ROLLBACK")
+            raise StoreError(f"latency store {self.path}: {exc}") from exc
+
     def begin_run(self, device_key: str, setting: dict, fingerprint: dict, protocol_version: int,
                   rule: dict, reference_arch: str, command: str, *, host: str | None = None,
                   pid: int | None = None) -> int:
@@ -264,9 +250,6 @@ class LatencyStore:
     def labels(self, device_key: str | None = None, roles=("sampled", "requested")):
         """Drift-corrected :class:`~atb.profiler.labels.LabelSet` of one device key; by default
         without ``verify`` rows (see ``LabelSet.from_store(include_verification=...)``)."""
-        from atb.profiler.drift import corrected_rows
-        from atb.profiler.labels import LabelSet
-
         key = self.choose_device_key(device_key)
         rows = [r for r in corrected_rows(self, key) if r["role"] in roles]
         return LabelSet.from_rows(rows, key)

@@ -149,7 +149,7 @@ def search_workspace(workspace: str | Path | Workspace | None, run: RunDir | Non
     (``<workspace>/runs/<name>``)."""
     if workspace is None and run is not None:
         workspace = run.path.resolve().parent.parent
-    return workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
+    return Workspace.of(workspace)
 
 
 def _resolve_space(cfg: SearchConfig, fitness) -> SearchSpace:

@@ -48,7 +48,7 @@ MIN_SEQUENCE_TOKENS = 8  # shorter document tails are dropped: they teach little
 
 def as_workspace(workspace) -> Workspace:
     """Accept a :class:`Workspace`, a path, or ``None`` (the default workspace)."""
-    return workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
+    return Workspace.of(workspace)
 
 
 def quiet_transformers() -> None:
