@@ -6,7 +6,8 @@ eval. What crosses those lines is built here and handed in as plain objects:
 
 * :func:`profile` -- ``atb.profiler.profile`` with the predictor's committee
   (``atb.predictor.propose_uncertain``) as the ranking for ``strategy="uncertainty"``;
-* :func:`run_search` -- ``atb.search.run_search`` with the workspace's latency predictor
+* :func:`run_search` -- the search engine (``atb.search.api.search``) on the run resolved
+  once (``atb.search.run.open_run``), with the workspace's latency predictor
   (:func:`search_latency`), fitness (:func:`search_fitness`: the supernet's held-out loss or
   an ``atb.eval`` probe of its sub-models), re-measurement under exactly the predictor's device
   key (:func:`search_measure`) and extraction (:func:`search_extractor`).
@@ -191,17 +192,16 @@ def run_search(
     """``atb.search.run_search`` with the workspace's predictor, supernet and profiler.
 
     Takes the same settings (``config``, ``target_speedup``, ``options`` = SearchConfig fields;
-    ``resume`` loads the run's config.json). A collaborator given here is used as it is.
+    ``resume`` loads the run's config.json), resolved here once and handed to the engine with
+    the collaborators they need. A collaborator given here is used as it is.
     ``backend``/``threads`` (``atb-search --backend/--threads``) pick the store's device key
     of that setting when no key is named, and must agree with the predictor's key otherwise.
     """
-    from atb.search.api import run_search as search, search_workspace
-    from atb.search.config import resolve_config
-    from atb.search.run import RunDir
+    from atb.search.api import search
+    from atb.search.run import open_run
 
-    run = RunDir.open(resume) if resume is not None else None
-    cfg = resolve_config(target_speedup, config, run.load_config() if run else None, **options)
-    ws = search_workspace(workspace, run)  # after the settings are checked: it may create a directory
+    run, cfg, ws = open_run(target_speedup, config, workspace=workspace, resume=resume, run_name=run_name,
+                            **options)
     if cfg.device_key is not None:
         check_setting_flags(cfg.device_key, backend, threads)
     elif latency is None and (backend is not None or threads is not None):
@@ -216,5 +216,5 @@ def run_search(
         measure = search_measure(ws, latency.device_key)
     if extract_model is None and cfg.extract:
         extract_model = search_extractor(ws)
-    return search(config=cfg, workspace=ws, resume=resume, run_name=run_name, latency=latency,
-                  fitness=fitness, measure=measure, extract_model=extract_model)
+    return search(cfg, ws, run, run_name=run_name, latency=latency, fitness=fitness, measure=measure,
+                  extract_model=extract_model)

@@ -1,19 +1,24 @@
 """atb.search: Algorithm-2 evolution under a latency window, the fast rule, Pareto tools.
 
 See docs/architecture.md, "Search". ``run_search`` is the search engine (it is handed its
-latency predictor, fitness, measurement and extraction; ``atb.compose.run_search`` builds the
-workspace's), ``SearchConfig`` its settings and a run's ``config.json``; the pure pieces are
-exported for notebooks and tests. This package imports no other atb package but the leaves.
+speedup model, fitness, measurement and extraction, typed in ``atb.search.ports``;
+``atb.compose.run_search`` builds the workspace's), ``SearchConfig`` its settings and a run's
+``config.json``; each ``--algorithm`` is a ``SearchAlgorithm`` made by name from the registry
+(``ALGORITHMS``, ``make_algorithm``); the pure pieces are exported for notebooks and tests. This
+package imports no other atb package but the leaves.
 """
 
+from atb.search.algorithm import SearchAlgorithm, SearchProblem
 from atb.search.api import Candidate, SearchResult, TargetResult, run_search
 from atb.search.baselines import bert_rule_archs, bert_rule_baseline
-from atb.search.config import ALGORITHMS, RESUME_OVERRIDES, SearchConfig
+from atb.search.config import RESUME_OVERRIDES, SearchConfig
 from atb.search.evaluate import Evaluator, Record
-from atb.search.evolution import EvolutionConfig, Generation, evolve, roulette_select
-from atb.search.fast import fast_rule_candidates
-from atb.search.pareto import hypervolume, nsga2_search, pareto_front
+from atb.search.evolution import Evolution, EvolutionConfig, Generation, RandomSearch, evolve, roulette_select
+from atb.search.fast import FastRule, fast_rule_candidates
+from atb.search.pareto import NSGA2, hypervolume, nsga2_search, pareto_front
 from atb.search.plots import plot_pareto
+from atb.search.ports import ExtractModel, FitnessModel, Measure, SpeedupModel
+from atb.search.registry import ALGORITHMS, make_algorithm
 from atb.search.run import RunDir
 from atb.search.verify import verify_top_k
 from atb.search.window import ACCEPT_BAND, Window, check_feasible, sample_in_window
@@ -24,4 +29,6 @@ __all__ = [
     "EvolutionConfig", "Generation", "evolve", "roulette_select", "fast_rule_candidates",
     "hypervolume", "nsga2_search", "pareto_front", "plot_pareto", "RunDir", "verify_top_k",
     "Window", "check_feasible", "sample_in_window",
+    "SpeedupModel", "FitnessModel", "Measure", "ExtractModel",
+    "SearchAlgorithm", "SearchProblem", "make_algorithm", "Evolution", "RandomSearch", "FastRule", "NSGA2",
 ]

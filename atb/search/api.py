@@ -1,13 +1,14 @@
 """``run_search``: the search engine behind ``atb-search``.
 
-It checks the target against what the space can reach, runs the chosen algorithm with a
-checkpoint per generation, re-measures the top-k on the device, compares with the BERT-rule
-baseline under the same window, computes the Pareto front of everything evaluated, writes the
-run directory's reports and returns a :class:`SearchResult`.
+It checks the target against what the space can reach, runs the algorithm the registry makes
+for ``--algorithm`` (:mod:`atb.search.registry`), re-measures the top-k on the device, compares
+with the BERT-rule baseline under the same window, computes the Pareto front of everything
+evaluated, writes the run directory's reports and returns a :class:`SearchResult`.
 
-The engine imports no other atb package: it is handed a latency predictor, a fitness
-evaluator, a ``measure`` function and an ``extract_model`` function (tests and notebooks hand
-in their own). ``atb.compose.run_search`` builds the real ones from a workspace.
+The engine imports no other atb package: it is handed a speedup model, a fitness, a
+``measure`` function and an ``extract_model`` function (:mod:`atb.search.ports`; tests and
+notebooks hand in their own). ``atb.compose.run_search`` builds the real ones from a workspace
+and calls :func:`search` with the run it resolved (:func:`~atb.search.run.open_run`).
 """
 
 from __future__ import annotations
@@ -16,29 +17,29 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from atb.arch import Arch, SearchSpace
-from atb.errors import DeviceKeyMismatchError, InfeasibleTargetError, UsageError
-from atb.progress import progress
+from atb.errors import DeviceKeyMismatchError, UsageError
+from atb.search.algorithm import SearchProblem
 from atb.search.baselines import bert_rule_baseline
-from atb.search.config import ALGORITHMS, SearchConfig, resolve_config
+from atb.search.config import SearchConfig
 from atb.search.evaluate import SEARCH_SOURCES, Evaluator, Record
-from atb.search.evolution import EvolutionConfig, Generation, evolve
-from atb.search.fast import fast_rule_candidates
-from atb.search.pareto import hypervolume, nsga2_search, pareto_front
-from atb.search.run import RunDir
-from atb.search.verify import Measure, verify_top_k
+from atb.search.evolution import EvolutionConfig, evolve
+from atb.search.pareto import hypervolume, pareto_front
+from atb.search.ports import ExtractModel, FitnessModel, Measure, SpeedupModel
+from atb.search.registry import ALGORITHMS, make_algorithm
+from atb.search.run import RunDir, open_run
+from atb.search.verify import verify_top_k
 from atb.search.window import ACCEPT_BAND, Window, check_feasible
 from atb.workspace import Workspace
 
 log = logging.getLogger("atb.search")
 
-__all__ = ["ALGORITHMS", "Candidate", "TargetResult", "SearchResult", "run_search", "ExtractModel"]
-
-ExtractModel = Callable[[Arch, Path], str]  # (arch, output directory) -> where it was written
+__all__ = ["ALGORITHMS", "Candidate", "TargetResult", "SearchResult", "run_search", "search",
+           "ExtractModel"]
 
 
 @dataclass
@@ -144,14 +145,6 @@ class SearchResult:
         return out
 
 
-def search_workspace(workspace: str | Path | Workspace | None, run: RunDir | None) -> Workspace:
-    """The workspace of a search: the given one, or the one a resumed run lives in
-    (``<workspace>/runs/<name>``)."""
-    if workspace is None and run is not None:
-        workspace = run.path.resolve().parent.parent
-    return Workspace.of(workspace)
-
-
 def _resolve_space(cfg: SearchConfig, fitness) -> SearchSpace:
     """The space searched: the fitness evaluator's, checked against what the config names."""
     fspace = getattr(fitness, "space", None)
@@ -194,8 +187,8 @@ def run_search(
     workspace: str | Path | Workspace | None = None,
     resume: str | Path | None = None,
     run_name: str | None = None,
-    latency=None,
-    fitness=None,
+    latency: SpeedupModel | None = None,
+    fitness: FitnessModel | None = None,
     measure: Measure | None = None,
     extract_model: ExtractModel | None = None,
     **options,
@@ -212,21 +205,39 @@ def run_search(
     with its saved ``config.json``; only ``verify``, ``top_k``, ``max_verify_rounds`` and
     ``extract`` may differ from it.
 
-    ``latency`` (``.predict_speedup``, ``.device_key``), ``fitness`` (``.fitness``,
-    ``.space``), ``measure`` (archs -> measured speedups) and ``extract_model`` are required
+    ``latency`` (a :class:`~atb.search.ports.SpeedupModel`), ``fitness`` (a
+    :class:`~atb.search.ports.FitnessModel`), ``measure`` and ``extract_model`` are required
     as the settings need them. Raises ``InfeasibleTargetError`` when the space cannot reach
     the target, ``UsageError`` for bad settings, ``DeviceKeyMismatchError`` when the predictor
     is not the run's.
     """
+    run, cfg, ws = open_run(target_speedup, config, workspace=workspace, resume=resume, run_name=run_name,
+                            **options)
+    return search(cfg, ws, run, run_name=run_name, latency=latency, fitness=fitness, measure=measure,
+                  extract_model=extract_model)
+
+
+def search(
+    config: SearchConfig,
+    workspace: Workspace,
+    run: RunDir | None = None,
+    *,
+    run_name: str | None = None,
+    latency: SpeedupModel | None = None,
+    fitness: FitnessModel | None = None,
+    measure: Measure | None = None,
+    extract_model: ExtractModel | None = None,
+) -> SearchResult:
+    """:func:`run_search` from what :func:`~atb.search.run.open_run` resolved: ``config``
+    checked, ``run`` the resumed run (None: a new one, named ``run_name``, in ``workspace``).
+
+    ``atb.compose.run_search`` calls this once it has built the collaborators the settings
+    need, so the run directory, the settings and the workspace are resolved only once.
+    """
     t0 = time.perf_counter()
-    run = RunDir.open(resume) if resume is not None else None
-    if run is not None and run_name is not None:
-        raise UsageError("a resumed run keeps its directory", hint="leave out the run name")
-    cfg = resolve_config(target_speedup, config, run.load_config() if run else None, **options)
-    ws = search_workspace(workspace, run)  # after the settings are checked: it may create a directory
-    _check_collaborators(cfg, latency, fitness, measure, extract_model)
-    space = _resolve_space(cfg, fitness)
-    cfg = cfg.replace(space=space.strategy, super_arch=str(space.super_arch), device_key=latency.device_key)
+    _check_collaborators(config, latency, fitness, measure, extract_model)
+    space = _resolve_space(config, fitness)
+    cfg = config.replace(space=space.strategy, super_arch=str(space.super_arch), device_key=latency.device_key)
     windows = cfg.windows()
     rng = np.random.default_rng(cfg.seed)
     reachable = check_feasible(list(windows.values()), space, latency, rng)
@@ -234,14 +245,14 @@ def run_search(
 
     if run is None:
         label = f"{cfg.algorithm}-{'-'.join(f'{t:g}' for t in cfg.targets)}x"
-        run = RunDir.create(ws.runs_dir, run_name, label)
+        run = RunDir.create(workspace.runs_dir, run_name, label)
     run.write_config(cfg)  # a resumed run records the overrides it ran with
     evaluator = Evaluator(fitness, latency, on_record=run.append_record)
     evaluator.preload(run.read_records())
     log.info("run directory %s", run.path)
 
-    evolution = EvolutionConfig(cfg.generations, cfg.population, cfg.mutation_prob, cfg.explore_prob)
-    history = _run_algorithm(cfg.algorithm, space, latency, evaluator, windows, rng, run, evolution, cfg.seed)
+    algorithm = make_algorithm(cfg.algorithm, cfg)
+    history = algorithm.run(SearchProblem(space, latency, evaluator, list(windows.values()), rng, run))
 
     replacement = EvolutionConfig(2, cfg.population, cfg.mutation_prob, cfg.explore_prob)
     results = {t: _finish_target(w, space, latency, evaluator, cfg.top_k, measure if cfg.verify else None,
@@ -268,49 +279,6 @@ def run_search(
     result.runtime_s = time.perf_counter() - t0
     run.write_reports(result.to_dict())
     return result
-
-
-def _run_algorithm(algorithm, space, latency, evaluator, windows, rng, run, cfg, seed) -> list[dict]:
-    """Run the search proper; returns the per-generation history."""
-    if algorithm == "fast":
-        window = next(iter(windows.values()))
-        archs, pred = fast_rule_candidates(space, latency, window, rng)
-        if not len(archs):
-            raise InfeasibleTargetError(
-                f"no arch that follows the fast rule (1.6 dm <= df <= 1.9 dm, 0.7 dm <= dqkv <= dm) "
-                f"has a {window.describe()}",
-                hint="use --algorithm evolution, or another target",
-            )
-        fit = evaluator.evaluate(archs, generation=0, source="fast", predicted=pred)
-        return [{"generation": 1, "size": len(archs), "best_fitness": float(np.max(fit))}]
-    if algorithm == "pareto":
-        trials = nsga2_search(space, latency, evaluator, list(windows.values()),
-                              n_evals=cfg.generations * cfg.population, population=cfg.population,
-                              seed=seed, rng=rng)
-        return [{"trials": trials, "evaluated": len(evaluator)}]
-    if algorithm == "random":  # every child a fresh in-window arch: random search, same budget
-        cfg = EvolutionConfig(cfg.generations, cfg.population, cfg.mutation_prob, 1.0)
-    window = next(iter(windows.values()))
-    resume_from, history = None, []
-    ckpt = run.load_checkpoint()
-    if ckpt is not None:
-        resume_from, rng_state, history = ckpt
-        rng.bit_generator.state = rng_state
-        log.info("resuming after generation %d of %d", resume_from.index + 1, cfg.generations)
-
-    start = 0 if resume_from is None else resume_from.index + 1
-    with progress(total=cfg.generations, desc=f"{algorithm} search", unit="gen", initial=start) as bar:
-
-        def on_generation(gen: Generation) -> None:
-            history.append({"generation": gen.index + 1, "size": len(gen.archs),
-                            "best_fitness": float(np.nanmax(gen.fitness)),
-                            "mean_fitness": float(np.nanmean(gen.fitness))})
-            run.save_checkpoint(gen, rng, history)  # resume point: a crash loses one generation at most
-            bar.update(1)
-            bar.set_postfix_str(f"best {history[-1]['best_fitness']:.4f}")
-
-        evolve(space, latency, evaluator, window, rng, cfg, resume_from, on_generation, source=algorithm)
-    return history
 
 
 def _finish_target(window, space, latency, evaluator, top_k, measure, run, max_rounds,

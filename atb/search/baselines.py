@@ -15,7 +15,8 @@ import numpy as np
 
 from atb.arch import FIELDS, SearchSpace
 from atb.search.evaluate import Evaluator
-from atb.search.window import LatencyModel, Window
+from atb.search.ports import SpeedupModel
+from atb.search.window import Window
 
 log = logging.getLogger("atb.search.baselines")
 
@@ -32,7 +33,7 @@ def bert_rule_archs(space: SearchSpace) -> np.ndarray:
     return out.reshape(-1, len(FIELDS))
 
 
-def bert_rule_candidates(space: SearchSpace, latency: LatencyModel, window: Window,
+def bert_rule_candidates(space: SearchSpace, latency: SpeedupModel, window: Window,
                          limit: int = MAX_BASELINE_EVALS) -> tuple[np.ndarray, np.ndarray]:
     """Up to ``limit`` rule archs to evaluate for ``window``: the slowest ones inside it, or
     else the slowest one faster than it. Empty when the rule cannot reach the window."""
@@ -51,7 +52,7 @@ def bert_rule_candidates(space: SearchSpace, latency: LatencyModel, window: Wind
     return rule[pick], s[pick]
 
 
-def bert_rule_baseline(space: SearchSpace, latency: LatencyModel, evaluator: Evaluator,
+def bert_rule_baseline(space: SearchSpace, latency: SpeedupModel, evaluator: Evaluator,
                        window: Window):
     """The best BERT-rule :class:`~atb.search.evaluate.Record` for ``window`` (or None)."""
     archs, pred = bert_rule_candidates(space, latency, window)

@@ -17,9 +17,9 @@ from typing import Sequence
 
 from atb.errors import UsageError
 from atb.search.fitness import parse_fitness
+from atb.search.registry import ALGORITHMS
 from atb.search.window import DEFAULT_HIGH_MARGIN, DEFAULT_LOW_MARGIN, Window
 
-ALGORITHMS = ("evolution", "fast", "random", "pareto")
 CONFIG_VERSION = 1
 # What may change when a run resumes: none of it changes which archs were evaluated.
 RESUME_OVERRIDES = ("verify", "top_k", "max_verify_rounds", "extract")

@@ -9,24 +9,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from typing import Callable, Protocol
+from typing import Callable
 
 import numpy as np
 
-from atb.arch import Arch, SearchSpace, array_to_archs
+from atb.arch import array_to_archs
+from atb.search.ports import FitnessModel, SpeedupModel
 
 log = logging.getLogger("atb.search.evaluate")
 
 # Record sources that are search results (may be returned); "bert-rule" records are baselines.
 SEARCH_SOURCES = ("evolution", "fast", "random", "pareto", "replacement")
-
-
-class FitnessModel(Protocol):
-    """What the search needs of a fitness source (atb.supernet.FitnessEvaluator)."""
-
-    space: SearchSpace
-
-    def fitness(self, archs: list[Arch]) -> np.ndarray: ...
 
 
 @dataclass
@@ -47,7 +40,8 @@ class Record:
 class Evaluator:
     """Caches fitness by arch text and keeps a record per distinct arch."""
 
-    def __init__(self, fitness: FitnessModel, latency, on_record: Callable[[Record], None] | None = None):
+    def __init__(self, fitness: FitnessModel, latency: SpeedupModel,
+                 on_record: Callable[[Record], None] | None = None):
         self.fitness_model = fitness
         self.latency = latency
         self.on_record = on_record

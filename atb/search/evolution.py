@@ -8,19 +8,24 @@ dropped. Children are generated in vectorised batches with a bounded number of r
 generation that stays short is topped up by :func:`sample_in_window` (itself capped) and, in
 the worst case, runs smaller, with a warning. All randomness comes from one generator, so a
 seed reproduces a run, and its state is checkpointed after every generation.
+:class:`Evolution` (``--algorithm evolution``) and :class:`RandomSearch` (``random``: pe = 1)
+are the algorithms over :func:`evolve`.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
 
 from atb.arch import FIELDS, SearchSpace
+from atb.progress import progress
+from atb.search.algorithm import AlgorithmSettings, SearchAlgorithm, SearchProblem
 from atb.search.evaluate import Evaluator
-from atb.search.window import InWindow, LatencyModel, Window, sample_in_window
+from atb.search.ports import SpeedupModel
+from atb.search.window import InWindow, Window, sample_in_window
 
 log = logging.getLogger("atb.search.evolution")
 
@@ -96,7 +101,7 @@ def _children(space, latency, window, rng, parents: Generation, n: int, cfg: Evo
     return found.rows, found.speedups
 
 
-def next_generation(space: SearchSpace, latency: LatencyModel, window: Window,
+def next_generation(space: SearchSpace, latency: SpeedupModel, window: Window,
                     rng: np.random.Generator, evaluator: Evaluator, parents: Generation | None,
                     cfg: EvolutionConfig, source: str = "evolution") -> Generation:
     """Generation ``parents.index + 1`` (or the first when ``parents`` is None), evaluated."""
@@ -124,7 +129,7 @@ def next_generation(space: SearchSpace, latency: LatencyModel, window: Window,
     return Generation(index, archs, fit, pred)
 
 
-def evolve(space: SearchSpace, latency: LatencyModel, evaluator: Evaluator, window: Window,
+def evolve(space: SearchSpace, latency: SpeedupModel, evaluator: Evaluator, window: Window,
            rng: np.random.Generator, cfg: EvolutionConfig | None = None,
            resume_from: Generation | None = None,
            on_generation: Callable[[Generation], None] | None = None,
@@ -153,3 +158,51 @@ def evolve(space: SearchSpace, latency: LatencyModel, evaluator: Evaluator, wind
             on_generation(gen)
         last = gen
     return done
+
+
+class Evolution(SearchAlgorithm):
+    """Algorithm 2 in the first window, checkpointed after every generation (resumable)."""
+
+    name = "evolution"
+
+    def __init__(self, config: EvolutionConfig | None = None):
+        self.config = config or EvolutionConfig()
+
+    @classmethod
+    def from_settings(cls, settings: AlgorithmSettings) -> "Evolution":
+        return cls(EvolutionConfig(settings.generations, settings.population, settings.mutation_prob,
+                                   settings.explore_prob))
+
+    def run(self, problem: SearchProblem) -> list[dict]:
+        cfg, rng, checkpoints = self.config, problem.rng, problem.checkpoints
+        resume_from, history = None, []
+        ckpt = checkpoints.load_checkpoint()
+        if ckpt is not None:
+            resume_from, rng_state, history = ckpt
+            rng.bit_generator.state = rng_state
+            log.info("resuming after generation %d of %d", resume_from.index + 1, cfg.generations)
+
+        start = 0 if resume_from is None else resume_from.index + 1
+        with progress(total=cfg.generations, desc=f"{self.name} search", unit="gen", initial=start) as bar:
+
+            def on_generation(gen: Generation) -> None:
+                history.append({"generation": gen.index + 1, "size": len(gen.archs),
+                                "best_fitness": float(np.nanmax(gen.fitness)),
+                                "mean_fitness": float(np.nanmean(gen.fitness))})
+                checkpoints.save_checkpoint(gen, rng, history)  # resume point: a crash loses one generation at most
+                bar.update(1)
+                bar.set_postfix_str(f"best {history[-1]['best_fitness']:.4f}")
+
+            evolve(problem.space, problem.latency, problem.evaluator, problem.windows[0], rng, cfg,
+                   resume_from, on_generation, source=self.name)
+        return history
+
+
+class RandomSearch(Evolution):
+    """Random search under the constraint, same budget: evolution whose every child is a fresh
+    in-window arch (pe = 1), the control for "does evolution help"."""
+
+    name = "random"
+
+    def __init__(self, config: EvolutionConfig | None = None):
+        super().__init__(replace(config or EvolutionConfig(), explore_prob=1.0))

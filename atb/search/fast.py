@@ -6,6 +6,7 @@ the space's grid) rather than found by rejection from uniform draws, where the r
 about 1 % of archs. For every layer count the candidate kept is the one in the latency
 window with the *lowest* predicted speedup: the largest model the constraint allows, which is
 what a person applying the rule by hand would pick. At most ``L`` fitness evaluations.
+:class:`FastRule` is the algorithm (``--algorithm fast``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ import logging
 import numpy as np
 
 from atb.arch import FIELDS, SearchSpace, fast_rule_mask
-from atb.search.window import BATCH, LatencyModel, Window
+from atb.errors import InfeasibleTargetError
+from atb.search.algorithm import SearchAlgorithm, SearchProblem
+from atb.search.ports import SpeedupModel
+from atb.search.window import BATCH, Window
 
 log = logging.getLogger("atb.search.fast")
 
@@ -41,7 +45,7 @@ def rule_sample(space: SearchSpace, rng: np.random.Generator, n: int, lt: int) -
     return out[keep]
 
 
-def fast_rule_candidates(space: SearchSpace, latency: LatencyModel, window: Window,
+def fast_rule_candidates(space: SearchSpace, latency: SpeedupModel, window: Window,
                          rng: np.random.Generator, batches: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """One in-window, rule-following arch per layer count: ``(archs (m, 5), predicted (m,))``.
 
@@ -67,3 +71,21 @@ def fast_rule_candidates(space: SearchSpace, latency: LatencyModel, window: Wind
         rows.append(best_row)
         speeds.append(best_s)
     return np.asarray(rows, dtype=np.int64).reshape(-1, len(FIELDS)), np.asarray(speeds)
+
+
+class FastRule(SearchAlgorithm):
+    """AutoTinyBERT-Fast in the first window: the rule's candidates, evaluated once."""
+
+    name = "fast"
+
+    def run(self, problem: SearchProblem) -> list[dict]:
+        window = problem.windows[0]
+        archs, pred = fast_rule_candidates(problem.space, problem.latency, window, problem.rng)
+        if not len(archs):
+            raise InfeasibleTargetError(
+                f"no arch that follows the fast rule (1.6 dm <= df <= 1.9 dm, 0.7 dm <= dqkv <= dm) "
+                f"has a {window.describe()}",
+                hint="use --algorithm evolution, or another target",
+            )
+        fit = problem.evaluator.evaluate(archs, generation=0, source=self.name, predicted=pred)
+        return [{"generation": 1, "size": len(archs), "best_fitness": float(np.max(fit))}]

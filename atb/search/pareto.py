@@ -3,7 +3,8 @@ of speedups (several targets at once).
 
 Both objectives are maximised: speedup (faster) and fitness (better). The front and the
 hypervolume are computed here (not by Optuna) so that they are defined once for every source of
-points: evolution runs, NSGA-II runs, measured points.
+points: evolution runs, NSGA-II runs, measured points. :class:`NSGA2` is the algorithm
+(``--algorithm pareto``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import logging
 import numpy as np
 
 from atb.arch import FIELDS, SearchSpace
+from atb.search.algorithm import AlgorithmSettings, SearchAlgorithm, SearchProblem
 from atb.search.evaluate import Evaluator
-from atb.search.window import LatencyModel, Window, sample_in_window
+from atb.search.ports import SpeedupModel
+from atb.search.window import Window, sample_in_window
 
 log = logging.getLogger("atb.search.pareto")
 
@@ -92,7 +95,7 @@ def _suggest(trial, space: SearchSpace) -> np.ndarray:
     return np.array([[lt, dm, df, h, dqkv]], dtype=np.int64)
 
 
-def repair(row: np.ndarray, space: SearchSpace, latency: LatencyModel,
+def repair(row: np.ndarray, space: SearchSpace, latency: SpeedupModel,
            windows: list[Window]) -> tuple[np.ndarray, float] | None:
     """The in-window arch nearest to ``row`` that differs from it in one gene (df, dm or the
     heads), or None. Vectorised: every single-gene variant is predicted at once.
@@ -122,7 +125,7 @@ def repair(row: np.ndarray, space: SearchSpace, latency: LatencyModel,
     return None if best is None else (best, float(best_s))
 
 
-def nsga2_search(space: SearchSpace, latency: LatencyModel, evaluator: Evaluator,
+def nsga2_search(space: SearchSpace, latency: SpeedupModel, evaluator: Evaluator,
                  windows: list[Window], *, n_evals: int, population: int, seed: int,
                  rng: np.random.Generator | None = None) -> int:
     """NSGA-II (Optuna) maximising (fitness, predicted speedup) over archs inside any of
@@ -186,3 +189,22 @@ def nsga2_search(space: SearchSpace, latency: LatencyModel, evaluator: Evaluator
         study.optimize(objective, n_trials=4 * n_evals, callbacks=[stop], gc_after_trial=False)
     log.info("NSGA-II: %d trials, %d archs evaluated", len(study.trials), n_done())
     return len(study.trials)
+
+
+class NSGA2(SearchAlgorithm):
+    """NSGA-II over every window at once (several targets), T x S distinct evaluations."""
+
+    name = "pareto"
+
+    def __init__(self, n_evals: int, population: int, seed: int = 0):
+        self.n_evals, self.population, self.seed = n_evals, population, seed
+
+    @classmethod
+    def from_settings(cls, settings: AlgorithmSettings) -> "NSGA2":
+        return cls(settings.generations * settings.population, settings.population, settings.seed)
+
+    def run(self, problem: SearchProblem) -> list[dict]:
+        trials = nsga2_search(problem.space, problem.latency, problem.evaluator, problem.windows,
+                              n_evals=self.n_evals, population=self.population, seed=self.seed,
+                              rng=problem.rng)
+        return [{"trials": trials, "evaluated": len(problem.evaluator)}]

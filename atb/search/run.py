@@ -14,6 +14,8 @@ Layout of ``<workspace>/runs/<name>/``::
 A run is resumed from ``config.json`` + ``evaluated.jsonl`` + ``checkpoint.json``: evaluated
 archs are not evaluated again and evolution continues from the last finished generation with
 the generator state it had then, so a resumed run ends where an uninterrupted one would.
+:func:`open_run` resolves what a search starts from (the resumed run, its settings, the
+workspace) once, for ``atb.compose`` and the engine alike.
 """
 
 from __future__ import annotations
@@ -23,13 +25,15 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from atb.errors import MissingInputError, UsageError
-from atb.search.config import SearchConfig
+from atb.search.config import SearchConfig, resolve_config
 from atb.search.evaluate import Record
 from atb.search.evolution import Generation
+from atb.workspace import Workspace
 
 log = logging.getLogger("atb.search.run")
 
@@ -148,6 +152,27 @@ class RunDir:
             return json.loads(path.read_text())
         except (OSError, ValueError) as exc:  # ValueError: not JSON, or not UTF-8
             raise UsageError(f"cannot read the search report {path}: {exc}") from exc
+
+
+def open_run(target_speedup: float | Sequence[float] | None = None, config: SearchConfig | None = None,
+             *, workspace: str | Path | Workspace | None = None, resume: str | os.PathLike | None = None,
+             run_name: str | None = None, **options) -> tuple[RunDir | None, SearchConfig, Workspace]:
+    """What a search starts from, resolved once: ``(the resumed run or None, its settings, its
+    workspace)``.
+
+    The settings are the resumed run's ``config.json`` with what may change, or ``config``
+    with ``target_speedup`` and ``options`` applied (:func:`~atb.search.config.resolve_config`).
+    The workspace is the given one, or the one a resumed run lives in
+    (``<workspace>/runs/<name>``). A new run's directory is made later, once its target is
+    known to be reachable.
+    """
+    run = RunDir.open(resume) if resume is not None else None
+    if run is not None and run_name is not None:
+        raise UsageError("a resumed run keeps its directory", hint="leave out the run name")
+    cfg = resolve_config(target_speedup, config, run.load_config() if run else None, **options)
+    if workspace is None and run is not None:
+        workspace = run.path.resolve().parent.parent
+    return run, cfg, Workspace.of(workspace)  # after the settings are checked: it may create a directory
 
 
 def _fmt(x, spec: str = ".2f") -> str:

@@ -17,11 +17,10 @@ import numpy as np
 
 from atb.arch import Arch
 from atb.search.evaluate import Record
+from atb.search.ports import Measure
 from atb.search.window import ACCEPT_BAND, Window
 
 log = logging.getLogger("atb.search.verify")
-
-Measure = Callable[[list[Arch]], list[float]]  # archs -> measured speedups (NaN if failed)
 
 
 def in_band(measured: float | None, target: float, band: tuple[float, float] = ACCEPT_BAND) -> bool:

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
 from atb.arch import FIELDS, SearchSpace, archs_to_array
 from atb.errors import InfeasibleTargetError, UsageError
+from atb.search.ports import SpeedupModel
 
 log = logging.getLogger("atb.search.window")
 
@@ -38,14 +38,6 @@ DEFAULT_HIGH_MARGIN = 0.06  # upper edge: at most 6 % faster than needed
 ACCEPT_BAND = (0.95, 1.10)  # a measured speedup within this x target is a hit
 MAX_DRAWS = 400_000  # hard cap on candidates drawn by one call to sample_in_window
 BATCH = 8192  # candidates predicted per vectorised batch
-
-
-class LatencyModel(Protocol):
-    """What the search needs of a latency predictor (atb.predictor.LatencyPredictor)."""
-
-    device_key: str
-
-    def predict_speedup(self, archs: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -103,7 +95,7 @@ def diagonal_sample(space: SearchSpace, rng: np.random.Generator, n: int, jitter
     return space.tie_heads(out)
 
 
-def reachable_range(space: SearchSpace, latency: LatencyModel, rng: np.random.Generator,
+def reachable_range(space: SearchSpace, latency: SpeedupModel, rng: np.random.Generator,
                     n_probe: int = 4096) -> tuple[float, float]:
     """(slowest, fastest) predicted speedup over the space's extremes and a probe sample."""
     probe = np.concatenate(
@@ -120,7 +112,7 @@ def reachable_range(space: SearchSpace, latency: LatencyModel, rng: np.random.Ge
     return float(s.min()), float(s.max())
 
 
-def check_feasible(windows: "Window | list[Window]", space: SearchSpace, latency: LatencyModel,
+def check_feasible(windows: "Window | list[Window]", space: SearchSpace, latency: SpeedupModel,
                    rng: np.random.Generator) -> tuple[float, float]:
     """Raise :class:`InfeasibleTargetError` naming the reachable range when a window is out
     of it; return the reachable ``(slowest, fastest)`` predicted speedups otherwise."""
@@ -140,7 +132,7 @@ def check_feasible(windows: "Window | list[Window]", space: SearchSpace, latency
 class InWindow:
     """Collects up to ``n`` distinct archs whose predicted speedup lies in a window."""
 
-    def __init__(self, space: SearchSpace, latency: LatencyModel, window: Window, n: int,
+    def __init__(self, space: SearchSpace, latency: SpeedupModel, window: Window, n: int,
                  exclude: set[str] | None = None):
         self.space, self.latency, self.window, self.n = space, latency, window, n
         self.seen = set(exclude or ())
@@ -169,7 +161,7 @@ class InWindow:
 
 def sample_in_window(
     space: SearchSpace,
-    latency: LatencyModel,
+    latency: SpeedupModel,
     window: Window,
     rng: np.random.Generator,
     n: int,

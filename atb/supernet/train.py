@@ -20,7 +20,8 @@ import logging
 import os
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +162,15 @@ def resolve_space(super_config: str | Arch = "small", space: str | SearchSpace =
     return get_space(space, super_config)
 
 
+def _options(steps: int, overrides: dict) -> TrainConfig:
+    """The caller's options as given; a misspelt one is named (the dataclass would only say
+    "unexpected keyword"), before any process group is joined."""
+    unknown = set(overrides) - set(TrainConfig.__dataclass_fields__)
+    if unknown:
+        raise UsageError(f"unknown training options: {', '.join(sorted(unknown))}")
+    return TrainConfig(steps=steps, **overrides)
+
+
 def _check_config(cfg: TrainConfig, world: int, super_config) -> None:
     """One-line errors for option combinations that cannot train."""
     if cfg.sampling not in SAMPLING or (cfg.sampling == "sandwich" and cfg.samples < 2):
@@ -188,21 +198,142 @@ def _check_config(cfg: TrainConfig, world: int, super_config) -> None:
                          f">= 1 (got {cfg.importance!r}, {cfg.calibration})")
 
 
-def _initialise(model, pretrained, full: SearchSpace, fixed: Arch | None, ids, mask,
-                cfg: TrainConfig) -> dict:
-    """Load the importance-reordered pretrained weights into the student (sliced to ``fixed``
-    for a stand-alone run) and the teacher; return the importance tensors to save."""
+def _resolve_config(options: TrainConfig, world: int, super_config,
+                    fixed_arch: Arch | None) -> TrainConfig:
+    """A new, complete config: the defaults that depend on the run (workers, lr, sampling)
+    filled in and every option checked; ``options`` is left as the caller gave it."""
+    lr = options.lr
+    if lr is not None and not lr > 0:  # 0 is not "the default", and AdamW refuses < 0
+        raise UsageError(f"the learning rate must be positive (got {lr})")
+    sandwich = options.init and fixed_arch is None and options.samples >= 2  # TrainConfig.sampling
+    cfg = replace(options, workers=options.workers or world,
+                  lr=lr or (INIT_LR if options.init else SCRATCH_LR),
+                  sampling=options.sampling or ("sandwich" if sandwich else "uniform"))
+    _check_config(cfg, world, super_config)
+    return cfg
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What a run trains and where it saves it, resolved once from the options."""
+
+    full: SearchSpace  # the super-configuration's whole space (the teacher's, with --init)
+    space: SearchSpace  # the space sampled: ``full``, or only ``fixed``
+    fixed: Arch | None  # the one arch of a stand-alone run
+    path: Path  # the checkpoint directory
+    pretrained: object | None = None  # the --init model (a pretrained.PretrainedBert)
+    init_info: dict | None = None  # what state.json records about it
+
+
+def _load_init(cfg: TrainConfig):
+    """The ``--init`` checkpoint, refused when its tokenizer or its positions do not fit."""
+    from atb.supernet.pretrained import check_tokenizer, load_pretrained
+
+    pretrained = load_pretrained(cfg.init)
+    check_tokenizer(pretrained)
+    if cfg.seq_len > pretrained.max_positions:
+        raise UsageError(f"--seq-len {cfg.seq_len} exceeds the {pretrained.max_positions} "
+                         f"positions of {pretrained.source}")
+    return pretrained
+
+
+def _target(ws, cfg: TrainConfig, super_config, space, fixed_arch: Arch | None,
+            out_dir) -> _Target:
+    """The spaces (``--init``'s checkpoint defines the super-configuration, else
+    ``super_config``) and the checkpoint directory."""
+    pretrained = _load_init(cfg) if cfg.init else None
+    if pretrained:
+        strategy = space.strategy if isinstance(space, SearchSpace) else space
+        full = SearchSpace(strategy, pretrained.super_arch)
+    else:
+        full = resolve_space(super_config or "small", space)
+    sp = full if fixed_arch is None else SearchSpace(full.strategy, full.validate(fixed_arch))
+    path = Path(out_dir) if out_dir else ckpt.checkpoint_dir(
+        ws.supernet_dir, sp, pretrained.name if pretrained else None)
+    if not pretrained:
+        return _Target(full, sp, fixed_arch, path)
+    init_info = {**pretrained.describe(), "importance": cfg.importance,
+                 "reorder_hidden": cfg.reorder_hidden, "calibration": cfg.calibration}
+    return _Target(full, sp, fixed_arch, path, pretrained, init_info)
+
+
+def _sequences(ws, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The training split as ``seq_len`` sequences (ids, attention mask): at least one batch."""
+    ids, mask = make_sequences(load_split(ws, "train"), cfg.seq_len)
+    if len(ids) < cfg.batch_size:
+        raise UsageError(f"the training split has {len(ids)} sequences, fewer than one batch "
+                         f"of {cfg.batch_size}", hint="prepare more text with atb-supernet data")
+    return ids, mask
+
+
+@dataclass
+class _Start:
+    """Where a run begins, and what each of its checkpoints carries along."""
+
+    model: torch.nn.ModuleDict  # supernet + objective, still on the CPU
+    step: int = 0
+    history: list = field(default_factory=list)  # [step, loss] at every log_every
+    extras: dict = field(default_factory=dict)  # saved beside the weights (ranking, teacher)
+    tokenizer: Path | None = None  # saved with the checkpoint (--init's own)
+    init_info: dict | None = None
+    optimizer_from: Path | None = None  # the checkpoint whose AdamW state is loaded on device
+
+
+def _trainable(target: _Target, cfg: TrainConfig) -> torch.nn.ModuleDict:
+    """Fresh supernet + objective; with ``--init`` the objective distils from the init."""
+    objective = "self-kd" if target.pretrained else cfg.objective
+    return ckpt.build_trainable(target.space, objective, target.init_info, target.full)
+
+
+def _from_scratch(target: _Target, cfg: TrainConfig) -> _Start:
+    """Seeded random weights, step 0."""
+    return _Start(_trainable(target, cfg))
+
+
+def _from_init(target: _Target, cfg: TrainConfig, ids, mask) -> _Start:
+    """Step 0 from the importance-reordered pretrained weights, in the student (sliced to
+    the fixed arch of a stand-alone run) and the teacher; the ranking is saved with it."""
     from atb.supernet.extract import sub_state_dict
     from atb.supernet.importance import calibration_batches, reordered_supernet
 
+    model = _trainable(target, cfg)
     batches = calibration_batches(ids, mask, cfg.calibration, cfg.seed)
-    reordered, reordering = reordered_supernet(pretrained, full, batches, cfg.importance,
-                                               cfg.reorder_hidden)
+    reordered, reordering = reordered_supernet(target.pretrained, target.full, batches,
+                                               cfg.importance, cfg.reorder_hidden)
     model["objective"].teacher.load_state_dict(reordered.state_dict())
     model["objective"].calibrate(batches)
-    weights = reordered.state_dict() if fixed is None else sub_state_dict(reordered, fixed)
-    model["supernet"].load_state_dict(weights)
-    return {} if reordering is None else {ckpt.IMPORTANCE: reordering.to_tensors()}
+    fixed = target.fixed
+    model["supernet"].load_state_dict(
+        reordered.state_dict() if fixed is None else sub_state_dict(reordered, fixed))
+    extras = {} if reordering is None else {ckpt.IMPORTANCE: reordering.to_tensors()}
+    return _Start(model, extras=extras, tokenizer=target.pretrained.tokenizer_dir,
+                  init_info=target.init_info)
+
+
+def _resume(target: _Target, cfg: TrainConfig) -> _Start:
+    """The weights, step and history saved in ``target.path``; with ``--init`` also its
+    teacher, ranking and tokenizer, which are the checkpoint's, not re-measured."""
+    model, path, sp = _trainable(target, cfg), target.path, target.space
+    if not (path / ckpt.STATE).is_file():
+        raise MissingInputError(f"nothing to resume in {path}",
+                                hint="run atb-supernet train without --resume")
+    state = ckpt.read_state(path)
+    if state["super_arch"] != str(sp.super_arch) or state["space"] != sp.strategy:
+        raise UsageError(f"checkpoint {path} is {state['super_arch']} {state['space']}, not "
+                         f"{sp.super_arch} {sp.strategy}")
+    changed = {k: (v, getattr(cfg, k)) for k, v in state.get("config", {}).items()
+               if k not in ("steps", "save_every", "log_every") and getattr(cfg, k, v) != v}
+    if changed:  # allowed (e.g. a new lr), but the run is then no longer one schedule
+        log.warning("resuming with changed options (saved, now): %s", changed)
+    ckpt.load_weights(path, model)
+    start = _Start(model, init_info=target.init_info, optimizer_from=path)
+    if target.pretrained:
+        ckpt.load_weights(path, model["objective"].teacher, ckpt.TEACHER)
+        start.extras = ckpt.read_extras(path, ckpt.IMPORTANCE)
+        start.tokenizer = ckpt.tokenizer_source(path)
+        start.init_info = state.get("init", target.init_info)
+    start.step, start.history = int(state["step"]), state.get("history", [])
+    return start
 
 
 def _broadcast(model) -> None:
@@ -214,6 +345,57 @@ def _broadcast(model) -> None:
     for module in modules:
         for tensor in module.state_dict().values():
             dist.broadcast(tensor, 0)
+
+
+def _on_device(start: _Start, cfg: TrainConfig, world: int):
+    """The model on this process's device, rank 0's weights on every rank, in train mode; its
+    AdamW, holding the saved moments when the run resumes."""
+    model = start.model.to(_device())
+    if world > 1:
+        _broadcast(model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = make_optimizer(params, cfg.lr, cfg.weight_decay)
+    if start.optimizer_from:
+        ckpt.load_optimizer(start.optimizer_from, model, optimizer)
+    model.train()
+    return model, optimizer
+
+
+def _save(step: int, target: _Target, start: _Start, cfg: TrainConfig, model, optimizer) -> None:
+    """The checkpoint after ``step``: weights, AdamW state, the run's record (and teacher)."""
+    sp, objective = target.space, model["objective"]
+    state = {"super_arch": str(sp.super_arch), "super_config": ckpt.super_name(sp),
+             "space": sp.strategy, "objective": objective.name, "step": step,
+             "fixed_arch": str(target.fixed) if target.fixed else None,
+             "init": start.init_info, "config": asdict(cfg), "history": start.history}
+    if target.pretrained:
+        start.extras[ckpt.TEACHER] = objective.teacher.state_dict()
+    ckpt.save_checkpoint(target.path, model, optimizer, state, start.extras, start.tokenizer)
+
+
+def _loop(update, save, start: _Start, end: int, cfg: TrainConfig, rank: int):
+    """Steps ``start.step`` to ``end``, logged and saved (by rank 0) every ``log_every`` and
+    ``save_every`` steps and at the end; return (last loss, tokens, seconds)."""
+    loss_value = start.history[-1][1] if start.history else float("nan")  # if no step is left
+    tokens_done, t0 = 0, time.perf_counter()
+    if end <= start.step and not start.optimizer_from and rank == 0:
+        save(start.step)  # --init --steps 0: the reordered supernet, untrained
+    with progress.progress(total=cfg.steps, initial=start.step, desc="supernet",
+                           unit="step") as bar:
+        for step in range(start.step, end):
+            loss_value, tokens = update(step)
+            tokens_done += tokens
+            rate = tokens_done / max(time.perf_counter() - t0, 1e-9)
+            bar.update(1)
+            bar.set_postfix_str(f"loss {loss_value:.3f} {rate:,.0f} tok/s")
+            if (step + 1) % cfg.log_every == 0 or step + 1 == end:
+                start.history.append([step + 1, round(loss_value, 5)])
+                if rank == 0:
+                    log.info("step %d/%d loss %.4f %.0f tok/s",
+                             step + 1, cfg.steps, loss_value, rate)
+            if ((step + 1) % cfg.save_every == 0 or step + 1 == end) and rank == 0:
+                save(step + 1)
+    return loss_value, tokens_done, time.perf_counter() - t0
 
 
 def train_supernet(
@@ -242,118 +424,37 @@ def train_supernet(
     the schedule still aims at ``steps``: a long run can be trained in chunks with ``resume``.
     """
     ws = as_workspace(workspace)
-    unknown = set(overrides) - set(TrainConfig.__dataclass_fields__)
-    if unknown:
-        raise UsageError(f"unknown training options: {', '.join(sorted(unknown))}")
-    cfg = TrainConfig(steps=steps, **overrides)
+    options = _options(steps, overrides)
     rank, world = _dist()
-    cfg.workers = cfg.workers or world
-    if cfg.lr is not None and not cfg.lr > 0:  # 0 is not "the default", and AdamW refuses < 0
-        raise UsageError(f"the learning rate must be positive (got {cfg.lr})")
-    cfg.lr = cfg.lr or (INIT_LR if cfg.init else SCRATCH_LR)
-    sandwich = cfg.init and fixed_arch is None and cfg.samples >= 2  # see TrainConfig.sampling
-    cfg.sampling = cfg.sampling or ("sandwich" if sandwich else "uniform")
-    _check_config(cfg, world, super_config)
-    pretrained = None
-    if cfg.init:
-        from atb.supernet.pretrained import check_tokenizer, load_pretrained
-
-        pretrained = load_pretrained(cfg.init)
-        check_tokenizer(pretrained)
-        if cfg.seq_len > pretrained.max_positions:
-            raise UsageError(f"--seq-len {cfg.seq_len} exceeds the {pretrained.max_positions} "
-                             f"positions of {pretrained.source}")
-        strategy = space.strategy if isinstance(space, SearchSpace) else space
-        full = SearchSpace(strategy, pretrained.super_arch)
-    else:
-        full = resolve_space(super_config or "small", space)
-    sp = full if fixed_arch is None else SearchSpace(full.strategy, full.validate(fixed_arch))
-    path = Path(out_dir) if out_dir else ckpt.checkpoint_dir(
-        ws.supernet_dir, sp, pretrained.name if pretrained else None)
-    ids, mask = make_sequences(load_split(ws, "train"), cfg.seq_len)
-    if len(ids) < cfg.batch_size:
-        raise UsageError(f"the training split has {len(ids)} sequences, fewer than one batch "
-                         f"of {cfg.batch_size}", hint="prepare more text with atb-supernet data")
+    cfg = _resolve_config(options, world, super_config, fixed_arch)
+    target = _target(ws, cfg, super_config, space, fixed_arch, out_dir)
+    ids, mask = _sequences(ws, cfg)
 
     torch.manual_seed(cfg.seed)
-    device = _device()
-    init_info = None
-    if pretrained:
-        init_info = {**pretrained.describe(), "importance": cfg.importance,
-                     "reorder_hidden": cfg.reorder_hidden, "calibration": cfg.calibration}
-    model = ckpt.build_trainable(sp, "self-kd" if pretrained else cfg.objective, init_info, full)
-    extras, tokenizer = {}, pretrained.tokenizer_dir if pretrained else None
-    start, history, loss_value = 0, [], float("nan")
     if resume:
-        if not (path / ckpt.STATE).is_file():
-            raise MissingInputError(f"nothing to resume in {path}",
-                                    hint="run atb-supernet train without --resume")
-        state = ckpt.read_state(path)
-        if state["super_arch"] != str(sp.super_arch) or state["space"] != sp.strategy:
-            raise UsageError(f"checkpoint {path} is {state['super_arch']} {state['space']}, not "
-                             f"{sp.super_arch} {sp.strategy}")
-        changed = {k: (v, getattr(cfg, k)) for k, v in state.get("config", {}).items()
-                   if k not in ("steps", "save_every", "log_every") and getattr(cfg, k, v) != v}
-        if changed:  # allowed (e.g. a new lr), but the run is then no longer one schedule
-            log.warning("resuming with changed options (saved, now): %s", changed)
-        ckpt.load_weights(path, model)
-        if pretrained:  # the teacher and the ranking are the checkpoint's, not re-measured
-            ckpt.load_weights(path, model["objective"].teacher, ckpt.TEACHER)
-            extras = ckpt.read_extras(path, ckpt.IMPORTANCE)
-            tokenizer, init_info = ckpt.tokenizer_source(path), state.get("init", init_info)
-        start, history = int(state["step"]), state.get("history", [])
-        loss_value = history[-1][1] if history else float("nan")  # if no step is left to run
-    elif pretrained:
-        extras = _initialise(model, pretrained, full, fixed_arch, ids, mask, cfg)
-    model = model.to(device)
-    if world > 1:
-        _broadcast(model)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = make_optimizer(params, cfg.lr, cfg.weight_decay)
-    if resume:
-        ckpt.load_optimizer(path, model, optimizer)
-    model.train()
+        start = _resume(target, cfg)
+    elif target.pretrained:
+        start = _from_init(target, cfg, ids, mask)
+    else:
+        start = _from_scratch(target, cfg)
 
-    schedule = _Schedule(len(ids), cfg, sp, fixed_arch)
+    model, optimizer = _on_device(start, cfg, world)
     local = range(rank * cfg.workers // world, (rank + 1) * cfg.workers // world)
-    objective, data = model["objective"], (ids, mask)
-    tokens_done, t0 = 0, time.perf_counter()
-
-    def save(step: int) -> None:
-        if rank == 0:
-            state = {"super_arch": str(sp.super_arch), "super_config": ckpt.super_name(sp),
-                     "space": sp.strategy, "objective": objective.name, "step": step,
-                     "fixed_arch": str(fixed_arch) if fixed_arch else None,
-                     "init": init_info, "config": asdict(cfg), "history": history}
-            if pretrained:
-                extras[ckpt.TEACHER] = objective.teacher.state_dict()
-            ckpt.save_checkpoint(path, model, optimizer, state, extras, tokenizer)
-
+    schedule = _Schedule(len(ids), cfg, target.space, target.fixed)
+    update = partial(_update, model=model, optimizer=optimizer, schedule=schedule,
+                     data=(ids, mask), local=local, world=world)
+    save = partial(_save, target=target, start=start, cfg=cfg, model=model, optimizer=optimizer)
     end = min(cfg.steps, stop_at or cfg.steps)
-    if end <= start and not resume:  # --init --steps 0: the reordered supernet, untrained
-        save(start)
-    with progress.progress(total=cfg.steps, initial=start, desc="supernet", unit="step") as bar:
-        for step in range(start, end):
-            loss_value, tokens = _update(step, model, optimizer, schedule, data, local, world)
-            tokens_done += tokens
-            rate = tokens_done / max(time.perf_counter() - t0, 1e-9)
-            bar.update(1)
-            bar.set_postfix_str(f"loss {loss_value:.3f} {rate:,.0f} tok/s")
-            if (step + 1) % cfg.log_every == 0 or step + 1 == end:
-                history.append([step + 1, round(loss_value, 5)])
-                if rank == 0:
-                    log.info("step %d/%d loss %.4f %.0f tok/s",
-                             step + 1, cfg.steps, loss_value, rate)
-            if (step + 1) % cfg.save_every == 0 or step + 1 == end:
-                save(step + 1)
-    seconds = time.perf_counter() - t0
+    loss_value, tokens, seconds = _loop(update, save, start, end, cfg, rank)
+    sp = target.space
     return {
-        "checkpoint": str(path), "super_arch": str(sp.super_arch),
-        "super_config": ckpt.super_name(sp), "init": pretrained.name if pretrained else None,
-        "space": sp.strategy, "objective": objective.name,
-        "step": max(start, end), "steps_run": max(0, end - start),
-        "loss": loss_value, "tokens": tokens_done, "seconds": round(seconds, 3),
-        "tokens_per_s": tokens_done / seconds if seconds > 0 else None,
+        "checkpoint": str(target.path), "super_arch": str(sp.super_arch),
+        "super_config": ckpt.super_name(sp),
+        "init": target.pretrained.name if target.pretrained else None,
+        "space": sp.strategy, "objective": model["objective"].name,
+        "step": max(start.step, end), "steps_run": max(0, end - start.step),
+        "loss": loss_value, "tokens": tokens, "seconds": round(seconds, 3),
+        "tokens_per_s": tokens / seconds if seconds > 0 else None,
         "workers": cfg.workers, "processes": world, "rank": rank,
     }
 

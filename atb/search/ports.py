@@ -1,0 +1,52 @@
+"""What the search is handed: the speedup model, the fitness, ``measure`` and ``extract_model``.
+
+The search imports no other atb package (docs/architecture.md, "Layer order"): these are
+built by ``atb.compose`` (from the predictor, the supernet, the profiler) or by tests and
+notebooks, and checked only by shape. Defined here, once, so every search module names the
+same thing the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from atb.arch import Arch, SearchSpace
+
+
+class SpeedupModel(Protocol):
+    """Predicted speedups over BERT-base on one device key (atb.predictor.LatencyPredictor).
+
+    Not ``atb.predictor.base.LatencyModel``: that one predicts log latency and is fitted;
+    the search only asks for speedups.
+    """
+
+    device_key: str
+
+    def predict_speedup(self, archs: np.ndarray) -> np.ndarray:
+        """Predicted speedup of each row of ``archs`` (n, 5) int64; float64 (n,)."""
+
+
+class FitnessModel(Protocol):
+    """What the search maximises (atb.supernet.FitnessEvaluator, search.fitness.ProbeFitness)."""
+
+    space: SearchSpace  # the space searched: the one the supernet was trained on
+
+    def fitness(self, archs: list[Arch]) -> np.ndarray:
+        """Fitness of each arch, higher is better; float64 (n,)."""
+
+
+class Measure(Protocol):
+    """Archs timed on the device under the predictor's key; needed when ``verify`` is set."""
+
+    def __call__(self, archs: list[Arch], /) -> list[float]:
+        """Measured speedup of each arch (NaN or None where timing failed)."""
+
+
+class ExtractModel(Protocol):
+    """A sub-model written as a 🤗 directory; needed when ``extract`` is set."""
+
+    def __call__(self, arch: Arch, out_dir: Path, /) -> str:
+        """Where the model was written."""
