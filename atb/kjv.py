@@ -62,6 +62,28 @@ def read_chapters() -> dict[str, Chapter]:
     return {f"{books[t, b]} {c}": Chapter(t, b, tuple(v)) for (t, b, c), v in verses.items()}
 
 
+def passages(verses, min_words: int, max_words: int, max_verses: int) -> list[str]:
+    """Consecutive verses joined until a passage has ``min_words`` words or ``max_verses``
+    verses, never past ``max_words`` words (a longer verse is cut there, its own passage)."""
+    out, current, words = [], [], 0
+    for verse in verses:
+        tokens = verse.split()
+        if len(tokens) > max_words:
+            tokens = tokens[:max_words]
+            verse = " ".join(tokens)
+        if current and words + len(tokens) > max_words:
+            out.append(" ".join(current))
+            current, words = [], 0
+        current.append(verse)
+        words += len(tokens)
+        if words >= min_words or len(current) == max_verses:
+            out.append(" ".join(current))
+            current, words = [], 0
+    if current:
+        out.append(" ".join(current))
+    return out
+
+
 def split_of(chapter: str) -> str:
     """The split of the reading task that ``chapter`` (e.g. ``"Genesis 1"``) belongs to:
     ``train``, ``validation`` or ``test``, from a hash of its name (stable across corpora)."""

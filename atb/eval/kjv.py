@@ -51,23 +51,8 @@ def read_chapters() -> dict[str, tuple[int, list[str]]]:
 
 def passages(verses: list[str]) -> list[str]:
     """Consecutive verses joined until a passage has ``MIN_WORDS`` words or ``MAX_VERSES``
-    verses, never past ``MAX_WORDS`` words."""
-    out: list[str] = []
-    current: list[str] = []
-    words = 0
-    for verse in verses:
-        n = len(verse.split())
-        if current and words + n > MAX_WORDS:
-            out.append(" ".join(current))
-            current, words = [], 0
-        current.append(verse)
-        words += n
-        if words >= MIN_WORDS or len(current) == MAX_VERSES:
-            out.append(" ".join(current))
-            current, words = [], 0
-    if current:
-        out.append(" ".join(current))
-    return out
+    verses, never past ``MAX_WORDS`` words (no verse is longer)."""
+    return bible.passages(verses, MIN_WORDS, MAX_WORDS, MAX_VERSES)
 
 
 def assign_chapters(sizes: dict[str, int], rng: np.random.Generator) -> dict[str, str]:

@@ -47,28 +47,10 @@ DESCRIPTION = ("does the second King James passage continue the first, or come f
                "chapter of the same book? (2 balanced classes; split by chapter)")
 
 
-def passages(verses) -> list[str]:
-    """Consecutive verses joined until a passage has ``MIN_WORDS`` words or ``MAX_VERSES``
-    verses; a verse longer than ``MAX_WORDS`` words is cut there (its own passage)."""
-    out, current, words = [], [], 0
-    for verse in verses:
-        tokens = verse.split()
-        if current and words + len(tokens) > MAX_WORDS:
-            out.append(" ".join(current))
-            current, words = [], 0
-        current.append(" ".join(tokens[:MAX_WORDS]))
-        words += min(len(tokens), MAX_WORDS)
-        if words >= MIN_WORDS or len(current) == MAX_VERSES:
-            out.append(" ".join(current))
-            current, words = [], 0
-    if current:
-        out.append(" ".join(current))
-    return out
-
-
 def chapter_pairs(verses) -> list[tuple[str, str]]:
     """Non-overlapping pairs of consecutive passages, in reading order."""
-    parts = passages(verses)
+    spaced = [" ".join(v.split()) for v in verses]  # single spaces (version 1's texts)
+    parts = kjv.passages(spaced, MIN_WORDS, MAX_WORDS, MAX_VERSES)
     return [(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
 
 
