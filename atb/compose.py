@@ -24,22 +24,25 @@ from pathlib import Path
 from typing import Sequence
 
 from atb.arch import Arch
-from atb.errors import DeviceKeyMismatchError, MissingInputError, UsageError
+from atb.errors import UsageError
 from atb.workspace import Workspace
 
 log = logging.getLogger("atb.compose")
 
 
 # -- profiler + predictor ---------------------------------------------------------------------
-def profile(workspace: Workspace | str | Path | None = None, **options):
-    """``atb.profiler.profile`` (same options); ``strategy="uncertainty"`` ranks candidates by
-    the latency predictor's committee unless ``propose`` is given."""
+def profile(workspace: Workspace | str | Path | None = None, config=None, **options):
+    """``atb.profiler.profile`` (same config and options); ``strategy="uncertainty"`` ranks
+    candidates by the latency predictor's committee unless ``propose`` is given."""
     from atb.profiler.api import profile as profile_store
 
-    if options.get("strategy") == "uncertainty" and options.get("propose") is None:
+    strategy = options.get("strategy", config.strategy if config is not None else None)
+    if strategy == "uncertainty" and options.get("propose") is None:
         from atb.predictor.active import propose_uncertain
 
         options["propose"] = propose_uncertain
+    if config is not None:
+        options["config"] = config
     return profile_store(workspace, **options)
 
 
@@ -78,7 +81,8 @@ def search_measure(ws: Workspace, device_key: str):
     Checked now, before any search work: a key this machine cannot time under (another CPU,
     another backend version) raises ``DeviceKeyMismatchError``.
     """
-    from atb.profiler.api import profile_archs, setting_for_key
+    from atb.devices import setting_for_key
+    from atb.profiler.api import profile_archs
     from atb.profiler.labels import VERIFICATION_SOURCE
 
     setting_for_key(device_key)
@@ -120,57 +124,15 @@ def search_extractor(ws: Workspace):
 
 
 # -- one device key ---------------------------------------------------------------------------
-def _setting_text(setting) -> str:
-    return (f"{setting.backend}, {setting.threads} thread{'s' if setting.threads != 1 else ''}, "
-            f"{setting.precision}, {setting.seq_len} tokens")
-
-
-def check_setting_flags(device_key: str, backend: str | None = None, threads: int | None = None) -> None:
-    """``--backend``/``--threads`` must name the setting of the predictor's ``device_key``:
-    re-measurement always times under exactly that key."""
-    if backend is None and threads is None:
-        return
-    from atb.devices import setting_from_key
-
-    setting = setting_from_key(device_key)
-    for flag, value in (("backend", backend), ("threads", threads)):
-        if value is not None and value != getattr(setting, flag):
-            raise DeviceKeyMismatchError(
-                f"--{flag} {value} contradicts the predictor's device key {device_key} "
-                f"({_setting_text(setting)}); re-measurement uses exactly that key",
-                hint="leave the flag out, or choose another setting's predictor with --device-key "
-                     "KEY (atb-profile --backend B --threads T makes one)",
-            )
-
-
 def device_key_for_flags(ws: Workspace, backend: str | None, threads: int | None) -> str:
-    """The store's one device key whose setting has ``backend`` and ``threads`` (as given)."""
-    from atb.devices import setting_from_key
+    """The store's one device key whose setting has ``backend`` and ``threads`` (as given):
+    :func:`atb.devices.key_matching_flags` on the workspace store's keys."""
+    from atb.devices import key_matching_flags
     from atb.predictor.auto import open_store
 
     with open_store(ws) as store:
         keys = list(store.device_keys())
-
-    def matches(key: str) -> bool:
-        try:
-            s = setting_from_key(key)
-        except UsageError:  # a key atb did not make (e.g. a synthetic one)
-            return False
-        return backend in (None, s.backend) and threads in (None, s.threads)
-
-    matching = [k for k in keys if matches(k)]
-    if len(matching) == 1:
-        return matching[0]
-    wanted = " and ".join(f"--{n} {v}" for n, v in (("backend", backend), ("threads", threads)) if v is not None)
-    if not matching:
-        if len(keys) == 1:  # the store's only key is the predictor's: say what contradicts it
-            check_setting_flags(keys[0], backend, threads)
-        raise MissingInputError(
-            f"the latency store holds no device key for {wanted} (it holds: {', '.join(keys) or 'none'})",
-            hint="profile that setting first (atb-profile ... --samples N), or choose a key with --device-key",
-        )
-    raise UsageError(f"{len(matching)} device keys match {wanted}: {', '.join(matching)}",
-                     hint="choose one with --device-key")
+    return key_matching_flags(keys, backend, threads)
 
 
 # -- the search -------------------------------------------------------------------------------
@@ -195,22 +157,24 @@ def run_search(
     ``resume`` loads the run's config.json), resolved here once and handed to the engine with
     the collaborators they need. A collaborator given here is used as it is.
     ``backend``/``threads`` (``atb-search --backend/--threads``) pick the store's device key
-    of that setting when no key is named, and must agree with the predictor's key otherwise.
+    of that setting when no key is named, and must agree with the predictor's key otherwise
+    (what these flags mean in each command: :mod:`atb.devices.setting`).
     """
+    from atb.devices import check_flags
     from atb.search.api import search
     from atb.search.run import open_run
 
     run, cfg, ws = open_run(target_speedup, config, workspace=workspace, resume=resume, run_name=run_name,
                             **options)
     if cfg.device_key is not None:
-        check_setting_flags(cfg.device_key, backend, threads)
+        check_flags(cfg.device_key, backend=backend, threads=threads)
     elif latency is None and (backend is not None or threads is not None):
         cfg = cfg.replace(device_key=device_key_for_flags(ws, backend, threads))
     if fitness is None:
         fitness = search_fitness(ws, cfg.space, cfg.fitness_spec)
     if latency is None:
         latency = search_latency(ws, cfg.device_key)
-    check_setting_flags(latency.device_key, backend, threads)
+    check_flags(latency.device_key, backend=backend, threads=threads)
     if measure is None and cfg.verify:
         check_label_protocol(latency)
         measure = search_measure(ws, latency.device_key)

@@ -69,12 +69,10 @@ def _resource(args) -> dict:
 
 def cmd_profile(args) -> int:
     from atb.fleet.driver import profile_fleet
+    from atb.profiler.cli import config_from_args
 
-    report = profile_fleet(
-        args.workspace, address=args.address, samples=args.samples, backend=args.backend,
-        threads=args.threads, precision=args.precision, seq_len=args.seq_len, space=args.space,
-        super_config=args.super_config, seed=args.seed, **_resource(args),
-    )
+    report = profile_fleet(args.workspace, config_from_args(args, samples=args.samples),
+                           address=args.address, **_resource(args))
     if args.json:
         cli.print_json(report.to_dict())
     else:

@@ -34,11 +34,12 @@ from pathlib import Path
 from typing import Callable
 
 from atb.arch import Arch, get_space
-from atb.devices import BACKENDS, PRECISIONS
-from atb.errors import BackendUnavailableError, FleetError, UsageError
+from atb.devices import DeviceSetting
+from atb.errors import FleetError, UsageError
 from atb.fleet.cluster import DEFAULT_RESOURCE, NAMESPACE, TargetNode, connected, target_nodes
 from atb.fleet.node import NodeProfiler
 from atb.fleet.writer import StoreWriter
+from atb.profiler.api import ProfileConfig
 from atb.profiler.sampling import plan_uniform
 from atb.profiler.session import GROUP_SIZE
 from atb.profiler.store import LatencyStore
@@ -142,28 +143,23 @@ class _Node:
 
 def profile_fleet(
     workspace: Workspace | str | Path | None = None,
+    config: ProfileConfig | None = None,
     *,
     address: str | None = None,
-    samples: int,
     resource: str = DEFAULT_RESOURCE,
-    backend: str = "onnxruntime",
-    threads: int | None = None,
-    precision: str = "fp32",
-    seq_len: int = 128,
-    space: str = "pretrain",
-    super_config: str = "base",
-    seed: int = 0,
-    rule: TimingRule | None = None,
-    careful_rule: TimingRule | None = None,
     on_group: Callable[[GroupEvent], None] | None = None,
-    start_timeout_s: float = START_TIMEOUT_S,
-    command: str | None = None,
+    **options,
 ) -> FleetReport:
     """Time ``samples`` sampled archs per device key on every node of a Ray cluster that
     offers ``resource``, into the workspace store on this machine.
 
+    What is timed is ``config`` (a :class:`~atb.profiler.api.ProfileConfig`: ``samples``,
+    ``space``, ``super_config``, ``seed``, the setting; sampled archs only, uniformly), with
+    ``options`` (its fields and the setting's as keywords, as for ``atb.profiler.profile``) in
+    place of its values; ``options`` also take ``start_timeout_s`` (default
+    :data:`START_TIMEOUT_S`) and ``command`` (what the runs record; default this process's).
     Each node times with its own host lock under its own device key (fingerprinted on the
-    node); ``threads`` (default: each node's physical cores), ``backend``, ``precision`` and
+    node): ``threads`` (default: each node's physical cores), ``backend``, ``precision`` and
     ``seq_len`` are the setting every node resolves for itself. Every committed group reaches
     the store as it arrives, in one transaction, so stopping (Ctrl-C, a crash, a dead node)
     loses at most the groups in flight; calling again resumes each key. ``address`` is the
@@ -172,20 +168,19 @@ def profile_fleet(
     (``ATB_TIMING_RULE``) and are the same on every node. ``on_group`` sees each committed
     group. Returns which nodes did what, the store's totals per key, and the driver's costs.
     """
-    if samples < 0:
-        raise UsageError(f"--samples must be at least 0 (got {samples})")
-    if backend not in BACKENDS:
-        raise BackendUnavailableError(f"unknown backend {backend!r}", hint=f"use one of: {', '.join(BACKENDS)}")
-    if precision not in PRECISIONS:
-        raise UsageError(f"unknown precision {precision!r}", hint=f"use one of: {', '.join(PRECISIONS)}")
-    if not 1 <= seq_len <= 512:
-        raise UsageError(f"--seq-len {seq_len} must be within 1..512")
+    start_timeout_s = options.pop("start_timeout_s", START_TIMEOUT_S)
+    command = options.pop("command", None)
+    config = ProfileConfig.of(config, **options)
+    if config.samples is None or config.archs is not None:
+        raise UsageError("a fleet times sampled archs: give a number of samples (and no archs)")
+    if config.strategy != "uniform":
+        raise UsageError(f"a fleet samples uniformly (strategy {config.strategy!r} asked)")
+    samples = config.check().samples
+    setting = config.setting.check()  # each node resolves it (threads, bf16) for itself
     if not resource:
         raise UsageError("the target resource name is empty", hint=f"the default is {DEFAULT_RESOURCE}")
-    search_space = get_space(space, super_config)
+    search_space = get_space(config.space, config.super_config)
     default_rule, default_careful = rules_from_env()
-    setting = {"device": "cpu", "backend": backend, "threads": threads or 0, "precision": precision,
-               "seq_len": seq_len, "batch": 1}
     ws = Workspace.of(workspace)
     with LatencyStore.open(ws.store_path) as store, connected(address) as ray:
         nodes = target_nodes(ray, resource)
@@ -194,10 +189,10 @@ def profile_fleet(
                 f"no alive node of the cluster offers the resource {resource!r}",
                 hint=f"start target nodes with ray start --address HEAD:PORT --resources '{{\"{resource}\": 1}}'",
             )
-        fleet = _Fleet(ray, StoreWriter(store), nodes, resource, samples, search_space, seed,
+        fleet = _Fleet(ray, StoreWriter(store), nodes, resource, samples, search_space, config.seed,
                        on_group, start_timeout_s)
         try:
-            fleet.run(setting, rule or default_rule, careful_rule or default_careful,
+            fleet.run(setting, config.rule or default_rule, config.careful_rule or default_careful,
                       command or " ".join(sys.argv))
         finally:
             fleet.stop()
@@ -224,7 +219,7 @@ class _Fleet:
         self.bar = None
 
     # -- life cycle -------------------------------------------------------------------------
-    def run(self, setting: dict, rule: TimingRule, careful_rule: TimingRule, command: str) -> None:
+    def run(self, setting: DeviceSetting, rule: TimingRule, careful_rule: TimingRule, command: str) -> None:
         self._start(setting, rule, careful_rule, command)
         planned = self._plan()
         with progress(planned, "fleet", "arch") as self.bar:
@@ -247,7 +242,7 @@ class _Fleet:
                 node.report.state = NodeState.LOST
                 node.report.error = node.report.error or "the driver stopped"
 
-    def _start(self, setting: dict, rule: TimingRule, careful_rule: TimingRule, command: str) -> None:
+    def _start(self, setting: DeviceSetting, rule: TimingRule, careful_rule: TimingRule, command: str) -> None:
         """One actor per node, pinned there; the device key of each (waits for placement)."""
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -261,7 +256,8 @@ class _Fleet:
                 scheduling_strategy=NodeAffinitySchedulingStrategy(t.node_id, soft=False),
             )
             try:
-                node.actor = options.remote(setting, rule, careful_rule, f"{command} [node {t.name}]", self.seed)
+                node.actor = options.remote(setting.to_dict(), rule, careful_rule, f"{command} [node {t.name}]",
+                                            self.seed)
             except ValueError:  # the actor name is taken: another driver's profiler runs there
                 self._fail(node, NodeState.FAILED, "another atb-fleet run is profiling it")
                 continue

@@ -82,7 +82,7 @@ class NodeProfiler:
 
     def __init__(self, setting: dict, rule: TimingRule, careful_rule: TimingRule, command: str,
                  seed: int = 0):
-        self.setting = DeviceSetting(**setting)
+        self.setting = DeviceSetting.from_dict(setting)  # the driver's DeviceSetting.to_dict()
         self.rule, self.careful_rule = rule, careful_rule
         self.command, self.seed = command, seed
         self.recorder = RowRecorder()

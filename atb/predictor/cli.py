@@ -31,7 +31,8 @@ MODEL_KINDS = ("flops_linear", "additive", "gbt", "mlp", "hybrid")
 
 def _add_key_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device-key", metavar="K", help="device key of the measurements to use")
-    p.add_argument("--backend", help="device key of this machine for a backend (with --threads)")
+    p.add_argument("--backend", help="device key this machine gives a backend (with --threads; "
+                                     "atb-search's --backend picks among the store's keys)")
     p.add_argument("--threads", type=cli.positive_int, help="thread count for --backend")
     p.add_argument("--precision", default="fp32", help="precision for --backend (default fp32)")
     p.add_argument("--seq-len", type=int, default=128, help="sequence length for --backend")
@@ -80,17 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve_device_key(args) -> str | None:
-    """--device-key, or the key of --backend/--threads on this machine, or None."""
-    if args.backend and args.device_key:
-        raise UsageError("give either --device-key or --backend/--threads, not both")
-    if args.threads is not None and not args.backend:
-        raise UsageError("--threads needs --backend")
-    if args.backend:
-        from atb.devices import device_key_for
+    """--device-key, or the key of --backend/--threads on this machine, or None
+    (:func:`atb.devices.device_key_from_flags`; atb-search's flags pick among the store's keys)."""
+    from atb.devices import device_key_from_flags
 
-        return device_key_for(backend=args.backend, threads=args.threads,
-                              precision=args.precision, seq_len=args.seq_len)
-    return args.device_key
+    return device_key_from_flags(args.device_key, args.backend, args.threads, args.precision, args.seq_len)
 
 
 def _labels(args, device_key: str | None):

@@ -9,13 +9,14 @@ in the predictor's committee.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from atb.arch import Arch, get_space
-from atb.devices import DeviceSetting, setting_from_key
+from atb.devices import DeviceSetting, setting_for_key
 from atb.errors import DeviceKeyMismatchError, MissingInputError, UsageError
 from atb.profiler.drift import corrected_rows
 from atb.profiler.labels import VERIFICATION_SOURCE, LabelSet, write_csv
@@ -32,63 +33,94 @@ STRATEGIES = ("uniform", "uncertainty")
 Propose = Callable[[LabelSet, np.ndarray, int, np.random.Generator], np.ndarray]
 
 
-def _setting(backend: str, threads: int | None, precision: str, seq_len: int, device: str = "cpu"):
-    return DeviceSetting(device, backend, threads or 0, precision, seq_len, 1).resolve()
+SETTING_OPTIONS = ("device", "backend", "threads", "precision", "seq_len")  # keywords of the setting
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """What a profiling call times, and how: the setting and the sampling options.
+
+    ``samples=N`` (the store ends up holding N sampled archs of ``space`` -- of the
+    ``super_config`` supernet -- for the setting's device key) or ``archs`` (time exactly
+    these). ``rule``/``careful_rule`` override the timing rules (:mod:`atb.profiler.timing`).
+    """
+
+    setting: DeviceSetting = field(default_factory=DeviceSetting)
+    samples: int | None = None
+    archs: tuple[Arch | str, ...] | None = None
+    space: str = "pretrain"
+    super_config: str = "base"
+    seed: int = 0
+    strategy: str = "uniform"
+    rule: TimingRule | None = None
+    careful_rule: TimingRule | None = None
+
+    @classmethod
+    def of(cls, config: "ProfileConfig | None" = None, **options) -> "ProfileConfig":
+        """``config`` (default: the defaults) with ``options`` in place of its values.
+
+        ``options`` are the fields, and the setting's by name (``backend``, ``threads``: None
+        means each machine's physical cores, ``precision``, ``seq_len``, ``device``): the
+        keywords of :func:`profile` and ``profile_fleet`` become a config here, and only here.
+        """
+        config = config or cls()
+        unknown = set(options) - {f.name for f in fields(cls)} - {"setting"} - set(SETTING_OPTIONS)
+        if unknown:
+            raise TypeError(f"unexpected profiling option(s): {', '.join(sorted(unknown))}")
+        setting = {name: options.pop(name) for name in SETTING_OPTIONS if name in options}
+        if "threads" in setting:
+            setting["threads"] = setting["threads"] or 0
+        if options.get("archs") is not None:
+            options["archs"] = tuple(options["archs"])
+        return replace(config, setting=replace(config.setting, **setting), **options)
+
+    def check(self) -> "ProfileConfig":
+        """Check the sampling options (not the setting: that needs a machine)."""
+        if (self.samples is None) == (self.archs is None):
+            raise UsageError("give either a number of samples or a list of archs to time")
+        if self.samples is not None and self.samples < 0:
+            raise UsageError(f"--samples must be at least 0 (got {self.samples})")
+        if self.strategy not in STRATEGIES:
+            raise UsageError(f"unknown strategy {self.strategy!r}", hint=f"use one of: {', '.join(STRATEGIES)}")
+        return self
 
 
 def profile(
     workspace: Workspace | str | Path | None = None,
+    config: ProfileConfig | None = None,
     *,
-    samples: int | None = None,
-    archs: list[Arch | str] | None = None,
-    backend: str = "onnxruntime",
-    threads: int | None = None,
-    precision: str = "fp32",
-    seq_len: int = 128,
-    space: str = "pretrain",
-    super_config: str = "base",
-    seed: int = 0,
-    strategy: str = "uniform",
     propose: Propose | None = None,
     role: str | None = None,
-    rule: TimingRule | None = None,
-    careful_rule: TimingRule | None = None,
-    device: str = "cpu",
+    **options,
 ) -> ProfileReport:
     """Time archs on this CPU into the workspace store and return drift-corrected results.
 
-    Either ``samples=N`` (the store ends up holding N sampled archs of ``space`` -- of the
-    ``super_config`` supernet, ``base`` by default -- for this device key; a re-run continues
-    where the last one stopped) or ``archs=[...]`` (time exactly these, inside the space or
-    not, e.g. BERT-rule baselines). ``strategy="uncertainty"`` picks sampled archs where
-    ``propose`` (refitted on the labels measured so far) is least sure, after a uniform warm
-    start; ``atb.compose.profile`` supplies the latency predictor's committee.
-    ``rule``/``careful_rule`` override the timing rules (see :mod:`atb.profiler.timing`).
+    What is timed is ``config`` (a :class:`ProfileConfig`), with ``options`` (its fields and
+    the setting's, as keywords: ``samples=``, ``backend=``, ``threads=`` ...) in place of its
+    values. Either ``samples=N`` (the store ends up holding N sampled archs of ``space`` -- of
+    the ``super_config`` supernet, ``base`` by default -- for this device key; a re-run
+    continues where the last one stopped) or ``archs=[...]`` (time exactly these, inside the
+    space or not, e.g. BERT-rule baselines). ``strategy="uncertainty"`` picks sampled archs
+    where ``propose`` (refitted on the labels measured so far) is least sure, after a uniform
+    warm start; ``atb.compose.profile`` supplies the latency predictor's committee.
     """
-    if (samples is None) == (archs is None):
-        raise UsageError("give either a number of samples or a list of archs to time")
-    if samples is not None and samples < 0:
-        raise UsageError(f"--samples must be at least 0 (got {samples})")
-    if strategy not in STRATEGIES:
-        raise UsageError(f"unknown strategy {strategy!r}", hint=f"use one of: {', '.join(STRATEGIES)}")
-    if strategy == "uncertainty" and samples is not None and propose is None:
+    config = ProfileConfig.of(config, **options).check()
+    if config.strategy == "uncertainty" and config.samples is not None and propose is None:
         raise UsageError("uncertainty sampling needs a ranking function (propose=...)",
                          hint="call atb.compose.profile, which hands in the latency predictor's")
-    setting = _setting(backend, threads, precision, seq_len, device)
-    return _profile(Workspace.of(workspace), setting, samples=samples, archs=archs, space=space,
-                    super_config=super_config, seed=seed, strategy=strategy, propose=propose,
-                    role=role, rule=rule, careful_rule=careful_rule)
+    config = replace(config, setting=config.setting.resolve())
+    return _profile(Workspace.of(workspace), config, propose=propose, role=role)
 
 
-def _profile(ws: Workspace, setting: DeviceSetting, *, samples, archs, space="pretrain",
-             super_config="base", seed=0, strategy="uniform", propose=None, role=None, rule=None,
-             careful_rule=None) -> ProfileReport:
-    """:func:`profile` for a resolved setting."""
+def _profile(ws: Workspace, config: ProfileConfig, *, propose: Propose | None = None,
+             role: str | None = None) -> ProfileReport:
+    """:func:`profile` for a config whose setting is resolved."""
+    setting, samples, seed = config.setting, config.samples, config.seed
     key = setting.key()
-    search_space = get_space(space, super_config)
+    search_space = get_space(config.space, config.super_config)
     with LatencyStore.open(ws.store_path) as store:
-        if archs is not None:
-            todo = [a if isinstance(a, Arch) else Arch.parse(a) for a in archs]
+        if config.archs is not None:
+            todo = [a if isinstance(a, Arch) else Arch.parse(a) for a in config.archs]
             order = list(np.random.default_rng(seed).permutation(len(todo)))
             batches, expected, role = [[todo[i] for i in order]], len(todo), role or "requested"
         else:
@@ -97,7 +129,7 @@ def _profile(ws: Workspace, setting: DeviceSetting, *, samples, archs, space="pr
             if need <= 0:
                 log.info("the store already holds %d sampled archs for %s; nothing to time", len(done), key)
                 return _nothing_to_do(store, key, len(done))
-            if strategy == "uniform":
+            if config.strategy == "uniform":
                 batches = [plan_uniform(search_space, seed, need, done)]
             else:
                 ranked = _uncertainty_proposer(store, key, seed, propose)
@@ -105,36 +137,11 @@ def _profile(ws: Workspace, setting: DeviceSetting, *, samples, archs, space="pr
             expected, role, todo = need, "sampled", None
         run, timed, errors = run_profile(
             store, setting, batches, role, expected, space=search_space.name,
-            rule=rule, careful_rule=careful_rule, seed=seed,
+            rule=config.rule, careful_rule=config.careful_rule, seed=seed,
         )
         results, bert = results_of_run(store, key, run.run_id, todo if todo is not None else timed, errors)
         total = len(store.sampled_archs(key))
     return ProfileReport(key, run.run_id, total, run.stats.archs, bert, results, run.stats.to_dict())
-
-
-def setting_for_key(device_key: str, **flags) -> DeviceSetting:
-    """The setting that times under exactly ``device_key`` on this machine.
-
-    ``flags`` (``backend``, ``threads``, ``precision``, ``seq_len``; None = not given) must
-    agree with the key. Raises ``DeviceKeyMismatchError`` when this machine, or the version of
-    the key's backend library here, gives the same setting another key: timings taken here
-    would not be labels of ``device_key``.
-    """
-    named = setting_from_key(device_key)
-    for name, value in flags.items():
-        if value is not None and value != getattr(named, name):
-            raise DeviceKeyMismatchError(
-                f"{name} {value} contradicts device key {device_key} ({name} {getattr(named, name)})",
-                hint="re-measurement always uses the key's own setting; leave the flag out",
-            )
-    here = named.resolve()
-    if here.key() != device_key:
-        raise DeviceKeyMismatchError(
-            f"this machine times the setting of {device_key} under another key, {here.key()} "
-            "(another CPU or another version of its backend library)",
-            hint="profile and fit a predictor on this machine (atb-profile, atb-predictor fit)",
-        )
-    return here
 
 
 def profile_archs(
@@ -152,16 +159,18 @@ def profile_archs(
 
     With ``device_key`` the archs are timed under exactly that key (the predictor's), and a
     setting flag that contradicts it, or a machine that gives the setting another key, is a
-    ``DeviceKeyMismatchError``; nothing is timed then. Without it the flags choose the setting
-    (defaults: onnxruntime, physical cores, fp32, 128 tokens).
+    ``DeviceKeyMismatchError`` (:func:`atb.devices.setting_for_key`); nothing is timed then.
+    Without it the flags choose the setting (defaults: onnxruntime, physical cores, fp32, 128
+    tokens).
     """
     ws = Workspace.of(workspace)
     if device_key is not None:
         setting = setting_for_key(device_key, backend=backend, threads=threads, precision=precision,
                                   seq_len=seq_len)
     else:
-        setting = _setting(backend or "onnxruntime", threads, precision or "fp32", seq_len or 128)
-    report = _profile(ws, setting, samples=None, archs=archs, role=source)
+        setting = DeviceSetting(backend=backend or "onnxruntime", threads=threads or 0,
+                                precision=precision or "fp32", seq_len=seq_len or 128).resolve()
+    report = _profile(ws, ProfileConfig(setting, archs=tuple(archs)), role=source)
     if device_key is not None and report.device_key != device_key:  # setting_for_key rules it out
         raise DeviceKeyMismatchError(f"timed under {report.device_key}, not {device_key}")
     return report

@@ -39,6 +39,16 @@ def add_setting_options(p, threads_default: str) -> None:
     p.add_argument("--seed", type=cli.seed_int, default=0)
 
 
+def config_from_args(args, **fields):
+    """The ``ProfileConfig`` of :func:`add_setting_options`' flags, with ``fields`` (the one
+    place ``atb-profile`` and ``atb-fleet profile`` turn their flags into a config)."""
+    from atb.profiler.api import ProfileConfig
+
+    return ProfileConfig.of(backend=args.backend, threads=args.threads, precision=args.precision,
+                            seq_len=args.seq_len, space=args.space, super_config=args.super_config,
+                            seed=args.seed, **fields)
+
+
 def build_parser():
     p = cli.make_parser("atb-profile", __doc__.split("\n\n")[0])
     p.epilog = EPILOG
@@ -78,12 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         from atb.compose import profile  # hands the predictor's ranking to --strategy uncertainty
 
         archs = [Arch.parse(a) for a in args.arch] if args.arch else None
-        report = profile(
-            args.workspace, samples=args.samples, archs=archs, backend=args.backend,
-            threads=args.threads, precision=args.precision, seq_len=args.seq_len,
-            space=args.space, super_config=args.super_config, seed=args.seed, strategy=args.strategy,
-            device=args.device,
-        )
+        config = config_from_args(args, samples=args.samples, archs=archs, strategy=args.strategy,
+                                  device=args.device)
+        report = profile(args.workspace, config)
         if args.json:
             cli.print_json(report.to_dict())
         else:

@@ -94,6 +94,7 @@ class FakeRay:
 
     def __init__(self):
         self.actors = {}
+        self.created = {}  # node name -> what the driver handed its actor
 
     def remote(self, cls):
         fake = self
@@ -106,6 +107,7 @@ class FakeRay:
                 class Creator:
                     @staticmethod
                     def remote(*args):
+                        fake.created[name] = args
                         fake.actors[name] = FakeActor(FakeProfiler(KEYS[name]))
                         return fake.actors[name]
                 return Creator
@@ -183,3 +185,31 @@ def test_a_resumed_run_times_only_what_is_missing(fake_cluster, tmp_path):
     assert after[:len(before)] == before and second.untimed == {}
     assert {n.name: n.state for n in second.nodes} == {"n1": "nothing to do", "n2": "nothing to do", "n3": "done"}
     assert max(Counter((k, a) for k, a, _ in after).values()) == 1
+
+
+def test_the_driver_ships_the_config_s_setting_and_each_node_rebuilds_it(fake_cluster, tmp_path):
+    from atb.devices import DeviceSetting
+    from atb.fleet.node import NodeProfiler
+    from atb.profiler.api import ProfileConfig
+
+    setting = DeviceSetting(backend="openvino", threads=2, seq_len=64)
+    driver.profile_fleet(tmp_path, ProfileConfig(setting, samples=4, super_config="small"))
+    shipped = fake_cluster.created["n1"][0]
+    assert shipped == setting.to_dict() and NodeProfiler(shipped, None, None, "test").setting == setting
+    driver.profile_fleet(tmp_path / "kw", samples=4, super_config="small", backend="openvino", threads=2,
+                         seq_len=64)  # the keywords build the same config
+    assert fake_cluster.created["n1"][0] == shipped
+
+
+def test_a_setting_or_config_no_node_could_time_fails_before_the_cluster(fake_cluster, tmp_path):
+    from atb.errors import BackendUnavailableError, UsageError
+
+    with pytest.raises(BackendUnavailableError, match="int8"):
+        driver.profile_fleet(tmp_path, samples=4, backend="torch", precision="int8")
+    with pytest.raises(UsageError, match="sampled archs"):
+        driver.profile_fleet(tmp_path, archs=["2-128-256-2-128"])
+    with pytest.raises(UsageError, match="uniformly"):
+        driver.profile_fleet(tmp_path, samples=4, strategy="uncertainty")
+    with pytest.raises(TypeError, match="sample"):
+        driver.profile_fleet(tmp_path, sample=4)
+    assert fake_cluster.actors == {}

@@ -187,6 +187,22 @@ def test_an_arch_failing_on_its_third_run_is_stored_as_failed_and_the_group_goes
     assert all(r.speedup and r.speedup > 0 for r in timed.values())
 
 
+def test_a_config_and_the_same_keywords_time_the_same(tmp_path, monkeypatch):
+    from atb.devices import DeviceSetting
+    from atb.profiler.api import ProfileConfig
+
+    backend = _install(monkeypatch, FlakyBackend("onnxruntime"))
+    config = ProfileConfig(DeviceSetting(threads=1), samples=4, seed=3)
+    assert ProfileConfig.of(samples=4, seed=3, threads=1) == config
+    report = profile(tmp_path / "a", config)
+    first, backend.loaded[:] = set(backend.loaded), []
+    again = profile(tmp_path / "b", samples=4, seed=3, threads=1)
+    assert set(backend.loaded) == first and again.device_key == report.device_key
+    assert profile(tmp_path / "a", config, samples=5).new == 1  # a keyword replaces the config's value
+    with pytest.raises(TypeError, match="sample"):
+        profile(tmp_path, sample=4)
+
+
 def test_a_failed_arch_is_not_retried_on_resume(tmp_path, monkeypatch):
     first = _install(monkeypatch, FlakyBackend("onnxruntime", fails=third_run_of_second_arch))
     profile(tmp_path, samples=6, threads=1)
