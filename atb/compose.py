@@ -136,36 +136,29 @@ def device_key_for_flags(ws: Workspace, backend: str | None, threads: int | None
 
 
 # -- the search -------------------------------------------------------------------------------
-def run_search(
-    target_speedup: float | Sequence[float] | None = None,
-    *,
-    workspace: Workspace | str | Path | None = None,
-    resume: str | Path | None = None,
-    run_name: str | None = None,
-    config=None,
-    latency=None,
-    fitness=None,
-    measure=None,
-    extract_model=None,
-    backend: str | None = None,
-    threads: int | None = None,
-    **options,
-):
+SEARCH_PORTS = ("latency", "fitness", "measure", "extract_model")  # built here unless given
+
+
+def run_search(target_speedup: float | Sequence[float] | None = None,
+               workspace: Workspace | str | Path | None = None, *, config=None, **options):
     """``atb.search.run_search`` with the workspace's predictor, supernet and profiler.
 
-    Takes the same settings (``config``, ``target_speedup``, ``options`` = SearchConfig fields;
-    ``resume`` loads the run's config.json), resolved here once and handed to the engine with
-    the collaborators they need. A collaborator given here is used as it is.
+    Takes the same settings (``config``, ``target_speedup``, ``options``: SearchConfig fields,
+    ``resume``, which loads the run's config.json, and ``run_name``), resolved here once and
+    handed to the engine with the collaborators they need. A collaborator given in
+    ``options`` (``latency``, ``fitness``, ``measure``, ``extract_model``) is used as it is.
     ``backend``/``threads`` (``atb-search --backend/--threads``) pick the store's device key
     of that setting when no key is named, and must agree with the predictor's key otherwise
-    (what these flags mean in each command: :mod:`atb.devices.setting`).
+    (what these flags mean in each command: :mod:`atb.devices.setting`). Every other name goes
+    to the settings, which reject an unknown one as ``atb.search.run_search`` does.
     """
     from atb.devices import check_flags
     from atb.search.api import search
     from atb.search.run import open_run
 
-    run, cfg, ws = open_run(target_speedup, config, workspace=workspace, resume=resume, run_name=run_name,
-                            **options)
+    latency, fitness, measure, extract_model = (options.pop(name, None) for name in SEARCH_PORTS)
+    backend, threads, run_name = (options.pop(name, None) for name in ("backend", "threads", "run_name"))
+    run, cfg, ws = open_run(target_speedup, config, workspace=workspace, run_name=run_name, **options)
     if cfg.device_key is not None:
         check_flags(cfg.device_key, backend=backend, threads=threads)
     elif latency is None and (backend is not None or threads is not None):

@@ -19,13 +19,15 @@ import logging
 import os
 import socket
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 
 from atb.arch import Arch
 from atb.devices import DeviceSetting, Fingerprint, fingerprint
 from atb.errors import AtbError
+from atb.profiler.rows import MeasurementRecord
 from atb.profiler.session import ProfilingRun
-from atb.profiler.timing import PROTOCOL_VERSION, Measurement, TimingRule
+from atb.profiler.timing import PROTOCOL_VERSION, TimingRule
 
 log = logging.getLogger("atb.fleet")
 
@@ -41,10 +43,12 @@ def node_fingerprint() -> Fingerprint:
 
 
 class RowRecorder:
-    """Stands in for the store on a node: records what a ProfilingRun commits.
+    """Stands in for the store on a node: records what a ProfilingRun commits (a
+    :class:`~atb.profiler.rows.StoreSink`).
 
     ``begin_run`` keeps the run's header (the driver opens the real run with it) and
-    ``add`` keeps each measurement or failure as a row; ``take`` hands them over.
+    ``add`` keeps each measurement or failure as a row (a record's ``to_row``: plain data for
+    Ray); ``take`` hands them over.
     """
 
     def __init__(self) -> None:
@@ -58,14 +62,24 @@ class RowRecorder:
                        "reference_arch": reference_arch, "command": command}
         return 0  # a placeholder: the driver's store numbers the run
 
-    def add(self, run_id: int, device_key: str, arch: str, role: str, protocol_version: int,
-            measurement: Measurement | None = None, space: str | None = None, error: str | None = None,
-            setup_s: float | None = None, started_at: float | None = None) -> int:
-        self.rows.append({"device_key": device_key, "arch": arch, "role": role,
-                          "protocol_version": protocol_version, "measurement": measurement,
-                          "space": space, "error": error, "setup_s": setup_s,
-                          "started_at": started_at if measurement is not None else started_at or time.time()})
+    def add(self, record: MeasurementRecord | int, *args, **kwargs) -> int:
+        """Keep one record (or its fields, as the store's ``add`` takes them); a failure's start
+        is fixed here, on the node, not when the driver writes it."""
+        r = MeasurementRecord.of(record, *args, **kwargs)
+        if r.measurement is None:
+            r = replace(r, started_at=r.started_at or time.time())
+        self.rows.append(r.to_row())
         return len(self.rows)
+
+    @contextmanager
+    def transaction(self):
+        """Rows added inside go together, or (on an exception) are dropped, as the store's."""
+        mark = len(self.rows)
+        try:
+            yield self
+        except BaseException:
+            del self.rows[mark:]
+            raise
 
     def take(self) -> list[dict]:
         rows, self.rows = self.rows, []

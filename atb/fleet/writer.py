@@ -10,6 +10,7 @@ committed and never times an arch twice. The store itself stays as it is (WAL,
 from __future__ import annotations
 
 from atb.errors import StoreError
+from atb.profiler.rows import MeasurementRecord
 from atb.profiler.store import LatencyStore
 
 
@@ -40,6 +41,4 @@ class StoreWriter:
         for row in rows:
             if row["device_key"] != device_key:  # a node times under one key per run
                 raise StoreError(f"a row of {row['device_key']} in a run of {device_key}")
-            self.store.add(run_id, device_key, row["arch"], row["role"], row["protocol_version"],
-                           row["measurement"], space=row["space"], error=row["error"],
-                           setup_s=row["setup_s"], started_at=row["started_at"])
+            self.store.add(MeasurementRecord.from_row(run_id, row))

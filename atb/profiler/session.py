@@ -34,6 +34,7 @@ from atb.errors import AtbError, BackendFailedError
 from atb.profiler.drift import corrected_rows
 from atb.profiler.lock import HostLock
 from atb.profiler.onnx_graph import default_pool, example_inputs, graph_for
+from atb.profiler.rows import MeasurementRecord, StoreSink
 from atb.profiler.store import LatencyStore
 from atb.profiler.timing import (
     NOISY_IQR, PROTOCOL_VERSION, Measurement, TimingFailure, TimingRule, describe_exception, measure_group,
@@ -145,7 +146,7 @@ class ProfilingRun:
 
     def __init__(
         self,
-        store: LatencyStore,
+        store: StoreSink,
         setting: DeviceSetting,
         rule: TimingRule | None = None,
         careful_rule: TimingRule | None = None,
@@ -154,8 +155,8 @@ class ProfilingRun:
         command: str | None = None,
         machine: Fingerprint | None = None,
     ):
-        # store: a LatencyStore, or anything with its begin_run and add (atb.fleet records the
-        # rows on a node and ships them to the one process that writes the store)
+        # store: a LatencyStore, or another StoreSink (atb.fleet records the rows on a node and
+        # ships them to the one process that writes the store)
         self.store = store
         self.machine = machine or fingerprint()  # what the device key's hash covers
         self.setting = setting.resolve(self.machine)
@@ -228,7 +229,7 @@ class ProfilingRun:
         with self._stops_the_run(f"the reference model {self.reference_arch}"):
             results, ref = measure_group([r.run for r in runners], self._reference_runner.run, rule, self.rng,
                                          drop_failing=True)
-        self.store.add(self.run_id, self.device_key, str(self.reference_arch), "reference", PROTOCOL_VERSION, ref)
+        self.store.add(self._record(self.reference_arch, "reference", ref))
         self.stats.timed_s += ref.timed_s + sum(m.timed_s for m in results if isinstance(m, Measurement))
         return results
 
@@ -240,7 +241,7 @@ class ProfilingRun:
             (m,) = self._measure([runner], self.careful_rule)
         if isinstance(m, TimingFailure):
             raise self._run_failure(what, m.exception) from m.exception
-        self.store.add(self.run_id, self.device_key, str(BERT_BASE), "bert_base", PROTOCOL_VERSION, m, setup_s=setup)
+        self.store.add(self._record(BERT_BASE, "bert_base", m, setup_s=setup))
         log.debug("BERT-base: %.2f ms raw", m.median_ms)
 
     def time_group(self, archs: list[Arch], role: str, space: str | None = None) -> dict[Arch, Measurement | str]:
@@ -269,8 +270,7 @@ class ProfilingRun:
                         outcome[arch] = self._store_failure(arch, role, space, f"timing failed: {m.reason}",
                                                             started, setup)
                         continue
-                    self.store.add(self.run_id, self.device_key, str(arch), role, PROTOCOL_VERSION, m,
-                                   space=space, setup_s=setup)
+                    self.store.add(self._record(arch, role, m, space=space, setup_s=setup))
                     self.stats.arch_timed_s += m.timed_s
                     self.stats.archs += 1
                     outcome[arch] = m
@@ -284,9 +284,13 @@ class ProfilingRun:
                        setup: float | None = None) -> str:
         """Commit ``arch`` as failed with its reason (a sampled one is not retried on resume)."""
         log.warning("arch %s failed: %s", arch, error)
-        self.store.add(self.run_id, self.device_key, str(arch), role, PROTOCOL_VERSION,
-                       space=space, error=error, setup_s=setup, started_at=started)
+        self.store.add(self._record(arch, role, space=space, error=error, setup_s=setup, started_at=started))
         return error
+
+    def _record(self, arch: Arch, role: str, measurement: Measurement | None = None, **fields) -> MeasurementRecord:
+        """A record of this run and device key under the current protocol."""
+        return MeasurementRecord(self.run_id, self.device_key, str(arch), role, PROTOCOL_VERSION, measurement,
+                                 **fields)
 
     @contextmanager
     def _stops_the_run(self, what: str):
@@ -325,7 +329,7 @@ def results_of_run(store: LatencyStore, device_key: str, run_id: int, archs: Ite
 
 
 def run_profile(
-    store: LatencyStore,
+    store: StoreSink,
     setting: DeviceSetting,
     batches: Iterable[list[Arch]],
     role: str,

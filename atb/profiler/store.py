@@ -23,8 +23,8 @@ import numpy as np
 from atb.errors import MissingInputError, StoreError, UsageError
 from atb.profiler.drift import corrected_rows
 from atb.profiler.labels import LabelSet
-from atb.profiler.rows import MeasurementRow, RunRow
-from atb.profiler.timing import PROTOCOL_VERSION, Measurement
+from atb.profiler.rows import MeasurementRecord, MeasurementRow, RunRow
+from atb.profiler.timing import PROTOCOL_VERSION
 
 SCHEMA_VERSION = 2
 ROLES = ("sampled", "requested", "verify", "reference", "bert_base")
@@ -153,26 +153,27 @@ class LatencyStore:
         )
         return int(cursor.lastrowid)
 
-    def add(self, run_id: int, device_key: str, arch: str, role: str, protocol_version: int,
-            measurement: Measurement | None = None, space: str | None = None,
-            error: str | None = None, setup_s: float | None = None,
-            started_at: float | None = None) -> int:
-        """Commit one measurement (or a failure with its reason) at once."""
-        if role not in ROLES:
-            raise ValueError(f"unknown role {role}")
-        if measurement is not None:
-            times = np.asarray(measurement.times, dtype=np.float64).tobytes()
-            starts = np.asarray(measurement.starts, dtype=np.float64).tobytes()
-            values = ("ok", None, measurement.started_at, measurement.finished_at, times, starts,
-                      measurement.warmup_runs, measurement.median_ms, int(measurement.target_met))
+    def add(self, record: MeasurementRecord | int, *args, **kwargs) -> int:
+        """Commit one measurement (or a failure with its reason) at once; ``record`` is a
+        :class:`MeasurementRecord`, or its fields as ``add(run_id, device_key, arch, ...)``."""
+        r = MeasurementRecord.of(record, *args, **kwargs)
+        if r.role not in ROLES:
+            raise ValueError(f"unknown role {r.role}")
+        m = r.measurement
+        if m is not None:
+            times = np.asarray(m.times, dtype=np.float64).tobytes()
+            starts = np.asarray(m.starts, dtype=np.float64).tobytes()
+            values = ("ok", None, m.started_at, m.finished_at, times, starts,
+                      m.warmup_runs, m.median_ms, int(m.target_met))
         else:
             now = time.time()
-            values = ("failed", error or "unknown error", started_at or now, now, None, None, None, None, None)
+            values = ("failed", r.error or "unknown error", r.started_at or now, now, None, None, None, None, None)
         cursor = self._execute(
             "INSERT INTO measurements (run_id, device_key, arch, role, space, status, error, "
             "protocol_version, started_at, finished_at, times, starts, warmup_runs, median_ms, "
             "target_met, setup_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (run_id, device_key, arch, role, space, *values[:2], protocol_version, *values[2:], setup_s),
+            (r.run_id, r.device_key, r.arch, r.role, r.space, *values[:2], r.protocol_version, *values[2:],
+             r.setup_s),
         )
         return int(cursor.lastrowid)
 

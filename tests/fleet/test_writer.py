@@ -7,6 +7,7 @@ import pytest
 
 from atb.errors import StoreError
 from atb.fleet import RowRecorder, StoreWriter
+from atb.profiler.rows import MeasurementRecord
 from atb.profiler.store import LatencyStore
 from atb.profiler.timing import PROTOCOL_VERSION, Measurement
 
@@ -62,3 +63,24 @@ def test_a_group_is_committed_whole_or_not_at_all(tmp_path):
         assert len(store.measurements(KEY)) == len(opening)
         writer.add_group(run_id, KEY, group)  # the store is usable afterwards
         assert len(store.sampled_archs(KEY)) == 2
+
+
+def test_the_recorder_is_a_store_sink_and_records_as_the_store_takes_them(tmp_path):
+    """A record and the old ``add(run_id, ...)`` fields are one row; a failed transaction drops
+    what it added, as the store rolls back."""
+    rec = RowRecorder()
+    record = MeasurementRecord(0, KEY, REF, "reference", PROTOCOL_VERSION, measured(30.0, 1000))
+    rec.add(record)
+    rec.add(0, KEY, REF, "reference", PROTOCOL_VERSION, measured(30.0, 1000))
+    with pytest.raises(RuntimeError), rec.transaction():
+        rec.add(record)
+        raise RuntimeError("a group that fails")
+    rows = rec.take()
+    assert rows == [record.to_row()] * 2
+    assert MeasurementRecord.from_row(7, rows[0]) == MeasurementRecord(7, *list(rows[0].values()))
+    with LatencyStore.open(tmp_path / "s.sqlite") as store:
+        run_id = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, REF, "test")
+        store.add(MeasurementRecord.from_row(run_id, rows[0]))
+        store.add(run_id, KEY, REF, "reference", PROTOCOL_VERSION, measured(30.0, 1000))
+        first, second = store.measurements(KEY)
+    assert first.started_at == second.started_at and list(first.times) == list(second.times)
