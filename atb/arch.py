@@ -85,6 +85,11 @@ class Arch:
         """Parameter count of the standalone model (embeddings, encoder, pooler)."""
         return int(cost_terms(archs_to_array([self]))["params"][0])
 
+    def non_embedding_params(self) -> int:
+        """Parameters of the Transformer layers (attention, FFN, their biases and LayerNorms):
+        the capacity that costs latency, unlike the embedding table."""
+        return int(cost_terms(archs_to_array([self]))["layer_params"][0])
+
     def macs(self, seq_len: int = 128) -> int:
         """Multiply-accumulates of one forward pass over ``seq_len`` tokens (batch 1)."""
         return int(cost_terms(archs_to_array([self]), seq_len)["total_macs"][0])

@@ -8,9 +8,11 @@ eval. What crosses those lines is built here and handed in as plain objects:
   (``atb.predictor.propose_uncertain``) as the ranking for ``strategy="uncertainty"``;
 * :func:`run_search` -- the search engine (``atb.search.api.search``) on the run resolved
   once (``atb.search.run.open_run``), with the workspace's latency predictor
-  (:func:`search_latency`), fitness (:func:`search_fitness`: the supernet's held-out loss or
+  (:func:`search_latency`), fitness (:func:`search_fitness`: the supernet's held-out loss, capacity or
   an ``atb.eval`` probe of its sub-models), re-measurement under exactly the predictor's device
-  key (:func:`search_measure`) and extraction (:func:`search_extractor`).
+  key (:func:`search_measure`), extraction (:func:`search_extractor`) and, with a task, the
+  re-ranking score (:class:`SubmodelScreen`: a sub-model fine-tuned briefly with
+  ``atb.eval.screen``).
 
 The CLIs and ``atb-demo`` call these. Supernet training needs no other package, so its
 ``torchrun`` entry point (``python -m atb.supernet``) is ``atb.supernet.cli``'s.
@@ -55,12 +57,15 @@ def search_latency(ws: Workspace, device_key: str | None = None):
 
 
 def search_fitness(ws: Workspace, space: str | None = None, spec: str = "loss"):
-    """The search's fitness: ``loss`` (the supernet's held-out loss) or ``probe:TASK``."""
-    from atb.search.fitness import parse_fitness
+    """The search's fitness: ``loss`` (the supernet's held-out loss), ``params`` (capacity,
+    over the supernet's space) or ``probe:TASK``."""
+    from atb.search.fitness import CapacityFitness, parse_fitness
     from atb.supernet.evaluate import FitnessEvaluator
 
     kind, task = parse_fitness(spec)  # a bad spec fails before the supernet is loaded
     evaluator = FitnessEvaluator.from_workspace(ws, space=space)
+    if kind == "params":
+        return CapacityFitness(evaluator.space)
     return evaluator if kind == "loss" else probe_fitness(evaluator, task)
 
 
@@ -72,6 +77,81 @@ def probe_fitness(evaluator, task: str, seed: int = 0):
 
     probe = Probe(load_task(task), load_tokenizer(tokenizer_source(evaluator.checkpoint)))
     return ProbeFitness(evaluator, probe, seed)
+
+
+class SubmodelScreen:
+    """The re-ranking score of ``atb-search --task`` (a :class:`atb.search.ports.TaskScore`):
+    the arch cut out of the workspace's supernet, then fine-tuned briefly on the task
+    (:class:`atb.eval.screen.Screen`, validation split only)."""
+
+    def __init__(self, ws: Workspace, task: str, steps: int, lr: float, space: str | None = None):
+        from atb.eval import load_task
+        from atb.eval.models import load_tokenizer
+        from atb.eval.screen import Screen, ScreenConfig
+        from atb.supernet import checkpoint as ckpt
+
+        loaded = load_task(task)  # a bad task fails before any search work
+        self.checkpoint = ckpt.find_checkpoint(ws.supernet_dir, space=space)
+        self.tokenizer_source = ckpt.tokenizer_source(self.checkpoint)
+        config = ScreenConfig(steps=steps, lr=lr)
+        self.screen = Screen(loaded, load_tokenizer(self.tokenizer_source), config)
+        self.task = loaded.name
+        self.settings = f"{steps} steps, lr {lr:g}, seed {config.seed}"
+        self._supernet = None
+
+    def __call__(self, arch: Arch) -> dict:
+        import tempfile
+
+        from atb.supernet import checkpoint as ckpt
+        from atb.supernet.extract import extract_model, save_model
+
+        if self._supernet is None:
+            self._supernet = ckpt.load_trainable(self.checkpoint)[0]["supernet"]
+        with tempfile.TemporaryDirectory(prefix="atb-screen-") as tmp:
+            save_model(extract_model(self._supernet, arch), arch, Path(tmp),
+                       tokenizer=self.tokenizer_source)
+            return self.screen(Path(tmp))
+
+
+class SubmodelProbe:
+    """The cheaper re-ranking score of ``atb-search --task`` (``--rerank-by probe``): a linear
+    probe of the sub-model's frozen mean-pooled states, sliced in memory from the supernet
+    (:class:`atb.eval.Probe`, validation split; the probe's fit is convex, one seed suffices)."""
+
+    def __init__(self, ws: Workspace, task: str, space: str | None = None):
+        from atb.eval import Probe, load_task
+        from atb.eval.models import load_tokenizer
+        from atb.supernet import checkpoint as ckpt
+
+        loaded = load_task(task)  # a bad task fails before any search work
+        self.checkpoint = ckpt.find_checkpoint(ws.supernet_dir, space=space)
+        self.probe = Probe(loaded, load_tokenizer(ckpt.tokenizer_source(self.checkpoint)))
+        self.task = loaded.name
+        self.settings = "linear probe, seed 0"
+        self._supernet = None
+
+    def __call__(self, arch: Arch) -> dict:
+        import functools
+        import time
+
+        from atb.eval.probe import fit_probe
+        from atb.supernet import checkpoint as ckpt
+
+        if self._supernet is None:
+            self._supernet = ckpt.load_trainable(self.checkpoint)[0]["supernet"]
+        start = time.perf_counter()
+        features = self.probe.features(functools.partial(self._supernet, arch=arch))
+        fit = fit_probe(features, self.probe.task, seed=0, c_grid=self.probe.c_grid)
+        return {"validation_accuracy": fit["validation_accuracy"],
+                "validation_loss": fit["validation_log_loss"],
+                "correct": fit["validation_correct"], "seconds": time.perf_counter() - start}
+
+
+def search_task_score(ws: Workspace, cfg):
+    """The re-ranking score ``cfg.rerank_by`` names, on ``cfg.task``."""
+    if cfg.rerank_by == "probe":
+        return SubmodelProbe(ws, cfg.task, cfg.space)
+    return SubmodelScreen(ws, cfg.task, cfg.screen_steps, cfg.screen_lr, cfg.space)
 
 
 def search_measure(ws: Workspace, device_key: str):
@@ -136,7 +216,7 @@ def device_key_for_flags(ws: Workspace, backend: str | None, threads: int | None
 
 
 # -- the search -------------------------------------------------------------------------------
-SEARCH_PORTS = ("latency", "fitness", "measure", "extract_model")  # built here unless given
+SEARCH_PORTS = ("latency", "fitness", "measure", "extract_model", "task_score")  # built here unless given
 
 
 def run_search(target_speedup: float | Sequence[float] | None = None,
@@ -156,13 +236,16 @@ def run_search(target_speedup: float | Sequence[float] | None = None,
     from atb.search.api import search
     from atb.search.run import open_run
 
-    latency, fitness, measure, extract_model = (options.pop(name, None) for name in SEARCH_PORTS)
+    latency, fitness, measure, extract_model, task_score = (options.pop(name, None)
+                                                            for name in SEARCH_PORTS)
     backend, threads, run_name = (options.pop(name, None) for name in ("backend", "threads", "run_name"))
     run, cfg, ws = open_run(target_speedup, config, workspace=workspace, run_name=run_name, **options)
     if cfg.device_key is not None:
         check_flags(cfg.device_key, backend=backend, threads=threads)
     elif latency is None and (backend is not None or threads is not None):
         cfg = cfg.replace(device_key=device_key_for_flags(ws, backend, threads))
+    if task_score is None and cfg.task is not None:  # an unknown task fails before any work
+        task_score = search_task_score(ws, cfg)
     if fitness is None:
         fitness = search_fitness(ws, cfg.space, cfg.fitness_spec)
     if latency is None:
@@ -174,4 +257,4 @@ def run_search(target_speedup: float | Sequence[float] | None = None,
     if extract_model is None and cfg.extract:
         extract_model = search_extractor(ws)
     return search(cfg, ws, run, run_name=run_name, latency=latency, fitness=fitness, measure=measure,
-                  extract_model=extract_model)
+                  extract_model=extract_model, task_score=task_score)

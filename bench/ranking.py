@@ -86,10 +86,7 @@ def append_csv(path: Path, fields: list[str], row: dict) -> None:
 
 
 def non_embedding_params(arch: Arch) -> int:
-    """Weights of the Transformer layers (attention and FFN, biases and LayerNorms)."""
-    attention = arch.dm * 3 * arch.dqkv + 3 * arch.dqkv + arch.dqkv * arch.dm + arch.dm
-    ffn = arch.dm * arch.df + arch.df + arch.df * arch.dm + arch.dm
-    return arch.lt * (attention + ffn + 4 * arch.dm)
+    return arch.non_embedding_params()
 
 
 # -- pick and time ---------------------------------------------------------------------------
@@ -201,7 +198,8 @@ def evaluate_windows(ws, args) -> None:
     for window, archs in window_archs(args).items():
         if "train" in args.sections:
             for row in archs:
-                distill_alone(ws, supernet, Arch.parse(row["arch"]), args.distill_steps, root)
+                if not args.only or row["arch"] in args.only:
+                    distill_alone(ws, supernet, Arch.parse(row["arch"]), args.distill_steps, root)
         if "eval" not in args.sections:
             continue
         done = {(r["arch"], int(r["seed"])) for r in read_csv(scores_csv)
@@ -257,7 +255,7 @@ def report(args) -> dict:
     """Per window: every arch's mean accuracy and interval, best - worst with its paired
     interval, and how many pairs the paired interval separates."""
     from atb.eval import load_task
-    from atb.eval.stats import accuracy_interval, paired_difference
+    from atb.stats import accuracy_interval, paired_difference
 
     task = load_task(args.task)
     scores_csv, predictions_jsonl = task_file_names(task.name)
@@ -327,7 +325,7 @@ def budget(ws, args) -> dict:
     from atb.eval.encode import tokenize
     from atb.eval.finetune import finetune
     from atb.eval.models import load_tokenizer
-    from atb.eval.stats import correctness, paired_difference
+    from atb.stats import correctness, paired_difference
     from atb.eval.tasks import SPLITS
     from atb.supernet import checkpoint as ckpt
     from atb.supernet.alone import distill_alone

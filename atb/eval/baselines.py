@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from atb.eval.metrics import majority_baseline, scores
-from atb.eval.stats import accuracy_interval, correctness
+from atb.stats import accuracy_interval, correctness
 from atb.eval.tasks import Task
 
 log = logging.getLogger("atb.eval.baselines")

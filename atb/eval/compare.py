@@ -1,6 +1,6 @@
 """Is model A really better than model B on a task? Both evaluated on the same splits with the
 same seeds, and the paired difference of their test accuracies with its 95% interval
-(:mod:`atb.eval.stats`).
+(:mod:`atb.stats`).
 
 The verdict is "A better" or "B better" only when the interval excludes 0; otherwise "no
 difference at this size": the task's test split and the seeds cannot tell the two apart, which
@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 
 from atb.errors import UsageError
-from atb.eval.stats import correctness, paired_difference
+from atb.stats import correctness, paired_difference
 
 log = logging.getLogger("atb.eval.compare")
 

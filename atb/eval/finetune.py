@@ -5,7 +5,7 @@ small grid with an extra seed, :func:`pick_lr`), or given; then per seed the mod
 afresh with a new head and trained at that rate with AdamW under a linear schedule with
 warm-up; after each epoch the validation accuracy is measured, training stops once it has not
 improved for ``patience`` epochs, and the best epoch's weights predict the test split (the
-predictions are kept, so paired intervals can be computed later, :mod:`atb.eval.stats`). The
+predictions are kept, so paired intervals can be computed later, :mod:`atb.stats`). The
 seed draws the head's initial weights, dropout and the order of the training batches.
 
 The head reads the mean of the last hidden states by default (``pooling``; see
@@ -99,7 +99,8 @@ def predict(model, tokenized: Tokenized, batch_size: int) -> np.ndarray:
     return out
 
 
-def _optimizer(model, config: FinetuneConfig, lr: float, total_steps: int):
+def optimizer_and_schedule(model, config: FinetuneConfig, lr: float, total_steps: int):
+    """AdamW (no decay on biases and LayerNorm weights) with linear warm-up then linear decay."""
     import torch
 
     decay, no_decay = [], []
@@ -117,6 +118,21 @@ def _optimizer(model, config: FinetuneConfig, lr: float, total_steps: int):
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def train_step(model, tokenized: Tokenized, indices: np.ndarray, labels, optimizer, schedule,
+               max_grad_norm: float):
+    """One AdamW step on the examples at ``indices`` (``labels``: a tensor over the split);
+    returns the batch's loss tensor (detached from the graph by the step)."""
+    import torch
+
+    loss = model(**collate(tokenized, indices), labels=labels[torch.from_numpy(indices)]).loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    schedule.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss
+
+
 def train(model, tokenized: dict[str, Tokenized], task: Task, config: FinetuneConfig,
           seed: int, lr: float) -> dict:
     """Train ``model`` at peak rate ``lr`` on the training split, keep its best validation
@@ -129,20 +145,15 @@ def train(model, tokenized: dict[str, Tokenized], task: Task, config: FinetuneCo
     lengths = tokenized["train"].lengths()
     per_epoch = -(-len(lengths) // config.batch_size)
     steps = per_epoch * config.epochs
-    optimizer, schedule = _optimizer(model, config, lr, steps)
+    optimizer, schedule = optimizer_and_schedule(model, config, lr, steps)
     labels = torch.from_numpy(task.train.labels)
     best_accuracy, best_state, best_epoch, epoch = -1.0, None, 0, 0
     with progress.progress(steps, f"fine-tuning seed {seed}, lr {lr:g}", unit="step") as bar:
         for epoch in range(1, config.epochs + 1):
             model.train()
             for indices in shuffled_batches(lengths, config.batch_size, generator):
-                batch = collate(tokenized["train"], indices)
-                loss = model(**batch, labels=labels[torch.from_numpy(indices)]).loss
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad(set_to_none=True)
+                loss = train_step(model, tokenized["train"], indices, labels, optimizer,
+                                  schedule, config.max_grad_norm)
                 bar.update(1)
             predicted = predict(model, tokenized["validation"], config.eval_batch_size)
             accuracy = float(np.mean(predicted == task.validation.labels))

@@ -44,17 +44,20 @@ def seed_list(seeds: int | Sequence[int]) -> list[int]:
     return out
 
 
+PER_EXAMPLE = ("predictions", "validation_correct")  # per-seed arrays a report leaves out
+
+
 def report(task, per_seed: list[dict]) -> dict:
     """What every method reports: the summary over seeds, its 95% interval (bootstrap over test
-    examples and seeds, :mod:`atb.eval.stats`), the majority baseline, the seeds, and
+    examples and seeds, :mod:`atb.stats`), the majority baseline, the seeds, and
     ``predictions`` (seeds x test examples, the predicted classes; :func:`public` drops them)."""
-    from atb.eval.stats import LEVEL, accuracy_interval, correctness
+    from atb.stats import LEVEL, accuracy_interval, correctness
 
     predictions = np.stack([np.asarray(r["predictions"]) for r in per_seed])
     low, high = accuracy_interval(correctness(predictions, task.test.labels))
     return {**summarise(per_seed), "accuracy_ci": [low, high], "ci_level": LEVEL,
             **majority_baseline(task.train.labels, task.test.labels, task.num_classes),
-            "seeds": [{k: v for k, v in r.items() if k != "predictions"} for r in per_seed],
+            "seeds": [{k: v for k, v in r.items() if k not in PER_EXAMPLE} for r in per_seed],
             "predictions": predictions}
 
 

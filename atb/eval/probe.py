@@ -60,6 +60,7 @@ def fit_probe(features: dict[str, np.ndarray], task: Task, seed: int,
         predicted = model.predict(x["test"])
     return {"seed": seed, "C": c, "validation_accuracy": accuracy,
             "validation_log_loss": float(loss),
+            "validation_correct": model.predict(x["validation"]) == task.validation.labels,
             **scores(task.test.labels, predicted, task.num_classes), "predictions": predicted}
 
 

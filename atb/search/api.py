@@ -29,8 +29,9 @@ from atb.search.config import SearchConfig
 from atb.search.evaluate import SEARCH_SOURCES, Evaluator, Record
 from atb.search.evolution import EvolutionConfig, evolve
 from atb.search.pareto import hypervolume, pareto_front
-from atb.search.ports import ExtractModel, FitnessModel, Measure, SpeedupModel
+from atb.search.ports import ExtractModel, FitnessModel, Measure, SpeedupModel, TaskScore
 from atb.search.registry import ALGORITHMS, make_algorithm
+from atb.search.rerank import Reranking, depth_spread, rerank
 from atb.search.run import RunDir, open_run
 from atb.search.verify import verify_top_k
 from atb.search.window import ACCEPT_BAND, Window, check_feasible
@@ -62,12 +63,14 @@ class Candidate:
 
 @dataclass
 class TargetResult:
-    """What one target got: window, accepted top-k, dropped archs, BERT-rule baseline."""
+    """What one target got: window, accepted top-k, dropped archs, BERT-rule baseline and,
+    with a task, the re-ranking (then ``top_k`` is in its order)."""
 
     window: Window
     top_k: list[Candidate]
     dropped: list[Candidate] = field(default_factory=list)
     baseline: Candidate | None = None
+    reranking: Reranking | None = None
 
     @property
     def best(self) -> Candidate | None:
@@ -78,7 +81,8 @@ class TargetResult:
                 "best": self.best.to_dict() if self.best else None,
                 "top_k": [c.to_dict() for c in self.top_k],
                 "dropped": [c.to_dict() for c in self.dropped],
-                "baseline": self.baseline.to_dict() if self.baseline else None}
+                "baseline": self.baseline.to_dict() if self.baseline else None,
+                "reranking": self.reranking.to_dict() if self.reranking else None}
 
 
 @dataclass
@@ -138,6 +142,7 @@ class SearchResult:
             "hv_reference": list(self.hv_reference) if self.hv_reference else None,
             "extracted": self.extracted,
             "config": self.config.to_dict() if self.config else None,
+            "reranking": p.reranking.to_dict() if p.reranking else None,
         }
         if len(self.targets) > 1:
             out["targets"] = list(self.targets)
@@ -164,8 +169,11 @@ def _resolve_space(cfg: SearchConfig, fitness) -> SearchSpace:
     return fspace
 
 
-def _check_collaborators(cfg: SearchConfig, latency, fitness, measure, extract_model) -> None:
+def _check_collaborators(cfg: SearchConfig, latency, fitness, measure, extract_model,
+                         task_score) -> None:
     builder = "atb.compose.run_search builds the workspace's"
+    if cfg.task is not None and task_score is None:
+        raise UsageError("re-ranking on a task needs a task_score function", hint=builder)
     if latency is None or fitness is None:
         raise UsageError("run_search needs a latency predictor and a fitness evaluator", hint=builder)
     if cfg.verify and measure is None:
@@ -191,6 +199,7 @@ def run_search(
     fitness: FitnessModel | None = None,
     measure: Measure | None = None,
     extract_model: ExtractModel | None = None,
+    task_score: TaskScore | None = None,
     **options,
 ) -> SearchResult:
     """Search the best arch whose measured speedup over BERT-base is ``target_speedup``.
@@ -205,16 +214,20 @@ def run_search(
     with its saved ``config.json``; only ``verify``, ``top_k``, ``max_verify_rounds`` and
     ``extract`` may differ from it.
 
+    With ``task`` (a two-stage search) the measured top ``rerank`` candidates, spread over
+    depths, and the BERT-rule arch are re-ranked by ``task_score`` (:mod:`atb.search.rerank`).
+
     ``latency`` (a :class:`~atb.search.ports.SpeedupModel`), ``fitness`` (a
-    :class:`~atb.search.ports.FitnessModel`), ``measure`` and ``extract_model`` are required
-    as the settings need them. Raises ``InfeasibleTargetError`` when the space cannot reach
+    :class:`~atb.search.ports.FitnessModel`), ``measure``, ``extract_model`` and
+    ``task_score`` (a :class:`~atb.search.ports.TaskScore`) are required as the settings
+    need them. Raises ``InfeasibleTargetError`` when the space cannot reach
     the target, ``UsageError`` for bad settings, ``DeviceKeyMismatchError`` when the predictor
     is not the run's.
     """
     run, cfg, ws = open_run(target_speedup, config, workspace=workspace, resume=resume, run_name=run_name,
                             **options)
     return search(cfg, ws, run, run_name=run_name, latency=latency, fitness=fitness, measure=measure,
-                  extract_model=extract_model)
+                  extract_model=extract_model, task_score=task_score)
 
 
 def search(
@@ -227,6 +240,7 @@ def search(
     fitness: FitnessModel | None = None,
     measure: Measure | None = None,
     extract_model: ExtractModel | None = None,
+    task_score: TaskScore | None = None,
 ) -> SearchResult:
     """:func:`run_search` from what :func:`~atb.search.run.open_run` resolved: ``config``
     checked, ``run`` the resumed run (None: a new one, named ``run_name``, in ``workspace``).
@@ -235,7 +249,7 @@ def search(
     need, so the run directory, the settings and the workspace are resolved only once.
     """
     t0 = time.perf_counter()
-    _check_collaborators(config, latency, fitness, measure, extract_model)
+    _check_collaborators(config, latency, fitness, measure, extract_model, task_score)
     space = _resolve_space(config, fitness)
     cfg = config.replace(space=space.strategy, super_arch=str(space.super_arch), device_key=latency.device_key)
     windows = cfg.windows()
@@ -255,9 +269,20 @@ def search(
     history = algorithm.run(SearchProblem(space, latency, evaluator, list(windows.values()), rng, run))
 
     replacement = EvolutionConfig(2, cfg.population, cfg.mutation_prob, cfg.explore_prob)
-    results = {t: _finish_target(w, space, latency, evaluator, cfg.top_k, measure if cfg.verify else None,
-                                 run, cfg.max_verify_rounds, replacement, rng)
-               for t, w in windows.items()}
+    pool_size = max(cfg.top_k, cfg.rerank) if cfg.task else cfg.top_k
+    results = {}
+    for t, w in windows.items():
+        top, dropped, baseline = _finish_target(
+            w, space, latency, evaluator, pool_size, measure if cfg.verify else None, run,
+            cfg.max_verify_rounds, replacement, rng, spread=cfg.task is not None)
+        reranking = None
+        if cfg.task is not None and top:
+            reranking = rerank(t, top[:cfg.rerank], baseline, task_score, run.path)
+            order = {s.arch: i for i, s in enumerate(reranking.ranked)}
+            top = sorted(top[:cfg.rerank], key=lambda r: order[r.arch])
+        results[t] = TargetResult(w, [Candidate.from_record(r) for r in top[:cfg.top_k]],
+                                  [Candidate.from_record(r) for r in dropped],
+                                  Candidate.from_record(baseline) if baseline else None, reranking)
 
     searched = [r for r in evaluator.records.values()
                 if r.source in SEARCH_SOURCES and np.isfinite(r.fitness)]
@@ -282,8 +307,9 @@ def search(
 
 
 def _finish_target(window, space, latency, evaluator, top_k, measure, run, max_rounds,
-                   replacement_cfg, rng) -> TargetResult:
-    """Top-k of one target (measured when ``measure`` is given) and its BERT-rule baseline."""
+                   replacement_cfg, rng, spread: bool = False) -> tuple[list, list, Record | None]:
+    """Top-k records of one target (measured when ``measure`` is given; with ``spread`` taken
+    round-robin over depths), the dropped ones and its BERT-rule baseline record."""
 
     def replenish(corrected: Window) -> list[Record]:
         # A short evolution (2 generations) inside the window corrected by the measurements.
@@ -295,16 +321,17 @@ def _finish_target(window, space, latency, evaluator, top_k, measure, run, max_r
     dropped: list[Record] = []
     if measure is None:
         ranked = evaluator.ranked(SEARCH_SOURCES)
-        top = [r for r in ranked if window.contains([r.predicted_speedup])[0]][:top_k]
+        top = [r for r in ranked if window.contains([r.predicted_speedup])[0]]
+        top = (depth_spread(top) if spread else top)[:top_k]
     else:
         # A wider pool: after recalibration, archs just outside the window may be the right ones.
         wide = Window(window.target, window.lo * 0.9, window.hi * 1.1)
         pool = [r for r in evaluator.ranked(SEARCH_SOURCES) if wide.contains([r.predicted_speedup])[0]]
+        pool = depth_spread(pool) if spread else pool
         top, dropped = verify_top_k(pool, window, top_k, measure, extra=[baseline] if baseline else [],
                                     max_rounds=max_rounds, replenish=replenish)
         for rec in top + dropped + ([baseline] if baseline else []):
             run.append_record(rec)  # the later line carries the measured speedup
-    return TargetResult(window, [Candidate.from_record(r) for r in top],
-                        [Candidate.from_record(r) for r in dropped],
-                        Candidate.from_record(baseline) if baseline else None)
+        top = depth_spread(top) if spread else top  # verification returns them by fitness
+    return top, dropped, baseline
 

@@ -30,8 +30,15 @@ train on unless fitted with atb-predictor fit --include-verification.
 resume: --resume RUN_DIR continues with the run's config.json; only --top-k, --no-verify and
 --extract may change.
 
+task: --task TASK re-ranks the measured top --rerank candidates (spread over depths) and the
+window's BERT-rule arch on the task's validation split (--rerank-by probe: a linear probe of
+the frozen sub-model, the default; finetune: a short fine-tuning run), and prints the winner
+against the rule arch with the paired 95% interval. --fitness probe:TASK is the one-stage
+version: every candidate of the search is probed.
+
 examples:
   atb-search --target-speedup 15
+  atb-search --target-speedup 15 --task kjv-next
   atb-search --target-speedup 10 --algorithm fast --no-verify --json
   atb-search --target-speedup 8 12 16 --algorithm pareto
   atb-search --resume atb-workspace/runs/20260101-120000-evolution-15x
@@ -69,10 +76,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue an interrupted run with its saved configuration")
     p.add_argument("--extract", action="store_true", default=None,
                    help="write the best sub-model (atb-supernet extract)")
-    p.add_argument("--fitness", default=None, metavar="{loss,probe:TASK}",
-                   help="loss: the supernet's held-out loss (default); probe:TASK: validation "
-                        "accuracy of a linear probe of each sub-model on an atb-eval task, e.g. "
-                        "probe:kjv-genre (seconds per candidate instead of a fraction of one)")
+    p.add_argument("--fitness", default=None, metavar="{loss,params,probe:TASK}",
+                   help="what the search maximises: loss, the supernet's held-out loss (default "
+                        "without --task); params, non-embedding parameters (default with --task); "
+                        "probe:TASK, a linear probe's validation accuracy on an atb-eval task")
+    p.add_argument("--task", default=None, metavar="TASK",
+                   help="two-stage search: re-rank the measured top candidates on this atb-eval "
+                        "task (a built-in name or a file; validation split, see --rerank-by) "
+                        "and compare the winner with the BERT-rule arch")
+    p.add_argument("--rerank", type=int, default=None, metavar="N",
+                   help="candidates re-ranked on --task, spread over depths (default 6)")
+    p.add_argument("--rerank-by", default=None, choices=("probe", "finetune"),
+                   help="how --task scores a candidate on its validation split: probe, a linear "
+                        "probe of the frozen sub-model (default, ~1 min per arch); finetune, a "
+                        "short fine-tuning run (--screen-steps at --screen-lr, a few min per arch)")
+    p.add_argument("--screen-steps", type=int, default=None, metavar="N",
+                   help="with --rerank-by finetune: fine-tuning steps per candidate (default 150)")
+    p.add_argument("--screen-lr", type=float, default=None, metavar="LR",
+                   help="with --rerank-by finetune: peak learning rate (default 3e-4)")
     return p
 
 
@@ -86,7 +107,12 @@ def _check(args: argparse.Namespace) -> None:
         if not t > 1:
             raise UsageError(f"target speedup {t:g} must be greater than 1",
                              hint="it is Lat(BERT-base) / Lat(arch), e.g. --target-speedup 15")
-    for flag in ("generations", "population", "top_k", "threads"):
+    if args.task is None and any(v is not None for v in (args.rerank, args.rerank_by,
+                                                           args.screen_steps, args.screen_lr)):
+        raise UsageError("--rerank, --rerank-by, --screen-steps and --screen-lr need --task")
+    if args.screen_lr is not None and not args.screen_lr > 0:
+        raise UsageError(f"--screen-lr must be greater than 0 (got {args.screen_lr:g})")
+    for flag in ("generations", "population", "top_k", "threads", "rerank", "screen_steps"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise UsageError(f"--{flag.replace('_', '-')} must be at least 1 (got {value})")
@@ -97,7 +123,9 @@ def search_options(args: argparse.Namespace) -> dict:
     return {"algorithm": args.algorithm, "space": args.space, "generations": args.generations,
             "population": args.population, "seed": args.seed, "top_k": args.top_k,
             "verify": args.verify, "device_key": args.device_key, "extract": args.extract,
-            "fitness_spec": args.fitness}
+            "fitness_spec": args.fitness, "task": args.task, "rerank": args.rerank,
+            "rerank_by": args.rerank_by,
+            "screen_steps": args.screen_steps, "screen_lr": args.screen_lr}
 
 
 def _print_human(result) -> None:
@@ -106,7 +134,7 @@ def _print_human(result) -> None:
     print(f"target {d['target_speedup']:g}x over BERT-base on {d['device_key']}")
     print(f"window: predicted speedup in [{w['lo']:.2f}, {w['hi']:.2f}]; {d['evaluated']} archs evaluated "
           f"in {d['runtime_s']:.1f} s")
-    rows = [{"rank": i, "arch": c["arch"], "fitness": f"{c['fitness']:.4f}",
+    rows = [{"rank": i, "arch": c["arch"], "fitness": f"{c['fitness']:.6g}",
              "pred": f"{c['predicted_speedup']:.2f}x",
              "meas": "-" if c["measured_speedup"] is None else f"{c['measured_speedup']:.2f}x"}
             for i, c in enumerate(d["top_k"], 1)]
@@ -116,8 +144,30 @@ def _print_human(result) -> None:
     else:
         print("no architecture met the target after measurement")
     for b in d["baselines"]:
-        print(f"BERT-rule baseline: {b['arch']} fitness {b['fitness']:.4f}")
+        print(f"BERT-rule baseline: {b['arch']} fitness {b['fitness']:.6g}")
+    if d.get("reranking"):
+        _print_reranking(d["reranking"])
     print(f"run directory: {d['run_dir']} (report.md; plot with: atb-plot pareto --run {d['run_dir']})")
+
+
+def _speed(x) -> str:
+    return "-" if x is None else f"{x:.2f}x"
+
+
+def _print_reranking(r: dict) -> None:
+    print(f"\nre-ranked on {r['task']} ({r['settings']}; validation split):")
+    rows = [{"arch": s["arch"], "role": s["role"], "meas": _speed(s["measured_speedup"]),
+             "acc": f"{s['validation_accuracy']:.2%}", "loss": f"{s['validation_loss']:.4f}"}
+            for s in r["ranked"] + ([r["baseline"]] if r["baseline"] else [])]
+    cli.print_table(rows, [("arch", "arch"), ("role", "role"), ("meas", "measured"),
+                           ("acc", "accuracy"), ("loss", "loss")])
+    c, w, b = r["winner_minus_baseline"], r["winner"], r["baseline"]
+    if c and w and b:
+        print(f"winner {w['arch']} ({_speed(w['measured_speedup'])}) vs BERT rule {b['arch']} "
+              f"({_speed(b['measured_speedup'])}): {c['difference']:+.2%} "
+              f"[{c['ci_low']:+.2%}, {c['ci_high']:+.2%}] on {c['n_examples']} validation "
+              f"examples: {c['verdict']} (validation split; confirm on the test split with "
+              f"atb-eval compare)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,14 @@ from atb.search.window import DEFAULT_HIGH_MARGIN, DEFAULT_LOW_MARGIN, Window
 CONFIG_VERSION = 1
 # What may change when a run resumes: none of it changes which archs were evaluated.
 RESUME_OVERRIDES = ("verify", "top_k", "max_verify_rounds", "extract")
-_DERIVED_KEYS = ("version", "windows")  # written for readers, recomputed on load
+_DERIVED_KEYS = ("version", "windows")
+# The first stage's fitness when a task re-ranks: it ranked archs inside a latency window like
+# their fine-tuned accuracy on the ground truth, where "loss" ranked them backwards
+# (bench/fitness.py; docs/results.md, "Which fitness").
+TASK_FITNESS = "params"
+# How the second stage scores a candidate on the task: a linear probe of its frozen states
+# ranked the 15x window's archs better than 150 steps of fine-tuning, at a fraction of the cost.
+RERANK_KINDS = ("probe", "finetune")  # written for readers, recomputed on load
 
 
 @dataclass(frozen=True)
@@ -44,7 +51,12 @@ class SearchConfig:
     mutation_prob: float = 0.5  # pm
     explore_prob: float = 0.5  # pe
     max_verify_rounds: int = 3  # measurement calls per target at most
-    fitness_spec: str = "loss"  # loss or probe:TASK (config.json before version 1: "fitness")
+    fitness_spec: str = "loss"  # loss, params or probe:TASK (config.json before version 1: "fitness")
+    task: str | None = None  # re-rank the measured top candidates on this task (two-stage search)
+    rerank: int = 6  # candidates re-ranked on the task (the BERT-rule arch comes on top)
+    rerank_by: str = "probe"  # probe (a linear probe) or finetune (a short fine-tuning run)
+    screen_steps: int = 150  # fine-tuning steps of one re-ranking score
+    screen_lr: float = 3e-4  # its peak learning rate
     device_key: str | None = None  # the predictor's; None: the store's only one
     extract: bool = False  # write the best sub-model as a 🤗 directory
 
@@ -88,6 +100,14 @@ class SearchConfig:
         if len(set(self.targets)) != len(self.targets):
             raise UsageError("target speedups must be distinct")
         parse_fitness(self.fitness_spec)
+        if self.rerank < 1 or self.screen_steps < 1 or not self.screen_lr > 0:
+            raise UsageError(f"re-ranking needs --rerank >= 1, screening steps >= 1 and a rate > 0 "
+                             f"(got {self.rerank}, {self.screen_steps}, {self.screen_lr})")
+        if self.rerank_by not in RERANK_KINDS:
+            raise UsageError(f"unknown re-ranking {self.rerank_by!r}",
+                             hint="use " + " or ".join(RERANK_KINDS))
+        if self.task is not None and not str(self.task).strip():
+            raise UsageError("--task needs a task name or file")
         self.windows()  # checks every target and the margins
         return self
 
@@ -167,6 +187,8 @@ def resolve_config(target_speedup: float | Sequence[float] | None = None,
     given = {k: v for k, v in options.items() if v is not None}
     if target_speedup is not None:
         given["targets"] = target_speedup
+    if saved is None and given.get("task") is not None and "fitness_spec" not in given:
+        given["fitness_spec"] = TASK_FITNESS  # the cheap fitness that screens for a re-ranking
     if saved is not None:
         if config is not None:  # a full configuration: its explicit values must agree too
             given = {**{k: v for k, v in asdict(config).items() if v is not None}, **given}

@@ -151,7 +151,7 @@ def evolve(space: SearchSpace, latency: SpeedupModel, evaluator: Evaluator, wind
             log.warning("generation %d is empty; stopping", gen.index + 1)
             break
         best = np.nanmax(gen.fitness)
-        log.info("generation %d/%d: %d archs, best fitness %.4f, %d evaluated in total",
+        log.info("generation %d/%d: %d archs, best fitness %.6g, %d evaluated in total",
                  gen.index + 1, cfg.generations, len(gen.archs), best, len(evaluator))
         done.append(gen)
         if on_generation:

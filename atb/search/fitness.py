@@ -1,7 +1,10 @@
-"""What the search maximises: the supernet's held-out loss, or a downstream probe.
+"""What the search maximises: the supernet's held-out loss, capacity, or a downstream probe.
 
 ``loss`` (default): the negative held-out loss of the sub-model sliced from SuperPLM
-(:class:`atb.supernet.FitnessEvaluator`). ``probe:TASK``: the validation accuracy of a linear
+(:class:`atb.supernet.FitnessEvaluator`). ``params``: the sub-model's non-embedding parameters
+(:class:`CapacityFitness`), the capacity that costs latency; inside one latency window it
+ranked archs like their fine-tuned task accuracy where ``loss`` ranked them backwards
+(``bench/fitness.py``, docs/results.md). ``probe:TASK``: the validation accuracy of a linear
 probe (:class:`atb.eval.Probe`) on the sliced sub-model's mean-pooled embeddings, for a
 built-in task (``kjv-genre``) or a task file. The task is tokenised once; each candidate costs
 one forward pass over the task's examples plus a few small logistic-regression fits. The
@@ -23,17 +26,31 @@ from atb.errors import UsageError
 
 log = logging.getLogger("atb.search.fitness")
 
-FITNESS_KINDS = ("loss", "probe:TASK")
+FITNESS_KINDS = ("loss", "params", "probe:TASK")
 
 
 def parse_fitness(spec: str) -> tuple[str, str | None]:
     """``"loss"`` -> ("loss", None); ``"probe:kjv-genre"`` -> ("probe", "kjv-genre")."""
     kind, _, task = str(spec).partition(":")
-    if kind == "loss" and not task:
-        return "loss", None
+    if kind in ("loss", "params") and not task:
+        return kind, None
     if kind == "probe" and task:
         return "probe", task
-    raise UsageError(f"unknown fitness {spec!r}", hint="use loss or probe:TASK (e.g. probe:kjv-genre)")
+    raise UsageError(f"unknown fitness {spec!r}", hint="use loss, params or probe:TASK (e.g. probe:kjv-genre)")
+
+
+class CapacityFitness:
+    """Scores archs by their non-embedding parameters (:meth:`atb.arch.Arch.non_embedding_params`).
+
+    Costs nothing and needs no model; ``space`` is the searched space (the supernet's), so the
+    search and its extraction stay inside what the supernet can cut out.
+    """
+
+    def __init__(self, space):
+        self.space = space
+
+    def fitness(self, archs: list[Arch]) -> np.ndarray:
+        return np.array([float(a.non_embedding_params()) for a in archs], dtype=np.float64)
 
 
 class ProbeFitness:

@@ -5,6 +5,11 @@ neither the supernet nor the device: every evaluated arch (grey), the non-domina
 the searched archs (line), the BERT-rule baselines (``dqkv = dm``, ``df = 4 dm``) at the same
 speedups (squares), the re-measured top-k (stars at the *measured* speedup, joined to their
 predicted position), and the target window(s). Written as PNG and SVG.
+
+A two-stage run (``atb-search --task``) adds a second figure (:func:`plot_task_scores`,
+``task-<run>`` or, with ``out``, ``<out>-task``): the
+re-ranked archs' validation accuracy on the task, with 95% intervals, against their measured
+speedup, the BERT-rule arch and the winner marked.
 """
 
 from __future__ import annotations
@@ -22,6 +27,10 @@ from atb.workspace import Workspace
 
 log = logging.getLogger("atb.search.plots")
 
+FITNESS_LABELS = {"loss": "fitness: minus the supernet's held-out loss",
+                  "params": "fitness: non-embedding parameters",
+                  "probe": "fitness: probe validation accuracy"}
+
 
 def _outputs(out: str | Path | None, default: Path) -> list[Path]:
     """PNG and SVG paths for ``-o``: FILE.png/FILE.svg give both, a bare stem gets both."""
@@ -35,6 +44,16 @@ def _outputs(out: str | Path | None, default: Path) -> list[Path]:
     except OSError as exc:  # e.g. -o /proc/x.png, or a regular file where the directory goes
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+
+
+def _save(fig, files: list[Path]) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    for f in files:
+        fig.savefig(f)
+    plt.close(fig)
+    log.info("wrote %s", ", ".join(map(str, files)))
 
 
 def plot_pareto(run_dir: str | Path, out: str | Path | None = None,
@@ -84,14 +103,65 @@ def plot_pareto(run_dir: str | Path, out: str | Path | None = None,
         ax.annotate(best["arch"], (best["measured_speedup"] or best["predicted_speedup"], best["fitness"]),
                     textcoords="offset points", xytext=(6, 6), fontsize=8)
     ax.set_xlabel("speedup over BERT-base (x)")
-    ax.set_ylabel("fitness (supernet sub-model quality, higher is better)")
+    spec = (report.get("config") or {}).get("fitness_spec", "loss")
+    ax.set_ylabel(FITNESS_LABELS.get(spec.split(":")[0], "fitness (higher is better)"))
     ax.set_title(f"{report['algorithm']} search, target {report['target_speedup']:g}x "
                  f"({report['evaluated']} archs)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    for f in files:
-        fig.savefig(f)
-    plt.close(fig)
-    log.info("wrote %s", ", ".join(map(str, files)))
+    _save(fig, files)
+    if report.get("reranking"):  # a two-stage run: its task figure beside the Pareto one
+        task_out = (ws.plots_dir / f"task-{run.path.name}" if out is None
+                    else files[0].with_name(files[0].stem + "-task"))
+        files += plot_task_scores(run.path, task_out, workspace=ws)
+    return files
+
+
+def plot_task_scores(run_dir: str | Path, out: str | Path | None = None,
+                     workspace: Workspace | None = None) -> list[Path]:
+    """Task accuracy (validation, 95% interval) against measured speedup of a two-stage run's
+    re-ranked archs and its BERT-rule arch; returns the written PNG and SVG paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run = RunDir.open(run_dir)
+    report = run.read_report()
+    r = report.get("reranking")
+    if not r:
+        raise UsageError(f"{run.path} was not re-ranked on a task",
+                         hint="search with --task TASK (a two-stage search)")
+    ws = workspace or Workspace.resolve(run.path.parent.parent)
+    files = _outputs(out, ws.plots_dir / f"task-{run.path.name}")
+    fig, ax = plt.subplots(figsize=(7.5, 5.0), dpi=120)
+    band = [b * report["target_speedup"] for b in report["accept_band"]]
+    ax.axvspan(*band, color="tab:green", alpha=0.12, label="accepted measured speedup")
+    groups = [("candidates", r["ranked"][1:], "o", "tab:blue"),
+              ("winner", r["ranked"][:1], "*", "tab:orange"),
+              ("BERT rule", [r["baseline"]] if r["baseline"] else [], "s", "tab:red")]
+    for label, rows, marker, color in groups:
+        rows = [s for s in rows if s.get("measured_speedup")]
+        if not rows:
+            continue
+        x = [s["measured_speedup"] for s in rows]
+        y = [s["validation_accuracy"] for s in rows]
+        err = [[a - s["validation_ci"][0] for a, s in zip(y, rows)],
+               [s["validation_ci"][1] - a for a, s in zip(y, rows)]]
+        ax.errorbar(x, y, yerr=err, fmt=marker, ms=10 if marker == "*" else 6, color=color,
+                    capsize=3, label=label)
+        for s in rows:
+            ax.annotate(s["arch"], (s["measured_speedup"], s["validation_accuracy"]),
+                        textcoords="offset points", xytext=(5, 4), fontsize=7)
+    ax.set_xlabel("measured speedup over BERT-base (x)")
+    ax.set_ylabel(f"{r['task']} validation accuracy ({r['settings']})")
+    c = r.get("winner_minus_baseline")
+    title = f"re-ranked on {r['task']}, target {report['target_speedup']:g}x"
+    if c:
+        title += (f"\nwinner - rule {c['difference']:+.1%} [{c['ci_low']:+.1%}, "
+                  f"{c['ci_high']:+.1%}]: {c['verdict']} (validation)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    _save(fig, files)
     return files

@@ -1,4 +1,5 @@
-"""What the search is handed: the speedup model, the fitness, ``measure`` and ``extract_model``.
+"""What the search is handed: the speedup model, the fitness, ``measure``, ``extract_model``
+and, with a task, the re-ranking ``TaskScore``.
 
 The search imports no other atb package (docs/architecture.md, "Layer order"): these are
 built by ``atb.compose`` (from the predictor, the supernet, the profiler) or by tests and
@@ -50,3 +51,15 @@ class ExtractModel(Protocol):
 
     def __call__(self, arch: Arch, out_dir: Path, /) -> str:
         """Where the model was written."""
+
+
+class TaskScore(Protocol):
+    """A sub-model scored on a task's *validation* split by a short fine-tuning run (the
+    re-ranking stage of ``atb-search --task``; built by atb.compose from atb.eval.screen)."""
+
+    task: str  # the task's name
+    settings: str  # what decides the score (steps, rate, seed): a resumed run must match it
+
+    def __call__(self, arch: Arch, /) -> dict:
+        """``validation_accuracy``, ``validation_loss``, ``correct`` (a bool array over the
+        validation examples, for paired comparisons) and ``seconds``."""

@@ -199,7 +199,7 @@ def markdown_report(report: dict) -> str:
         "|---|---|---|---|---|",
     ]
     for i, c in enumerate(report["top_k"], 1):
-        lines.append(f"| {i} | `{c['arch']}` | {_fmt(c['fitness'], '.4f')} | "
+        lines.append(f"| {i} | `{c['arch']}` | {_fmt(c['fitness'], '.6g')} | "
                      f"{_fmt(c['predicted_speedup'])} | {_fmt(c['measured_speedup'])} |")
     if report.get("dropped"):
         lines += ["", "## Dropped after measurement (outside the accepted band)", ""]
@@ -207,7 +207,7 @@ def markdown_report(report: dict) -> str:
                   f"{_fmt(c['measured_speedup'])}x" for c in report["dropped"]]
     if report.get("baselines"):
         lines += ["", "## BERT-rule baseline (dqkv = dm, df = 4 dm) under the same window", ""]
-        lines += [f"- `{c['arch']}`: fitness {_fmt(c['fitness'], '.4f')}, predicted "
+        lines += [f"- `{c['arch']}`: fitness {_fmt(c['fitness'], '.6g')}, predicted "
                   f"{_fmt(c['predicted_speedup'])}x, measured {_fmt(c['measured_speedup'])}x"
                   for c in report["baselines"]]
     if report.get("per_target"):
@@ -215,7 +215,7 @@ def markdown_report(report: dict) -> str:
                   "| target | best arch | fitness | predicted | measured |", "|---|---|---|---|---|"]
         for t, c in report["per_target"].items():
             b = c.get("best") or {}
-            lines.append(f"| {t} | `{b.get('arch', '-')}` | {_fmt(b.get('fitness'), '.4f')} | "
+            lines.append(f"| {t} | `{b.get('arch', '-')}` | {_fmt(b.get('fitness'), '.6g')} | "
                          f"{_fmt(b.get('predicted_speedup'))} | {_fmt(b.get('measured_speedup'))} |")
     if report.get("front"):
         ref = report.get("hv_reference") or [float("nan")] * 2

@@ -8,8 +8,9 @@ for a supernet built from a pretrained model with ``--init``) holding
   the self-kd channel scales);
 * ``optimizer.safetensors``: AdamW moments per parameter (``<name>.exp_avg``,
   ``<name>.exp_avg_sq``, ``<name>.step``) and the torch RNG state (``rng.torch``);
-* ``state.json``: super-architecture, space, objective, step, hyper-parameters, the loss log,
-  and for ``--init`` what it was built from (``init``);
+* ``state.json``: super-architecture, space, objective, step, hyper-parameters (``config``,
+  among them the ``depth`` rule the supernet was trained under), the loss log, and for
+  ``--init`` what it was built from (``init``);
 * with ``--init`` also ``teacher.safetensors`` (the reordered pretrained encoder, the frozen
   teacher of ``self-kd``), ``importance.safetensors`` (every unit's importance score and the
   permutations applied) and ``tokenizer/`` (the pretrained model's tokenizer files).
@@ -179,12 +180,14 @@ def find_checkpoint(supernet_root: Path, space: str | None = None,
 
 
 def build_trainable(space: SearchSpace, objective: str | None = None, init: dict | None = None,
-                    teacher_space: SearchSpace | None = None) -> torch.nn.ModuleDict:
+                    teacher_space: SearchSpace | None = None,
+                    depth: str = "first") -> torch.nn.ModuleDict:
     """The trainable pair saved in a checkpoint: ``supernet`` and its ``objective`` head.
 
     ``objective`` defaults to the strategy's from-scratch objective; ``init`` (the
     ``state.json`` record of ``--init``) gives the embedding sizes of the pretrained model;
-    ``self-kd`` also builds its (untrained, to be loaded) teacher of ``teacher_space``.
+    ``self-kd`` also builds its (untrained, to be loaded) teacher of ``teacher_space``, which
+    always runs in full, so ``depth`` (the supernet's layer rule) is the student's alone.
     """
     from atb.supernet.elastic import SuperPLM
     from atb.supernet.objectives import DEFAULT_OBJECTIVE, make_objective
@@ -192,11 +195,16 @@ def build_trainable(space: SearchSpace, objective: str | None = None, init: dict
     sizes = {} if not init else {"vocab_size": init["vocab_size"],
                                  "max_positions": init["max_positions"],
                                  "type_vocab_size": init["type_vocab_size"]}
-    supernet = SuperPLM(space, **sizes)
+    supernet = SuperPLM(space, **sizes, depth=depth)
     objective = objective or DEFAULT_OBJECTIVE[space.strategy]
     teacher = SuperPLM(teacher_space or space, **sizes) if objective == "self-kd" else None
     return torch.nn.ModuleDict({"supernet": supernet,
                                 "objective": make_objective(objective, supernet, teacher)})
+
+
+def depth_of(state: dict) -> str:
+    """The layer rule a checkpoint was trained under; ``first`` for one older than the rule."""
+    return (state.get("config") or {}).get("depth", "first")
 
 
 def load_trainable(path: Path) -> tuple[torch.nn.ModuleDict, dict]:
@@ -204,7 +212,8 @@ def load_trainable(path: Path) -> tuple[torch.nn.ModuleDict, dict]:
     state = read_state(path)
     init = state.get("init")
     teacher_space = SearchSpace(state["space"], Arch.parse(init["super_arch"])) if init else None
-    model = build_trainable(space_of(state), state.get("objective"), init, teacher_space)
+    model = build_trainable(space_of(state), state.get("objective"), init, teacher_space,
+                            depth_of(state))
     load_weights(path, model)
     if state.get("objective") == "self-kd":
         load_weights(path, model["objective"].teacher, TEACHER)

@@ -13,7 +13,7 @@ import sys
 
 from atb.cli import add_common, configure, make_parser, print_json, print_table, run, seed_int
 from atb.errors import UsageError
-from atb.supernet.config import IMPORTANCE, INIT_LR, SAMPLING, SCRATCH_LR, TrainConfig
+from atb.supernet.config import DEPTHS, IMPORTANCE, INIT_LR, SAMPLING, SCRATCH_LR, TrainConfig
 
 PROG = "atb-supernet"
 TORCHRUN_PROG = "python -m atb.supernet"
@@ -63,6 +63,12 @@ def add_train_arguments(parser) -> None:
                              "the default from scratch); sandwich: the largest, the smallest and "
                              "M-2 uniform ones, which trains the largest sub-models as much as "
                              "the rest (needs M >= 2; the default with --init)")
+    parser.add_argument("--depth", default=TrainConfig.depth, choices=DEPTHS,
+                        help="which layers a sub-model shallower than the supernet keeps: "
+                             "first = the first lt (the paper's rule, the default); spread = lt "
+                             "layers evenly spaced with the last kept (DistilBERT / DynaBERT's "
+                             "choice for pretrained teachers). The self-kd teacher always runs "
+                             "in full")
     parser.add_argument("--workers", type=int, default=0,
                         help="N sub-batches per step (default: the number of processes)")
     parser.add_argument("--lr", type=float, default=None,
@@ -107,7 +113,7 @@ def train_from_args(args) -> dict:
         samples=args.samples, sampling=args.sampling, workers=args.workers, lr=args.lr,
         seed=args.seed, save_every=args.save_every, init=args.init,
         importance=args.importance, reorder_hidden=args.reorder_hidden,
-        calibration=args.calibration, objective=args.objective,
+        calibration=args.calibration, objective=args.objective, depth=args.depth,
     )
 
 

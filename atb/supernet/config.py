@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 SAMPLING = ("uniform", "sandwich")
 IMPORTANCE = ("activation", "weight", "none")
+DEPTHS = ("first", "spread")  # which layers a shallow sub-model keeps (elastic.layer_indices)
 SCRATCH_LR = 5e-4  # short runs from scratch need far more than the paper's 1e-5
 INIT_LR = 5e-5  # --init fine-tunes a pretrained model: a larger rate erases what it knows
 
@@ -40,3 +41,6 @@ class TrainConfig:
     importance: str = "activation"  # unit ranking before training: activation, weight, none
     reorder_hidden: bool = True  # also rank hidden channels (not only heads and FFN neurons)
     calibration: int = 128  # training sequences the importance scores are measured on
+    # the layers of a sub-model shallower than the supernet: the first lt (the paper's), or
+    # "spread" evenly with the last kept (DistilBERT / DynaBERT); the self-kd teacher is full
+    depth: str = "first"

@@ -4,7 +4,9 @@ The weights are those of the super-architecture (for example ``8-768-3072-12-768
 carry 🤗 ``BertModel`` parameter names. ``forward(..., arch=a)`` slices them in place
 (PAPER.md, Sec. 3.4), so no copy of a sub-model is ever made during training:
 
-* depth: the first ``lt`` layers;
+* depth: the first ``lt`` layers (``depth="first"``, the paper's rule), or ``lt`` layers spread
+  evenly over the ``L`` with the last one kept (``depth="spread"``, DistilBERT / DynaBERT's
+  choice for pretrained teachers; :func:`layer_indices`);
 * width: the leading (top-left) sub-matrix of every weight, the first entries of every bias
   and LayerNorm, the first ``dm`` columns of every embedding;
 * heads, ``pretrain`` strategy: the first ``h`` heads of size 64 (first ``64 h`` rows of
@@ -26,10 +28,26 @@ from torch import nn
 from torch.nn import functional as F
 
 from atb.arch import MAX_POSITIONS, TYPE_VOCAB_SIZE, VOCAB_SIZE, Arch, SearchSpace
+from atb.errors import UsageError
 from atb.modeling import additive_attention_mask, init_bert_weights
+from atb.supernet.config import DEPTHS  # defined there: the CLI's choices, without torch
 
 LAYER_NORM_EPS = 1e-12  # as BERT
 INIT_STD = 0.02  # as BERT
+
+
+def layer_indices(lt: int, total: int, depth: str) -> list[int]:
+    """The supernet layers (of ``total``) a sub-model of ``lt`` layers runs, in order.
+
+    ``first``: layers ``0..lt-1`` (the paper's rule). ``spread``: evenly spaced, ending on the
+    last layer, which a pretrained teacher's output states come from (6 layers, lt 3:
+    ``[1, 3, 5]``); ``lt == total`` keeps every layer under either rule.
+    """
+    if depth not in DEPTHS:
+        raise UsageError(f"depth must be one of {', '.join(DEPTHS)} (got {depth!r})")
+    if depth == "first":
+        return list(range(lt))
+    return [int((i + 1) * total / lt + 0.5) - 1 for i in range(lt)]
 
 
 def qkv_rows(space: SearchSpace, arch: Arch) -> slice | torch.Tensor:
@@ -144,13 +162,16 @@ class SuperPLM(nn.Module):
 
     ``forward(input_ids, attention_mask, token_type_ids, arch)`` returns
     ``(last_hidden_state (b, s, dm), pooled (b, dm))`` of the sub-model ``arch``; ``arch``
-    must lie in ``space`` (checked by the callers that take user input, not here).
+    must lie in ``space`` (checked by the callers that take user input, not here). ``depth``
+    picks which layers a shallower ``arch`` runs (:func:`layer_indices`).
     """
 
     def __init__(self, space: SearchSpace, vocab_size: int = VOCAB_SIZE,
-                 max_positions: int = MAX_POSITIONS, type_vocab_size: int = TYPE_VOCAB_SIZE):
+                 max_positions: int = MAX_POSITIONS, type_vocab_size: int = TYPE_VOCAB_SIZE,
+                 depth: str = "first"):
         super().__init__()
-        self.space = space
+        layer_indices(1, 1, depth)  # refuse an unknown rule now, not at the first forward
+        self.space, self.depth = space, depth
         sup = space.super_arch
         self.embeddings = _Namespace()
         self.embeddings.word_embeddings = nn.Embedding(vocab_size, sup.dm, padding_idx=0)
@@ -166,6 +187,10 @@ class SuperPLM(nn.Module):
     @property
     def super_arch(self) -> Arch:
         return self.space.super_arch
+
+    def layers_of(self, arch: Arch) -> list[int]:
+        """The indices into ``encoder.layer`` that ``arch`` runs, in order."""
+        return layer_indices(arch.lt, self.super_arch.lt, self.depth)
 
     def embed(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor, dm: int):
         emb = self.embeddings
@@ -186,7 +211,8 @@ class SuperPLM(nn.Module):
         observe=None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``observe(layer, tensors)``, when given, sees the embeddings (layer -1) and every
-        layer's activations (see :meth:`SuperLayer.forward`)."""
+        layer's activations (see :meth:`SuperLayer.forward`); ``layer`` is the position in
+        the sub-model, not the supernet layer it runs."""
         arch = arch or self.super_arch
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
@@ -199,7 +225,7 @@ class SuperPLM(nn.Module):
         rows = qkv_rows(self.space, arch)
         if isinstance(rows, torch.Tensor):
             rows = rows.to(input_ids.device)
-        for i, layer in enumerate(self.encoder.layer[: arch.lt]):
+        for i, layer in enumerate(self.encoder.layer[j] for j in self.layers_of(arch)):
             seen = None if observe is None else (lambda tensors, i=i: observe(i, tensors))
             hidden = layer(hidden, mask, arch, rows, seen)
         dm = slice(0, arch.dm)

@@ -1,7 +1,8 @@
 """Sub-model extraction: SuperPLM + arch -> a standalone 🤗-format model directory.
 
 The extracted weights are exactly the slices :class:`~atb.supernet.elastic.SuperPLM` uses in
-its forward, copied into the parameter names of 🤗 ``BertModel``. The directory holds
+its forward, copied into the parameter names of 🤗 ``BertModel`` (sub-model layer ``i`` from
+the supernet layer its ``depth`` rule maps it to). The directory holds
 ``config.json``, ``model.safetensors`` and the tokenizer files, so
 ``transformers.AutoModel.from_pretrained(dir)`` loads it:
 
@@ -35,7 +36,7 @@ from atb.errors import MissingInputError, SupernetError, UsageError
 from atb.modeling import AtbBertConfig, AtbBertModel
 from atb.supernet.data import (as_workspace, load_split, make_sequences, quiet_transformers,
                                tokenizer_dir)
-from atb.supernet.elastic import SuperPLM, qkv_rows
+from atb.supernet.elastic import SuperPLM, layer_indices, qkv_rows
 from atb.supernet.pretrained import TOKENIZER_FILES
 
 log = logging.getLogger("atb.supernet.extract")
@@ -54,10 +55,13 @@ def _take(weight: torch.Tensor, rows, cols=None) -> torch.Tensor:
     return out.detach().clone().contiguous()
 
 
-def sub_state_dict(supernet: SuperPLM, arch: Arch) -> dict[str, torch.Tensor]:
+def sub_state_dict(supernet: SuperPLM, arch: Arch,
+                   depth: str | None = None) -> dict[str, torch.Tensor]:
     """The weights of ``arch`` in 🤗 ``BertModel`` names (``embeddings.*``, ``encoder.*``,
-    ``pooler.*``), sliced exactly as the supernet's forward slices them."""
+    ``pooler.*``), sliced exactly as the supernet's forward slices them; ``depth`` (default:
+    the supernet's own) picks the layers, for a supernet built without the run's rule."""
     arch = supernet.space.validate(arch)
+    layers = layer_indices(arch.lt, supernet.super_arch.lt, depth or supernet.depth)
     dm, df = slice(0, arch.dm), slice(0, arch.df)
     rows = qkv_rows(supernet.space, arch)
     full = dict(supernet.named_parameters())
@@ -67,23 +71,23 @@ def sub_state_dict(supernet: SuperPLM, arch: Arch) -> dict[str, torch.Tensor]:
         out[key] = _take(full[key], slice(None), dm)
     for part in ("weight", "bias"):
         out[f"embeddings.LayerNorm.{part}"] = _take(full[f"embeddings.LayerNorm.{part}"], dm)
-    for i in range(arch.lt):
-        p = f"encoder.layer.{i}."
+    for i, j in enumerate(layers):  # sub-model layer i <- supernet layer j
+        p, src = f"encoder.layer.{i}.", f"encoder.layer.{j}."
         for qkv in ("query", "key", "value"):
-            w = f"{p}attention.self.{qkv}."
-            out[w + "weight"] = _take(full[w + "weight"], rows, dm)
-            out[w + "bias"] = _take(full[w + "bias"], rows)
+            w = f"attention.self.{qkv}."
+            out[p + w + "weight"] = _take(full[src + w + "weight"], rows, dm)
+            out[p + w + "bias"] = _take(full[src + w + "bias"], rows)
         shapes = {
             "attention.output.dense": (dm, rows),
             "intermediate.dense": (df, dm),
             "output.dense": (dm, df),
         }
         for module, (r, c) in shapes.items():
-            out[f"{p}{module}.weight"] = _take(full[f"{p}{module}.weight"], r, c)
-            out[f"{p}{module}.bias"] = _take(full[f"{p}{module}.bias"], r)
+            out[f"{p}{module}.weight"] = _take(full[f"{src}{module}.weight"], r, c)
+            out[f"{p}{module}.bias"] = _take(full[f"{src}{module}.bias"], r)
         for norm in ("attention.output.LayerNorm", "output.LayerNorm"):
             for part in ("weight", "bias"):
-                out[f"{p}{norm}.{part}"] = _take(full[f"{p}{norm}.{part}"], dm)
+                out[f"{p}{norm}.{part}"] = _take(full[f"{src}{norm}.{part}"], dm)
     out["pooler.dense.weight"] = _take(full["pooler.dense.weight"], dm, dm)
     out["pooler.dense.bias"] = _take(full["pooler.dense.bias"], dm)
     return out
@@ -280,7 +284,9 @@ def extract_trainable(checkpoint: Path, arch: Arch | str, out_dir: Path) -> Path
     whose only member is ``arch``, at step 0, with the objective's head sliced to it and the
     same teacher), so that ``train_supernet(..., fixed_arch=arch, resume=True, out_dir=...)``
     trains the extracted sub-model further under the same objective (the paper's "extracted
-    and trained further"; the benchmarks give searched and BERT-rule archs the same budget)."""
+    and trained further"; the benchmarks give searched and BERT-rule archs the same budget).
+    Its layers are the ones the supernet's depth rule gave ``arch``; as a supernet of ``lt``
+    layers it keeps them all, so it is recorded with depth ``first``."""
     from atb.arch import SearchSpace
     from atb.supernet import checkpoint as ckpt
 
@@ -306,6 +312,7 @@ def extract_trainable(checkpoint: Path, arch: Arch | str, out_dir: Path) -> Path
         extras[ckpt.TEACHER] = head.teacher.state_dict()
     optimizer = torch.optim.AdamW(alone.parameters())  # no moments yet: a fresh start
     new_state = {**state, "super_arch": str(arch), "fixed_arch": str(arch), "step": 0,
-                 "history": [], "extracted_from": str(checkpoint)}
+                 "history": [], "extracted_from": str(checkpoint),
+                 "config": {**state.get("config", {}), "depth": "first"}}
     tokenizer = ckpt.tokenizer_source(Path(checkpoint)) if init else None
     return ckpt.save_checkpoint(Path(out_dir), alone, optimizer, new_state, extras, tokenizer)

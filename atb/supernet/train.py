@@ -31,7 +31,7 @@ from atb import progress
 from atb.arch import Arch, SearchSpace, get_space
 from atb.errors import MissingInputError, UsageError
 from atb.supernet import checkpoint as ckpt
-from atb.supernet.config import IMPORTANCE, INIT_LR, SAMPLING, SCRATCH_LR, TrainConfig
+from atb.supernet.config import DEPTHS, IMPORTANCE, INIT_LR, SAMPLING, SCRATCH_LR, TrainConfig
 from atb.supernet.data import as_workspace, load_split, make_sequences
 
 log = logging.getLogger("atb.supernet.train")
@@ -196,6 +196,8 @@ def _check_config(cfg: TrainConfig, world: int, super_config) -> None:
     if cfg.importance not in IMPORTANCE or cfg.calibration < 1:
         raise UsageError(f"importance must be one of {', '.join(IMPORTANCE)} and calibration "
                          f">= 1 (got {cfg.importance!r}, {cfg.calibration})")
+    if cfg.depth not in DEPTHS:
+        raise UsageError(f"depth must be one of {', '.join(DEPTHS)} (got {cfg.depth!r})")
 
 
 def _resolve_config(options: TrainConfig, world: int, super_config,
@@ -282,7 +284,8 @@ class _Start:
 def _trainable(target: _Target, cfg: TrainConfig) -> torch.nn.ModuleDict:
     """Fresh supernet + objective; with ``--init`` the objective distils from the init."""
     objective = "self-kd" if target.pretrained else cfg.objective
-    return ckpt.build_trainable(target.space, objective, target.init_info, target.full)
+    return ckpt.build_trainable(target.space, objective, target.init_info, target.full,
+                                cfg.depth)
 
 
 def _from_scratch(target: _Target, cfg: TrainConfig) -> _Start:
@@ -292,7 +295,8 @@ def _from_scratch(target: _Target, cfg: TrainConfig) -> _Start:
 
 def _from_init(target: _Target, cfg: TrainConfig, ids, mask) -> _Start:
     """Step 0 from the importance-reordered pretrained weights, in the student (sliced to
-    the fixed arch of a stand-alone run) and the teacher; the ranking is saved with it."""
+    the fixed arch of a stand-alone run, its layers picked by ``depth``) and the teacher; the
+    ranking is saved with it."""
     from atb.supernet.extract import sub_state_dict
     from atb.supernet.importance import calibration_batches, reordered_supernet
 
@@ -304,7 +308,7 @@ def _from_init(target: _Target, cfg: TrainConfig, ids, mask) -> _Start:
     model["objective"].calibrate(batches)
     fixed = target.fixed
     model["supernet"].load_state_dict(
-        reordered.state_dict() if fixed is None else sub_state_dict(reordered, fixed))
+        reordered.state_dict() if fixed is None else sub_state_dict(reordered, fixed, cfg.depth))
     extras = {} if reordering is None else {ckpt.IMPORTANCE: reordering.to_tensors()}
     return _Start(model, extras=extras, tokenizer=target.pretrained.tokenizer_dir,
                   init_info=target.init_info)
@@ -321,7 +325,8 @@ def _resume(target: _Target, cfg: TrainConfig) -> _Start:
     if state["super_arch"] != str(sp.super_arch) or state["space"] != sp.strategy:
         raise UsageError(f"checkpoint {path} is {state['super_arch']} {state['space']}, not "
                          f"{sp.super_arch} {sp.strategy}")
-    changed = {k: (v, getattr(cfg, k)) for k, v in state.get("config", {}).items()
+    saved = {**state.get("config", {}), "depth": ckpt.depth_of(state)}  # older: "first"
+    changed = {k: (v, getattr(cfg, k)) for k, v in saved.items()
                if k not in ("steps", "save_every", "log_every") and getattr(cfg, k, v) != v}
     if changed:  # allowed (e.g. a new lr), but the run is then no longer one schedule
         log.warning("resuming with changed options (saved, now): %s", changed)
@@ -412,7 +417,7 @@ def train_supernet(
     """Train SuperPLM with Algorithm 1; return a summary including the checkpoint path.
 
     ``overrides`` are :class:`TrainConfig` fields (``batch_size``, ``seq_len``, ``samples``,
-    ``workers``, ``lr``, ``seed``, ``init``, ...). ``super_config`` (default ``small``) names
+    ``workers``, ``lr``, ``seed``, ``init``, ``depth``, ...). ``super_config`` (default ``small``) names
     the super-configuration of a from-scratch supernet; with ``init`` (a local 🤗 BERT
     directory or ``minilm``) the checkpoint defines it, its units are importance-reordered on
     calibration text and the supernet is distilled from it (objective ``self-kd``); ``steps=0``

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from atb.arch import Arch, get_space
-from atb.supernet.elastic import SuperPLM, qkv_rows
+from atb.arch import Arch, SearchSpace, get_space
+from atb.errors import UsageError
+from atb.supernet.elastic import DEPTHS, SuperPLM, layer_indices, qkv_rows
 from atb.supernet.extract import extract_model, sub_state_dict
 
 
@@ -107,3 +108,82 @@ def test_in_place_embedding_gradients_equal_autograd_slices():
     expected, weight.grad = weight.grad.clone(), None
     loss(lambda w: leading_columns(w, 6)).backward()
     assert torch.equal(weight.grad, expected)
+
+
+FOUR_LAYERS = SearchSpace("pretrain", Arch(4, 160, 192, 2, 128))  # depth rules differ below 4
+
+
+@pytest.mark.parametrize("lt, spread", [(1, [5]), (2, [2, 5]), (3, [1, 3, 5]), (4, [1, 2, 4, 5]),
+                                        (5, [0, 1, 3, 4, 5]), (6, [0, 1, 2, 3, 4, 5])])
+def test_layer_indices_of_six_layers(lt, spread):
+    assert layer_indices(lt, 6, "first") == list(range(lt))
+    assert layer_indices(lt, 6, "spread") == spread
+
+
+def test_spread_layers_are_distinct_increasing_and_end_on_the_last():
+    for total in range(1, 13):
+        for lt in range(1, total + 1):
+            got = layer_indices(lt, total, "spread")
+            assert len(got) == lt and got[-1] == total - 1
+            assert all(a < b for a, b in zip(got, got[1:])) and got[0] >= 0
+        assert layer_indices(total, total, "spread") == list(range(total))
+
+
+def test_unknown_depth_is_a_usage_error():
+    with pytest.raises(UsageError, match="first, spread") as err:
+        layer_indices(2, 4, "last")
+    assert len(err.value.one_line().splitlines()) == 1
+    with pytest.raises(UsageError):
+        SuperPLM(FOUR_LAYERS, depth="bogus")
+    assert DEPTHS == ("first", "spread")
+
+
+def test_spread_full_model_equals_first():
+    """Function preservation at full size does not depend on the rule."""
+    torch.manual_seed(0)
+    first = SuperPLM(FOUR_LAYERS).eval()
+    spread = SuperPLM(FOUR_LAYERS, depth="spread").eval()
+    spread.load_state_dict(first.state_dict())
+    ids, mask, types = _padded_batch()
+    with torch.no_grad():
+        a, pa = first(ids, mask, types)
+        b, pb = spread(ids, mask, types, arch=FOUR_LAYERS.super_arch)
+    assert torch.equal(a, b) and torch.equal(pa, pb)
+
+
+def test_spread_sub_model_equals_extracted_and_differs_from_first():
+    torch.manual_seed(0)
+    spread = SuperPLM(FOUR_LAYERS, depth="spread").eval()
+    first = SuperPLM(FOUR_LAYERS).eval()
+    first.load_state_dict(spread.state_dict())
+    ids, mask, types = _padded_batch()
+    for arch in (Arch(1, 128, 128, 1, 64), Arch(2, 144, 160, 2, 128), Arch(3, 160, 192, 2, 128)):
+        assert _max_diff(spread, arch) <= 1e-5, arch
+        with torch.no_grad():
+            a, _ = spread(ids, mask, types, arch=arch)
+            b, _ = first(ids, mask, types, arch=arch)
+        assert (a - b).abs().max().item() > 1e-2, arch
+
+
+def test_spread_extraction_takes_the_mapped_layers():
+    torch.manual_seed(0)
+    net = SuperPLM(FOUR_LAYERS, depth="spread")
+    sd = sub_state_dict(net, Arch(2, 128, 128, 1, 64))  # layers 1 and 3
+    for i, j in enumerate([1, 3]):
+        assert torch.equal(sd[f"encoder.layer.{i}.output.dense.bias"],
+                           net.encoder.layer[j].output.dense.bias[:128])
+    assert not any(k.startswith("encoder.layer.2.") for k in sd)
+    first = sub_state_dict(net, Arch(2, 128, 128, 1, 64), depth="first")  # the override
+    assert torch.equal(first["encoder.layer.1.output.dense.bias"],
+                       net.encoder.layer[1].output.dense.bias[:128])
+
+
+def test_observe_sees_sub_model_positions():
+    """``observe`` is called with the sub-model's layer index, whatever layer it runs."""
+    torch.manual_seed(0)
+    net = SuperPLM(FOUR_LAYERS, depth="spread").eval()
+    ids, mask, types = _padded_batch()
+    seen = []
+    with torch.no_grad():
+        net(ids, mask, types, arch=Arch(2, 128, 128, 1, 64), observe=lambda i, t: seen.append(i))
+    assert seen == [-1, 0, 1]

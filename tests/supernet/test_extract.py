@@ -187,3 +187,55 @@ def test_extracted_model_loads_with_plain_automodel_after_import_atb(supernet, t
     assert result["encoder"] == "atb.modeling_atb_bert.AtbBertModel"  # atb's own, not a copy
     assert result["classifier"] == "atb.modeling_atb_bert.AtbBertForSequenceClassification"
     _assert_matches_supernet(result, supernet, arch)
+
+
+def test_automodel_of_a_spread_sub_model_equals_the_supernet(tmp_path):
+    """With ``depth="spread"`` the 🤗 directory holds the mapped layers, not the first ones."""
+    import transformers
+
+    from atb.arch import SearchSpace
+
+    torch.manual_seed(0)
+    supernet = SuperPLM(SearchSpace("pretrain", Arch(4, 160, 192, 2, 128)), depth="spread").eval()
+    arch = Arch(2, 128, 160, 2, 128)  # supernet layers 1 and 3
+    save_model(extract_model(supernet, arch), arch, tmp_path)
+    model = transformers.AutoModel.from_pretrained(tmp_path).eval()
+    ids, mask = _inputs()
+    with torch.no_grad():
+        hidden, pooled = supernet(ids, mask, arch=arch)
+        out = model(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids))
+        supernet.depth = "first"
+        first, _ = supernet(ids, mask, arch=arch)
+    assert (hidden - out.last_hidden_state).abs().max().item() <= 1e-5
+    assert (pooled - out.pooler_output).abs().max().item() <= 1e-5
+    assert (first - out.last_hidden_state).abs().max().item() > 1e-2
+
+
+def test_spread_checkpoint_extracts_its_mapped_layers(data_ws, tiny_spaces, tmp_path):
+    """``extract`` and ``extract_trainable`` of a ``--depth spread`` checkpoint: the 1-layer
+    sub-model is the supernet's last layer, and the stand-alone copy keeps it (as "first")."""
+    import transformers
+
+    from atb.supernet import checkpoint as ckpt
+    from atb.supernet.extract import extract_trainable
+    from atb.supernet.train import train_supernet
+
+    path = tmp_path / "spread"
+    train_supernet(data_ws, space=tiny_spaces["pretrain"], steps=1, out_dir=path, depth="spread",
+                   batch_size=4, seq_len=32, samples=2)
+    supernet = ckpt.load_trainable(path)[0]["supernet"]
+    arch = Arch(1, 128, 128, 1, 64)
+    summary = extract(data_ws, arch, tmp_path / "out", checkpoint=path)
+    model = transformers.AutoModel.from_pretrained(summary["out_dir"]).eval()
+    ids, mask = _inputs()
+    with torch.no_grad():
+        hidden, _ = supernet(ids, mask, arch=arch)
+        out = model(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids))
+    assert (hidden - out.last_hidden_state).abs().max().item() <= 1e-5
+    alone_dir = extract_trainable(path, arch, tmp_path / "alone")
+    alone, state = ckpt.load_trainable(alone_dir)
+    assert state["config"]["depth"] == "first" and alone["supernet"].depth == "first"
+    assert torch.equal(alone["supernet"].encoder.layer[0].output.dense.bias,
+                       supernet.encoder.layer[1].output.dense.bias[:128])
+    with torch.no_grad():
+        assert torch.allclose(alone["supernet"](ids, mask, arch=arch)[0], hidden, atol=1e-6)

@@ -252,3 +252,41 @@ def test_extracted_trainable_continues_where_the_supernet_is(data_ws, tiny_bert,
     more = train_supernet(tmp_path, fixed_arch=arch, resume=True, out_dir=alone_dir, steps=2,
                           **({"init": str(path)} if init else {"super_config": TINY_ARCH}), **opts)
     assert more["step"] == 2 and more["steps_run"] == 2
+
+
+def test_fidelity_counts_every_teacher_channel(data_ws, tiny_bert, tmp_path):
+    """At 0 steps the full model is the teacher (R² = 1); a narrower slice explains less of
+    the teacher's states, though its own leading channels may match just as well."""
+    from atb.supernet.evaluate import FitnessEvaluator
+    from atb.supernet.fidelity import FidelityFitness
+
+    path, _ = tiny_bert
+    shutil.copytree(data_ws / "data", tmp_path / "data")
+    zero = _train(tmp_path, path, steps=0)
+    evaluator = FitnessEvaluator.from_checkpoint(zero["checkpoint"], tmp_path, eval_sequences=8)
+    fidelity = FidelityFitness(evaluator)
+    full, narrow = fidelity.fitness([TINY_ARCH, Arch(TINY_ARCH.lt, 128, TINY_ARCH.df,
+                                                     TINY_ARCH.h, TINY_ARCH.dqkv)])
+    assert full > 0.99 and narrow < full - 0.01
+
+
+def test_fidelity_needs_a_teacher(trained_ws):
+    from atb.errors import UsageError
+    from atb.supernet.evaluate import FitnessEvaluator
+    from atb.supernet.fidelity import FidelityFitness
+
+    with pytest.raises(UsageError, match="teacher"):
+        FidelityFitness(FitnessEvaluator.from_workspace(trained_ws, eval_sequences=4))
+
+
+def test_ridge_r2_on_known_data():
+    import numpy as np
+
+    from atb.supernet.fidelity import ridge_r2
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 8))
+    y = x @ rng.normal(size=(8, 5))
+    assert ridge_r2(x[:200], y[:200], x[200:], y[200:], ridge=1e-6) > 0.9999
+    noise = rng.normal(size=(400, 5))
+    assert abs(ridge_r2(x[:200], noise[:200], x[200:], noise[200:])) < 0.1

@@ -93,3 +93,18 @@ def test_python_m_atb_supernet_is_the_training_entry_point(data_ws, tmp_path):
     old = subprocess.run([sys.executable, "-m", "atb.supernet.train"], capture_output=True, text=True,
                          timeout=120)
     assert old.returncode != 0 and "python -m atb.supernet" in old.stderr
+
+
+def test_train_rejects_unknown_depth(data_ws, capsys):
+    with pytest.raises(SystemExit) as stop:  # argparse's choices: one line, exit 2
+        main(["train", "--workspace", str(data_ws), "--depth", "bogus"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert "--depth" in err and "spread" in err
+
+
+def test_train_help_names_the_depth_rules(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--depth {first,spread}" in out and "the paper's rule" in out

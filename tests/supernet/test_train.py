@@ -106,3 +106,32 @@ def test_sandwich_needs_two_samples(data_ws, tiny_spaces):
         train_supernet(data_ws, space=tiny_spaces["pretrain"], steps=1, samples=1, sampling="sandwich")
     with pytest.raises(UsageError, match="sampling must be one of"):
         train_supernet(data_ws, space=tiny_spaces["pretrain"], steps=1, sampling="random")
+
+
+def test_depth_is_saved_reloaded_and_checked_on_resume(data_ws, tiny_spaces, train_opts, tmp_path,
+                                                       caplog):
+    import json
+    import logging
+
+    from atb.supernet.checkpoint import load_trainable
+
+    path = tmp_path / "spread"
+    train_supernet(data_ws, space=tiny_spaces["pretrain"], steps=2, stop_at=1, out_dir=path,
+                   depth="spread", **train_opts)
+    trainable, state = load_trainable(path)
+    assert trainable["supernet"].depth == "spread" and state["config"]["depth"] == "spread"
+    with caplog.at_level(logging.WARNING, logger="atb.supernet.train"):
+        train_supernet(data_ws, space=tiny_spaces["pretrain"], steps=2, out_dir=path, resume=True,
+                       **train_opts)  # depth left at "first": allowed, but said
+    assert "changed options" in caplog.text and "'depth': ('spread', 'first')" in caplog.text
+    old = json.loads((path / "state.json").read_text())
+    del old["config"]["depth"]  # a checkpoint from before the option
+    (path / "state.json").write_text(json.dumps(old))
+    assert load_trainable(path)[0]["supernet"].depth == "first"
+
+
+def test_unknown_depth_is_refused(data_ws, tiny_spaces):
+    from atb.errors import UsageError
+
+    with pytest.raises(UsageError, match="depth must be one of first, spread"):
+        train_supernet(data_ws, space=tiny_spaces["pretrain"], steps=1, depth="last")

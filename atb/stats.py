@@ -8,7 +8,7 @@ models' seed ``i`` share nothing but a number). The probe's fit is convex, so it
 and only the examples count.
 
 Two effects pull in opposite directions and were checked on synthetic models
-(``tests/eval/test_stats.py``): a bootstrap of 3 seeds sees only 2/3 of their spread, while
+(``tests/test_stats.py``): a bootstrap of 3 seeds sees only 2/3 of their spread, while
 resampling seeds on top of examples counts part of the examples' noise a second time (a seed's
 accuracy already varies with its per-example luck). The single-model interval covers the true
 accuracy at about the stated rate; the paired one errs wide (it covered the true difference in

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from atb.errors import UsageError
-from atb.eval.stats import accuracy_interval, correctness, paired_difference
+from atb.stats import accuracy_interval, correctness, paired_difference
 
 
 def _simulate(rng, difficulty, seeds, shift=0.0, seed_sd=0.01):

@@ -1,0 +1,325 @@
+"""Which fitness ranks archs like their fine-tuned task accuracy? Candidates scored offline
+against the committed ground truth of ``bench/ranking.py`` (no retraining of the ground truth).
+
+Within each latency window the ground truth is every arch's mean test accuracy on the reading
+task over its seeds (``data/ranking-<task>-predictions.jsonl``), and the pairs of archs it
+separates (paired 95% interval excluding 0). Each candidate fitness scores the same archs, cut
+from the workspace's ``--init minilm`` supernet, and is judged by:
+
+* Kendall's tau against the mean accuracies;
+* pairwise accuracy over the pairs the ground truth separates;
+* regret: the best arch's accuracy minus the accuracy of the arch the fitness ranks first;
+* its cost per arch (seconds on this machine; the figures of a busy machine are upper bounds).
+
+Candidates (task-based ones see the validation split only, never test):
+
+* ``loss``: today's default, the negative self-distillation loss of the leading channels;
+* ``fidelity``: held-out ridge R² from the sub-model's last states to all of the teacher's;
+* ``params``: non-embedding parameters (a capacity prior), ``params+fidelity``: their sum in
+  z-scores over the window, ``fidelity`` weighted by ``--weight``;
+* ``probe``: a linear probe of the sliced sub-model on the task (validation accuracy);
+* ``screen``: the extracted sub-model fine-tuned for ``--screen-steps`` steps (the paper's
+  choice: task results), validation accuracy (``screen-loss``: minus its validation loss);
+* ``distill-screen``: ``--distill-steps`` of stand-alone distillation first, then ``screen``
+  (Minitron's recipe);
+* ``random``: the expected figures of a random ranking (a baseline).
+
+Every arch's raw score is cached in ``data/fitness-scores.csv`` as it completes.
+
+    python bench/fitness.py --workspace WS --candidates params,loss,fidelity,probe,screen
+    python bench/fitness.py --workspace WS --report-only --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import numpy as np  # noqa: E402
+
+from atb.arch import Arch  # noqa: E402
+from atb.errors import AtbError  # noqa: E402
+
+log = logging.getLogger("bench.fitness")
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+SCORES_CSV = DATA / "fitness-scores.csv"
+SCORE_FIELDS = ["candidate", "arch", "score", "seconds", "validation_accuracy",
+                "validation_loss", "settings", "supernet", "commit", "finished_at"]
+CANDIDATES = ("loss", "fidelity", "params", "params+fidelity", "probe", "screen", "screen-loss",
+              "distill-screen", "random")
+DERIVED = {"params+fidelity": ("params", "fidelity"), "screen-loss": ("screen",)}
+
+
+def ranking_module():
+    """bench/ranking.py (the ground truth's files and helpers), loaded by path: putting bench/
+    on sys.path would let bench/profile.py shadow the standard library's profile module."""
+    import importlib.util
+
+    if "bench_ranking" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("bench_ranking", ROOT / "bench" / "ranking.py")
+        sys.modules["bench_ranking"] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules["bench_ranking"]
+
+
+# -- the ground truth --------------------------------------------------------------------------
+
+def ground_truth(task_name: str, distill_steps: int) -> dict[float, dict]:
+    """Per window: archs (best first) with their mean accuracy, the (seeds, examples)
+    correctness matrices, and the set of pairs the paired interval separates."""
+    from atb.eval import load_task
+    from atb.stats import paired_difference
+
+    ranking = ranking_module()
+    task = load_task(task_name)
+    _, predictions_jsonl = ranking.task_file_names(task.name)
+    preds: dict[tuple, dict[int, np.ndarray]] = {}
+    for line in predictions_jsonl.read_text().splitlines():
+        p = json.loads(line)
+        if p["distill_steps"] == distill_steps:
+            preds.setdefault((float(p["window"]), p["arch"]), {})[p["seed"]] = \
+                np.frombuffer(p["predicted"].encode(), dtype=np.uint8) - ord("0")
+    rows = {(float(r["window"]), r["arch"]): r for r in ranking.read_csv(ranking.ARCHS_CSV)}
+    out: dict[float, dict] = {}
+    for (window, arch), by_seed in sorted(preds.items()):
+        correct = np.stack([by_seed[s] == task.test.labels for s in sorted(by_seed)])
+        entry = out.setdefault(window, {"archs": {}, "separated": {}})
+        entry["archs"][arch] = {"accuracy": float(correct.mean()), "correct": correct,
+                                "role": rows.get((window, arch), {}).get("role", "?"),
+                                "non_embedding_params": int(rows[(window, arch)]["non_embedding_params"])}
+    for window, entry in out.items():
+        for a, b in itertools.combinations(sorted(entry["archs"]), 2):
+            d = paired_difference(entry["archs"][a]["correct"], entry["archs"][b]["correct"])
+            if d.low > 0 or d.high < 0:
+                entry["separated"][(a, b)] = d.difference  # > 0: a better
+    return out
+
+
+# -- scoring the archs -------------------------------------------------------------------------
+
+class Scorers:
+    """The raw scores of every candidate for an arch, computed lazily and cached on disk."""
+
+    def __init__(self, ws, args):
+        self.ws = ws
+        self.args = args
+        ranking = ranking_module()
+        self.ranking = ranking
+        self.cache = {(r["candidate"], r["arch"], r["settings"]): r
+                      for r in ranking.read_csv(SCORES_CSV)}
+        self._evaluator = self._fidelity_model = self._probe_model = self._screen_model = None
+
+    @property
+    def evaluator(self):
+        if self._evaluator is None:
+            from atb.supernet.evaluate import FitnessEvaluator
+
+            self._evaluator = FitnessEvaluator.from_workspace(self.ws)
+        return self._evaluator
+
+    def settings(self, candidate: str) -> str:
+        if candidate == "screen":
+            return f"steps {self.args.screen_steps} lr {self.args.screen_lr:g} seed 0"
+        if candidate == "distill-screen":
+            return (f"distill {self.args.distill_steps} then steps {self.args.screen_steps} "
+                    f"lr {self.args.screen_lr:g} seed 0")
+        return ""
+
+    def score(self, candidate: str, arch: str) -> dict:
+        settings = self.settings(candidate)
+        key = (candidate, arch, settings)
+        if key in self.cache:
+            return self.cache[key]
+        start = time.perf_counter()
+        result = getattr(self, "_" + candidate.replace("-", "_"))(Arch.parse(arch))
+        row = {"candidate": candidate, "arch": arch, "seconds": f"{time.perf_counter() - start:.1f}",
+               "settings": settings, "supernet": self.evaluator.checkpoint.name,
+               "commit": self.ranking.commit(), "finished_at": int(time.time()), **result}
+        self.ranking.append_csv(SCORES_CSV, SCORE_FIELDS, row)
+        self.cache[key] = row
+        log.info("%s %s: %s (%s s)", candidate, arch, row["score"], row["seconds"])
+        return row
+
+    def _loss(self, arch: Arch) -> dict:
+        return {"score": f"{self.evaluator.fitness([arch])[0]:.6f}"}
+
+    def _fidelity(self, arch: Arch) -> dict:
+        from atb.supernet.fidelity import FidelityFitness
+
+        if self._fidelity_model is None:
+            self._fidelity_model = FidelityFitness(self.evaluator)
+        return {"score": f"{self._fidelity_model.fitness([arch])[0]:.6f}"}
+
+    def _params(self, arch: Arch) -> dict:
+        return {"score": str(self.ranking.non_embedding_params(arch))}
+
+    def _probe(self, arch: Arch) -> dict:
+        if self._probe_model is None:
+            from atb.compose import probe_fitness
+
+            self._probe_model = probe_fitness(self.evaluator, self.args.task)
+        return {"score": f"{self._probe_model.fitness([arch])[0]:.6f}"}
+
+    def _screener(self):
+        if self._screen_model is None:
+            from atb.eval import load_task
+            from atb.eval.models import load_tokenizer
+            from atb.eval.screen import Screen, ScreenConfig
+
+            self._screen_model = Screen(load_task(self.args.task), load_tokenizer(),
+                                  ScreenConfig(self.args.screen_steps, self.args.screen_lr))
+        return self._screen_model
+
+    def _screened(self, model_dir: Path) -> dict:
+        result = self._screener()(model_dir)
+        return {"score": f"{result['validation_accuracy']:.6f}",
+                "validation_accuracy": f"{result['validation_accuracy']:.6f}",
+                "validation_loss": f"{result['validation_loss']:.6f}"}
+
+    def _screen(self, arch: Arch) -> dict:
+        from atb.supernet import checkpoint as ckpt
+        from atb.supernet.extract import extract_model, save_model
+
+        with tempfile.TemporaryDirectory() as tmp:
+            save_model(extract_model(self.evaluator.supernet, arch), arch, Path(tmp),
+                       tokenizer=ckpt.tokenizer_source(self.evaluator.checkpoint))
+            return self._screened(Path(tmp))
+
+    def _distill_screen(self, arch: Arch) -> dict:
+        from atb.supernet.alone import distill_alone
+
+        model = distill_alone(self.ws, self.evaluator.checkpoint, arch, self.args.distill_steps,
+                              self.ws.root / "bench-fitness")
+        return self._screened(model)
+
+
+def candidate_scores(scorers: Scorers, candidate: str, archs: list[str],
+                     window: dict) -> np.ndarray:
+    """Every arch's fitness under ``candidate`` (higher is better)."""
+    if candidate == "screen-loss":
+        return np.array([-float(scorers.score("screen", a)["validation_loss"]) for a in archs])
+    if candidate == "params+fidelity":
+        parts = [candidate_scores(scorers, c, archs, window) for c in DERIVED[candidate]]
+        z = [(p - p.mean()) / (p.std() or 1.0) for p in parts]
+        return z[0] + scorers.args.weight * z[1]
+    return np.array([float(scorers.score(candidate, a)["score"]) for a in archs])
+
+
+# -- judging -----------------------------------------------------------------------------------
+
+def judge(scores: np.ndarray, archs: list[str], window: dict) -> dict:
+    """Kendall's tau, pairwise accuracy over separated pairs, and regret, for one window."""
+    from scipy.stats import kendalltau
+
+    accuracy = np.array([window["archs"][a]["accuracy"] for a in archs])
+    tau = kendalltau(scores, accuracy).statistic
+    index = {a: i for i, a in enumerate(archs)}
+    agree = [np.sign(scores[index[a]] - scores[index[b]]) == np.sign(diff)
+             for (a, b), diff in window["separated"].items()]
+    top = np.flatnonzero(scores == scores.max())  # ties: the expected regret over them
+    return {"kendall_tau": float(tau), "pairwise_accuracy": float(np.mean(agree)) if agree else None,
+            "separated_pairs": len(agree), "picked": archs[int(top[0])],
+            "regret": float(accuracy.max() - accuracy[top].mean())}
+
+
+def random_baseline(archs: list[str], window: dict) -> dict:
+    """What a random ranking scores on average: tau 0, pairwise 50%, regret best - mean."""
+    accuracy = np.array([window["archs"][a]["accuracy"] for a in archs])
+    return {"kendall_tau": 0.0, "pairwise_accuracy": 0.5,
+            "separated_pairs": len(window["separated"]), "picked": "(random)",
+            "regret": float(accuracy.max() - accuracy.mean())}
+
+
+def run(ws, args) -> dict:
+    truth = ground_truth(args.task, args.ground_truth_steps)
+    scorers = Scorers(ws, args) if ws is not None else None
+    out = {"task": args.task, "windows": []}
+    for window_speedup in args.windows:
+        window = truth.get(window_speedup)
+        if window is None:
+            raise AtbError(f"no ground truth for the {window_speedup:g}x window in data/",
+                           hint="run bench/ranking.py --sections train,eval for it first")
+        archs = sorted(window["archs"], key=lambda a: -window["archs"][a]["accuracy"])
+        entry = {"window": window_speedup, "archs": archs,
+                 "accuracy": [window["archs"][a]["accuracy"] for a in archs], "candidates": {}}
+        for candidate in args.candidates:
+            if candidate == "random":
+                entry["candidates"][candidate] = random_baseline(archs, window)
+                continue
+            if scorers is None:
+                scorers = Scorers(None, args)  # cached scores only
+            scores = candidate_scores(scorers, candidate, archs, window)
+            judged = judge(scores, archs, window)
+            seconds = [float(scorers.score(c, a)["seconds"]) for c in
+                       DERIVED.get(candidate, (candidate,)) for a in archs]
+            entry["candidates"][candidate] = {**judged, "scores": scores.tolist(),
+                                              "seconds_per_arch": float(np.mean(seconds))}
+        out["windows"].append(entry)
+    return out
+
+
+def print_report(r: dict) -> None:
+    for w in r["windows"]:
+        print(f"\n{w['window']:g}x window, {len(w['archs'])} archs (ground truth: "
+              + ", ".join(f"{a} {acc:.1%}" for a, acc in zip(w["archs"], w["accuracy"])) + ")")
+        print(f"{'candidate':>16} {'tau':>6} {'pairwise':>9} {'regret':>7} {'s/arch':>7}  picked")
+        for name, c in w["candidates"].items():
+            pairwise = f"{c['pairwise_accuracy']:.0%} of {c['separated_pairs']}" \
+                if c["pairwise_accuracy"] is not None else "-"
+            print(f"{name:>16} {c['kendall_tau']:+6.2f} {pairwise:>9} {c['regret']:7.2%} "
+                  f"{c.get('seconds_per_arch', 0):7.1f}  {c['picked']}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workspace", metavar="DIR", help="the ground truth's workspace")
+    parser.add_argument("--windows", type=float, nargs="+", default=[15.0, 25.0])
+    parser.add_argument("--task", default="kjv-next")
+    parser.add_argument("--candidates", default="random,loss,fidelity,params,params+fidelity",
+                        help=f"comma-separated, of: {', '.join(CANDIDATES)}")
+    parser.add_argument("--weight", type=float, default=1.0,
+                        help="weight of fidelity's z-score in params+fidelity")
+    parser.add_argument("--screen-steps", type=int, default=150)
+    parser.add_argument("--screen-lr", type=float, default=3e-4)
+    parser.add_argument("--distill-steps", type=int, default=100,
+                        help="stand-alone distillation before distill-screen")
+    parser.add_argument("--ground-truth-steps", type=int, default=300,
+                        help="the ground truth's stand-alone distillation budget")
+    parser.add_argument("--report-only", action="store_true", help="cached scores only")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    args.candidates = [c.strip() for c in args.candidates.split(",") if c.strip()]
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    unknown = [c for c in args.candidates if c not in CANDIDATES]
+    if unknown:
+        print(f"error: unknown candidate(s) {', '.join(unknown)}; use {', '.join(CANDIDATES)}",
+              file=sys.stderr)
+        return 2
+    try:
+        from atb.workspace import Workspace
+
+        ws = None if args.report_only or not args.workspace else Workspace.of(args.workspace)
+        result = run(ws, args)
+    except AtbError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_report(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
