@@ -79,68 +79,76 @@ def probe_fitness(evaluator, task: str, seed: int = 0):
     return ProbeFitness(evaluator, probe, seed)
 
 
-class SubmodelScreen:
-    """The re-ranking score of ``atb-search --task`` (a :class:`atb.search.ports.TaskScore`):
-    the arch cut out of the workspace's supernet, then fine-tuned briefly on the task
-    (:class:`atb.eval.screen.Screen`, validation split only)."""
+class _SubmodelScore:
+    """What both re-ranking scores share: the task (loaded now, so a bad one fails before any
+    search work), the workspace's supernet checkpoint and its tokenizer, and the supernet itself
+    (loaded at the first arch)."""
 
-    def __init__(self, ws: Workspace, task: str, steps: int, lr: float, space: str | None = None):
+    def __init__(self, ws: Workspace, task: str, space: str | None = None):
         from atb.eval import load_task
         from atb.eval.models import load_tokenizer
-        from atb.eval.screen import Screen, ScreenConfig
         from atb.supernet import checkpoint as ckpt
 
-        loaded = load_task(task)  # a bad task fails before any search work
+        self.loaded_task = load_task(task)
+        self.task = self.loaded_task.name
         self.checkpoint = ckpt.find_checkpoint(ws.supernet_dir, space=space)
         self.tokenizer_source = ckpt.tokenizer_source(self.checkpoint)
-        config = ScreenConfig(steps=steps, lr=lr)
-        self.screen = Screen(loaded, load_tokenizer(self.tokenizer_source), config)
-        self.task = loaded.name
-        self.settings = f"{steps} steps, lr {lr:g}, seed {config.seed}"
+        self.tokenizer = load_tokenizer(self.tokenizer_source)
         self._supernet = None
+
+    @property
+    def supernet(self):
+        from atb.supernet import checkpoint as ckpt
+
+        if self._supernet is None:
+            self._supernet = ckpt.load_trainable(self.checkpoint)[0]["supernet"]
+        return self._supernet
+
+
+class SubmodelScreen(_SubmodelScore):
+    """The re-ranking score of ``atb-search --task --rerank-by finetune`` (a
+    :class:`atb.search.ports.TaskScore`): the arch cut out of the workspace's supernet, then
+    fine-tuned briefly on the task (:class:`atb.eval.screen.Screen`, validation split only)."""
+
+    def __init__(self, ws: Workspace, task: str, steps: int, lr: float, space: str | None = None):
+        from atb.eval.screen import Screen, ScreenConfig
+
+        super().__init__(ws, task, space)
+        config = ScreenConfig(steps=steps, lr=lr)
+        self.screen = Screen(self.loaded_task, self.tokenizer, config)
+        self.settings = f"{steps} steps, lr {lr:g}, seed {config.seed}"
 
     def __call__(self, arch: Arch) -> dict:
         import tempfile
 
-        from atb.supernet import checkpoint as ckpt
         from atb.supernet.extract import extract_model, save_model
 
-        if self._supernet is None:
-            self._supernet = ckpt.load_trainable(self.checkpoint)[0]["supernet"]
         with tempfile.TemporaryDirectory(prefix="atb-screen-") as tmp:
-            save_model(extract_model(self._supernet, arch), arch, Path(tmp),
+            save_model(extract_model(self.supernet, arch), arch, Path(tmp),
                        tokenizer=self.tokenizer_source)
             return self.screen(Path(tmp))
 
 
-class SubmodelProbe:
-    """The cheaper re-ranking score of ``atb-search --task`` (``--rerank-by probe``): a linear
+class SubmodelProbe(_SubmodelScore):
+    """The default re-ranking score of ``atb-search --task`` (``--rerank-by probe``): a linear
     probe of the sub-model's frozen mean-pooled states, sliced in memory from the supernet
     (:class:`atb.eval.Probe`, validation split; the probe's fit is convex, one seed suffices)."""
 
     def __init__(self, ws: Workspace, task: str, space: str | None = None):
-        from atb.eval import Probe, load_task
-        from atb.eval.models import load_tokenizer
-        from atb.supernet import checkpoint as ckpt
+        from atb.eval import Probe
 
-        loaded = load_task(task)  # a bad task fails before any search work
-        self.checkpoint = ckpt.find_checkpoint(ws.supernet_dir, space=space)
-        self.probe = Probe(loaded, load_tokenizer(ckpt.tokenizer_source(self.checkpoint)))
-        self.task = loaded.name
+        super().__init__(ws, task, space)
+        self.probe = Probe(self.loaded_task, self.tokenizer)
         self.settings = "linear probe, seed 0"
-        self._supernet = None
 
     def __call__(self, arch: Arch) -> dict:
         import functools
         import time
 
         from atb.eval.probe import fit_probe
-        from atb.supernet import checkpoint as ckpt
 
-        if self._supernet is None:
-            self._supernet = ckpt.load_trainable(self.checkpoint)[0]["supernet"]
         start = time.perf_counter()
-        features = self.probe.features(functools.partial(self._supernet, arch=arch))
+        features = self.probe.features(functools.partial(self.supernet, arch=arch))
         fit = fit_probe(features, self.probe.task, seed=0, c_grid=self.probe.c_grid)
         return {"validation_accuracy": fit["validation_accuracy"],
                 "validation_loss": fit["validation_log_loss"],

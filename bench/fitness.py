@@ -37,7 +37,6 @@ import itertools
 import json
 import logging
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -81,13 +80,7 @@ def ground_truth(task_name: str, distill_steps: int) -> dict[float, dict]:
 
     ranking = ranking_module()
     task = load_task(task_name)
-    _, predictions_jsonl = ranking.task_file_names(task.name)
-    preds: dict[tuple, dict[int, np.ndarray]] = {}
-    for line in predictions_jsonl.read_text().splitlines():
-        p = json.loads(line)
-        if p["distill_steps"] == distill_steps:
-            preds.setdefault((float(p["window"]), p["arch"]), {})[p["seed"]] = \
-                np.frombuffer(p["predicted"].encode(), dtype=np.uint8) - ord("0")
+    preds = ranking.read_predictions(task.name, distill_steps)
     rows = {(float(r["window"]), r["arch"]): r for r in ranking.read_csv(ranking.ARCHS_CSV)}
     out: dict[float, dict] = {}
     for (window, arch), by_seed in sorted(preds.items()):
@@ -160,7 +153,7 @@ class Scorers:
         return {"score": f"{self._fidelity_model.fitness([arch])[0]:.6f}"}
 
     def _params(self, arch: Arch) -> dict:
-        return {"score": str(self.ranking.non_embedding_params(arch))}
+        return {"score": str(arch.non_embedding_params())}
 
     def _probe(self, arch: Arch) -> dict:
         if self._probe_model is None:
@@ -170,36 +163,29 @@ class Scorers:
         return {"score": f"{self._probe_model.fitness([arch])[0]:.6f}"}
 
     def _screener(self):
+        """atb-search's fine-tuning re-ranker (``compose.SubmodelScreen``) with this run's budget."""
         if self._screen_model is None:
-            from atb.eval import load_task
-            from atb.eval.models import load_tokenizer
-            from atb.eval.screen import Screen, ScreenConfig
+            from atb.compose import SubmodelScreen
 
-            self._screen_model = Screen(load_task(self.args.task), load_tokenizer(),
-                                  ScreenConfig(self.args.screen_steps, self.args.screen_lr))
+            self._screen_model = SubmodelScreen(self.ws, self.args.task, self.args.screen_steps,
+                                                self.args.screen_lr)
         return self._screen_model
 
-    def _screened(self, model_dir: Path) -> dict:
-        result = self._screener()(model_dir)
+    @staticmethod
+    def _screened(result: dict) -> dict:
         return {"score": f"{result['validation_accuracy']:.6f}",
                 "validation_accuracy": f"{result['validation_accuracy']:.6f}",
                 "validation_loss": f"{result['validation_loss']:.6f}"}
 
     def _screen(self, arch: Arch) -> dict:
-        from atb.supernet import checkpoint as ckpt
-        from atb.supernet.extract import extract_model, save_model
-
-        with tempfile.TemporaryDirectory() as tmp:
-            save_model(extract_model(self.evaluator.supernet, arch), arch, Path(tmp),
-                       tokenizer=ckpt.tokenizer_source(self.evaluator.checkpoint))
-            return self._screened(Path(tmp))
+        return self._screened(self._screener()(arch))
 
     def _distill_screen(self, arch: Arch) -> dict:
         from atb.supernet.alone import distill_alone
 
         model = distill_alone(self.ws, self.evaluator.checkpoint, arch, self.args.distill_steps,
                               self.ws.root / "bench-fitness")
-        return self._screened(model)
+        return self._screened(self._screener().screen(model))
 
 
 def candidate_scores(scorers: Scorers, candidate: str, archs: list[str],
@@ -301,6 +287,10 @@ def main(argv=None) -> int:
     args.candidates = [c.strip() for c in args.candidates.split(",") if c.strip()]
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    if not args.report_only and not args.workspace:
+        print("error: scoring needs --workspace (or --report-only for cached scores)",
+              file=sys.stderr)
+        return 2
     unknown = [c for c in args.candidates if c not in CANDIDATES]
     if unknown:
         print(f"error: unknown candidate(s) {', '.join(unknown)}; use {', '.join(CANDIDATES)}",

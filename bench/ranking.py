@@ -85,10 +85,6 @@ def append_csv(path: Path, fields: list[str], row: dict) -> None:
         writer.writerow(row)
 
 
-def non_embedding_params(arch: Arch) -> int:
-    return arch.non_embedding_params()
-
-
 # -- pick and time ---------------------------------------------------------------------------
 
 def pick_candidates(space, predictor, target: float, per_depth: int, rng) -> list[tuple]:
@@ -134,7 +130,7 @@ def time_candidates(ws, predictor, args) -> None:
         append_csv(ARCHS_CSV, ARCH_FIELDS, {
             "window": window, "arch": arch, "role": role, **dict(zip("lt dm df h dqkv".split(),
                                                                       arch.as_tuple())),
-            "params": arch.params(), "non_embedding_params": non_embedding_params(arch),
+            "params": arch.params(), "non_embedding_params": arch.non_embedding_params(),
             "predicted_speedup": f"{predicted:.3f}", "measured_speedup": f"{measured:.3f}",
             "latency_ms": f"{labels.get(str(arch), (0, float('nan')))[1]:.4f}",
             "inside": int(inside), "device_key": predictor.device_key,
@@ -251,6 +247,19 @@ def _window_lr(root, window, rule_row, args, task, tokenized, config, supernet, 
 
 # -- report ----------------------------------------------------------------------------------
 
+def read_predictions(task_name: str, distill_steps: int) -> dict[tuple, dict[int, np.ndarray]]:
+    """The committed test predictions: ``{(window, arch): {seed: predicted classes}}``."""
+    _, predictions_jsonl = task_file_names(task_name)
+    preds: dict[tuple, dict[int, np.ndarray]] = {}
+    if predictions_jsonl.is_file():
+        for line in predictions_jsonl.read_text().splitlines():
+            p = json.loads(line)
+            if p["distill_steps"] == distill_steps:
+                preds.setdefault((float(p["window"]), p["arch"]), {})[p["seed"]] = \
+                    np.frombuffer(p["predicted"].encode(), dtype=np.uint8) - ord("0")
+    return preds
+
+
 def report(args) -> dict:
     """Per window: every arch's mean accuracy and interval, best - worst with its paired
     interval, and how many pairs the paired interval separates."""
@@ -258,15 +267,8 @@ def report(args) -> dict:
     from atb.stats import accuracy_interval, paired_difference
 
     task = load_task(args.task)
-    scores_csv, predictions_jsonl = task_file_names(task.name)
     timed = {(float(r["window"]), r["arch"]): r for r in read_csv(ARCHS_CSV)}
-    preds: dict[tuple, dict[int, np.ndarray]] = {}
-    if predictions_jsonl.is_file():
-        for line in predictions_jsonl.read_text().splitlines():
-            p = json.loads(line)
-            if p["distill_steps"] == args.distill_steps:
-                preds.setdefault((float(p["window"]), p["arch"]), {})[p["seed"]] = \
-                    np.frombuffer(p["predicted"].encode(), dtype=np.uint8) - ord("0")
+    preds = read_predictions(task.name, args.distill_steps)
     labels = task.test.labels
     out = {"task": task.name, "distill_steps": args.distill_steps, "windows": []}
     for window in args.windows:

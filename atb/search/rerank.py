@@ -48,13 +48,17 @@ class Screened:
     validation_loss: float
     seconds: float
     correct: np.ndarray = field(repr=False)  # over the validation examples
+    validation_ci: tuple[float, float] = field(init=False)  # 95% bootstrap over the examples
+
+    def __post_init__(self):
+        self.validation_ci = accuracy_interval(self.correct[None])
 
     def to_dict(self) -> dict:
         return {"arch": self.arch, "role": self.role, "fitness": self.fitness,
                 "predicted_speedup": self.predicted_speedup,
                 "measured_speedup": self.measured_speedup,
                 "validation_accuracy": self.validation_accuracy,
-                "validation_ci": list(accuracy_interval(self.correct[None])),
+                "validation_ci": list(self.validation_ci),
                 "validation_loss": self.validation_loss, "seconds": self.seconds}
 
 
