@@ -8,8 +8,8 @@ eval. What crosses those lines is built here and handed in as plain objects:
   (``atb.predictor.propose_uncertain``) as the ranking for ``strategy="uncertainty"``;
 * :func:`run_search` -- the search engine (``atb.search.api.search``) on the run resolved
   once (``atb.search.run.open_run``), with the workspace's latency predictor
-  (:func:`search_latency`), fitness (:func:`search_fitness`: the supernet's held-out loss, capacity or
-  an ``atb.eval`` probe of its sub-models), re-measurement under exactly the predictor's device
+  (:func:`search_latency`), fitness (:func:`search_fitness`: the supernet's held-out loss, capacity,
+  retention or an ``atb.eval`` probe of its sub-models), re-measurement under exactly the predictor's device
   key (:func:`search_measure`), extraction (:func:`search_extractor`) and, with a task, the
   re-ranking score (:class:`SubmodelScreen`: a sub-model fine-tuned briefly with
   ``atb.eval.screen``).
@@ -58,14 +58,17 @@ def search_latency(ws: Workspace, device_key: str | None = None):
 
 def search_fitness(ws: Workspace, space: str | None = None, spec: str = "loss"):
     """The search's fitness: ``loss`` (the supernet's held-out loss), ``params`` (capacity,
-    over the supernet's space) or ``probe:TASK``."""
-    from atb.search.fitness import CapacityFitness, parse_fitness
+    over the supernet's space), ``retention`` (the teacher's hidden states kept) or
+    ``probe:TASK``."""
+    from atb.search.fitness import CapacityFitness, RetentionFitness, parse_fitness
     from atb.supernet.evaluate import FitnessEvaluator
 
     kind, task = parse_fitness(spec)  # a bad spec fails before the supernet is loaded
     evaluator = FitnessEvaluator.from_workspace(ws, space=space)
     if kind == "params":
         return CapacityFitness(evaluator.space)
+    if kind == "retention":
+        return RetentionFitness(evaluator.space)
     return evaluator if kind == "loss" else probe_fitness(evaluator, task)
 
 

@@ -15,7 +15,9 @@ Candidates (task-based ones see the validation split only, never test):
 
 * ``loss``: today's default, the negative self-distillation loss of the leading channels;
 * ``fidelity``: held-out ridge R² from the sub-model's last states to all of the teacher's;
-* ``params``: non-embedding parameters (a capacity prior), ``params+fidelity``: their sum in
+* ``params``: non-embedding parameters (a capacity prior), ``retention``: layers x hidden
+  width, the teacher's hidden states kept (ties: params), ``width-first``: hidden width, then
+  depth, then params (the 18.6x window's pre-registered hypothesis), ``params+fidelity``: their sum in
   z-scores over the window, ``fidelity`` weighted by ``--weight``;
 * ``probe``: a linear probe of the sliced sub-model on the task (validation accuracy);
 * ``screen``: the extracted sub-model fine-tuned for ``--screen-steps`` steps (the paper's
@@ -53,8 +55,9 @@ DATA = ROOT / "data"
 SCORES_CSV = DATA / "fitness-scores.csv"
 SCORE_FIELDS = ["candidate", "arch", "score", "seconds", "validation_accuracy",
                 "validation_loss", "settings", "supernet", "commit", "finished_at"]
-CANDIDATES = ("loss", "fidelity", "params", "params+fidelity", "probe", "screen", "screen-loss",
+CANDIDATES = ("loss", "fidelity", "params", "retention", "width-first", "params+fidelity", "probe", "screen", "screen-loss",
               "distill-screen", "random")
+MODEL_FREE = ("params", "retention", "width-first")  # scored from the arch alone: no supernet, any workspace
 DERIVED = {"params+fidelity": ("params", "fidelity"), "screen-loss": ("screen",)}
 
 
@@ -135,7 +138,8 @@ class Scorers:
         start = time.perf_counter()
         result = getattr(self, "_" + candidate.replace("-", "_"))(Arch.parse(arch))
         row = {"candidate": candidate, "arch": arch, "seconds": f"{time.perf_counter() - start:.1f}",
-               "settings": settings, "supernet": self.evaluator.checkpoint.name,
+               "settings": settings,
+               "supernet": "" if candidate in MODEL_FREE else self.evaluator.checkpoint.name,
                "commit": self.ranking.commit(), "finished_at": int(time.time()), **result}
         self.ranking.append_csv(SCORES_CSV, SCORE_FIELDS, row)
         self.cache[key] = row
@@ -154,6 +158,15 @@ class Scorers:
 
     def _params(self, arch: Arch) -> dict:
         return {"score": str(arch.non_embedding_params())}
+
+    def _retention(self, arch: Arch) -> dict:
+        from atb.search.fitness import RetentionFitness
+
+        return {"score": f"{RetentionFitness(None).fitness([arch])[0]:.6f}"}
+
+    def _width_first(self, arch: Arch) -> dict:
+        # dm first, then depth, then params: each term below the previous one's step
+        return {"score": f"{arch.dm * 100 + arch.lt + arch.non_embedding_params() * 1e-9:.6f}"}
 
     def _probe(self, arch: Arch) -> dict:
         if self._probe_model is None:

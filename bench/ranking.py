@@ -122,8 +122,13 @@ def time_candidates(ws, predictor, args) -> None:
              len(args.windows))
     speedups = search_measure(ws, predictor.device_key)([c[1] for c in chosen])
     labels = {a: (s, ms) for a, s, ms in _latest_labels(ws, predictor.device_key)}
+    # One timing call makes a window's rows: never two processes' labels mixed inside a window.
+    # Other windows keep theirs (a third window added later is compared only within itself).
+    kept = [r for r in read_csv(ARCHS_CSV) if float(r["window"]) not in args.windows]
     if ARCHS_CSV.is_file():
-        ARCHS_CSV.unlink()  # one timing call makes the file: never two processes' labels mixed
+        ARCHS_CSV.unlink()
+    for row in kept:
+        append_csv(ARCHS_CSV, ARCH_FIELDS, row)
     for window, arch, role, predicted in chosen:
         measured = speedups[[c[1] for c in chosen].index(arch)]
         inside = abs(measured / window - 1) <= args.margin
@@ -173,20 +178,15 @@ def task_file_names(task_name: str) -> tuple[Path, Path]:
 
 def evaluate_windows(ws, args) -> None:
     """Distil and fine-tune every arch of every window, caching each seed's result."""
-    import dataclasses
-
     from atb.eval import FinetuneConfig, load_task
     from atb.eval.encode import tokenize
-    from atb.eval.finetune import finetune
     from atb.eval.models import load_tokenizer
     from atb.eval.tasks import SPLITS
     from atb.supernet import checkpoint as ckpt
     from atb.supernet.alone import distill_alone
 
     supernet = ckpt.find_checkpoint(ws.supernet_dir)
-    supernet_step = ckpt.read_state(supernet)["step"]
     task = load_task(args.task)
-    scores_csv, predictions_jsonl = task_file_names(task.name)
     root = ws.root / "bench-ranking"
     tokenizer = load_tokenizer()
     tokenized = {n: tokenize(task.split(n), tokenizer) for n in SPLITS}
@@ -198,36 +198,52 @@ def evaluate_windows(ws, args) -> None:
                     distill_alone(ws, supernet, Arch.parse(row["arch"]), args.distill_steps, root)
         if "eval" not in args.sections:
             continue
-        done = {(r["arch"], int(r["seed"])) for r in read_csv(scores_csv)
-                if float(r["window"]) == window and int(r["distill_steps"]) == args.distill_steps}
         lr = _window_lr(root, window, archs[0], args, task, tokenized, config, supernet, ws)
-        for row in archs:
-            if args.only and row["arch"] not in args.only:
-                continue
-            model = distill_alone(ws, supernet, Arch.parse(row["arch"]), args.distill_steps, root)
-            seeds = [s for s in range(args.seeds) if (row["arch"], s) not in done]
-            if not seeds:
-                continue
-            for seed in seeds:  # one seed per call: each is written as soon as it is done
-                _, (result,) = finetune(model, task, tokenizer, [seed],
-                                        dataclasses.replace(config, lr=lr["lr"]))
-                append_csv(scores_csv, SCORE_FIELDS, {
-                    "window": window, "arch": row["arch"], "role": row["role"], "seed": seed,
-                    "accuracy": f"{result['accuracy']:.5f}",
-                    "validation_accuracy": f"{result['validation_accuracy']:.5f}",
-                    "lr": lr["lr"], "lr_chosen_by": lr["chosen_by"],
-                    "best_epoch": result["best_epoch"], "epochs_run": result["epochs_run"],
-                    "distill_steps": args.distill_steps, "supernet": supernet.name,
-                    "supernet_step": supernet_step, "task": task.name,
-                    "task_version": task.source.get("version", ""), "protocol": PROTOCOL,
-                    "commit": commit(), "finished_at": int(time.time())})
-                with predictions_jsonl.open("a") as f:
-                    f.write(json.dumps({"window": window, "arch": row["arch"], "seed": seed,
-                                        "distill_steps": args.distill_steps,
-                                        "predicted": "".join(map(str, result["predictions"]))})
-                            + "\n")
-                log.info("%gx %s seed %d: %.2f%%", window, row["arch"], seed,
-                         100 * result["accuracy"])
+        rows = [r for r in archs if not args.only or r["arch"] in args.only]
+        fine_tune_rows(ws, supernet, window, rows, lr, args, task_file_names(task.name))
+
+
+def fine_tune_rows(ws, supernet: Path, window: float, rows: list[dict], lr: dict, args,
+                   files: tuple[Path, Path], root: Path | None = None) -> None:
+    """Every row's arch (``arch``, ``role``) distilled alone for ``--distill-steps``, then
+    fine-tuned at ``lr`` for seeds ``0..--seeds-1``; each seed's score and test predictions are
+    appended to ``files`` (a CSV and a JSONL) as soon as it is done, and skipped when there."""
+    import dataclasses
+
+    from atb.eval import FinetuneConfig, load_task
+    from atb.eval.finetune import finetune
+    from atb.eval.models import load_tokenizer
+    from atb.supernet import checkpoint as ckpt
+    from atb.supernet.alone import distill_alone
+
+    scores_csv, predictions_jsonl = files
+    task, tokenizer = load_task(args.task), load_tokenizer()
+    supernet_step = ckpt.read_state(supernet)["step"]
+    done = {(r["arch"], int(r["seed"])) for r in read_csv(scores_csv)
+            if float(r["window"]) == window and int(r["distill_steps"]) == args.distill_steps}
+    for row in rows:
+        model = distill_alone(ws, supernet, Arch.parse(row["arch"]), args.distill_steps,
+                              root or ws.root / "bench-ranking")
+        for seed in [s for s in range(args.seeds) if (row["arch"], s) not in done]:
+            # one seed per call: each is written as soon as it is done
+            _, (result,) = finetune(model, task, tokenizer, [seed],
+                                    dataclasses.replace(FinetuneConfig(), lr=lr["lr"]))
+            append_csv(scores_csv, SCORE_FIELDS, {
+                "window": window, "arch": row["arch"], "role": row["role"], "seed": seed,
+                "accuracy": f"{result['accuracy']:.5f}",
+                "validation_accuracy": f"{result['validation_accuracy']:.5f}",
+                "lr": lr["lr"], "lr_chosen_by": lr["chosen_by"],
+                "best_epoch": result["best_epoch"], "epochs_run": result["epochs_run"],
+                "distill_steps": args.distill_steps, "supernet": supernet.name,
+                "supernet_step": supernet_step, "task": task.name,
+                "task_version": task.source.get("version", ""), "protocol": PROTOCOL,
+                "commit": commit(), "finished_at": int(time.time())})
+            with predictions_jsonl.open("a") as f:
+                f.write(json.dumps({"window": window, "arch": row["arch"], "seed": seed,
+                                    "distill_steps": args.distill_steps,
+                                    "predicted": "".join(map(str, result["predictions"]))})
+                        + "\n")
+            log.info("%gx %s seed %d: %.2f%%", window, row["arch"], seed, 100 * result["accuracy"])
 
 
 def _window_lr(root, window, rule_row, args, task, tokenized, config, supernet, ws) -> dict:

@@ -215,7 +215,9 @@ def run_search(
     ``extract`` may differ from it.
 
     With ``task`` (a two-stage search) the measured top ``rerank`` candidates, spread over
-    depths, and the BERT-rule arch are re-ranked by ``task_score`` (:mod:`atb.search.rerank`).
+    depths, and the BERT-rule arch are scored by ``task_score``; the first stage's favourite
+    stays the best unless a candidate is significantly better on validation
+    (:mod:`atb.search.rerank`).
 
     ``latency`` (a :class:`~atb.search.ports.SpeedupModel`), ``fitness`` (a
     :class:`~atb.search.ports.FitnessModel`), ``measure``, ``extract_model`` and

@@ -30,11 +30,13 @@ train on unless fitted with atb-predictor fit --include-verification.
 resume: --resume RUN_DIR continues with the run's config.json; only --top-k, --no-verify and
 --extract may change.
 
-task: --task TASK re-ranks the measured top --rerank candidates (spread over depths) and the
-window's BERT-rule arch on the task's validation split (--rerank-by probe: a linear probe of
-the frozen sub-model, the default; finetune: a short fine-tuning run), and prints the winner
-against the rule arch with the paired 95% interval. --fitness probe:TASK is the one-stage
-version: every candidate of the search is probed.
+task: --task TASK searches with the retention fitness (unless --fitness says otherwise), then
+scores the measured top --rerank candidates (spread over depths) and the window's BERT-rule
+arch on the task's validation split (--rerank-by probe: a linear probe of the frozen
+sub-model, the default; finetune: a short fine-tuning run). The first stage's favourite wins
+unless another candidate is better on validation with a paired 95% interval above zero; the
+winner is printed against the rule arch with the paired 95% interval. --fitness probe:TASK is
+the one-stage version: every candidate of the search is probed.
 
 examples:
   atb-search --target-speedup 15
@@ -76,9 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue an interrupted run with its saved configuration")
     p.add_argument("--extract", action="store_true", default=None,
                    help="write the best sub-model (atb-supernet extract)")
-    p.add_argument("--fitness", default=None, metavar="{loss,params,probe:TASK}",
+    p.add_argument("--fitness", default=None, metavar="{loss,params,retention,probe:TASK}",
                    help="what the search maximises: loss, the supernet's held-out loss (default "
-                        "without --task); params, non-embedding parameters (default with --task); "
+                        "without --task); params, non-embedding parameters; retention, layers x "
+                        "hidden width kept, ties broken by params (default with --task); "
                         "probe:TASK, a linear probe's validation accuracy on an atb-eval task")
     p.add_argument("--task", default=None, metavar="TASK",
                    help="two-stage search: re-rank the measured top candidates on this atb-eval "
@@ -156,12 +159,16 @@ def _speed(x) -> str:
 
 def _print_reranking(r: dict) -> None:
     print(f"\nre-ranked on {r['task']} ({r['settings']}; validation split):")
-    rows = [{"arch": s["arch"], "role": s["role"], "meas": _speed(s["measured_speedup"]),
+    favourite = r.get("favourite")
+    rows = [{"arch": s["arch"], "role": "favourite" if s["arch"] == favourite else s["role"],
+             "fit": f"{s['fitness']:.6g}", "meas": _speed(s["measured_speedup"]),
              "acc": f"{s['validation_accuracy']:.2%}", "loss": f"{s['validation_loss']:.4f}"}
             for s in r["ranked"] + ([r["baseline"]] if r["baseline"] else [])]
-    cli.print_table(rows, [("arch", "arch"), ("role", "role"), ("meas", "measured"),
-                           ("acc", "accuracy"), ("loss", "loss")])
+    cli.print_table(rows, [("arch", "arch"), ("role", "role"), ("fit", "fitness"),
+                           ("meas", "measured"), ("acc", "accuracy"), ("loss", "loss")])
     c, w, b = r["winner_minus_baseline"], r["winner"], r["baseline"]
+    if w and r.get("chosen_by"):
+        print(f"winner {w['arch']}: {r['chosen_by']}")
     if c and w and b:
         print(f"winner {w['arch']} ({_speed(w['measured_speedup'])}) vs BERT rule {b['arch']} "
               f"({_speed(b['measured_speedup'])}): {c['difference']:+.2%} "

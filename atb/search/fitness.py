@@ -4,7 +4,9 @@
 (:class:`atb.supernet.FitnessEvaluator`). ``params``: the sub-model's non-embedding parameters
 (:class:`CapacityFitness`), the capacity that costs latency; inside one latency window it
 ranked archs like their fine-tuned task accuracy where ``loss`` ranked them backwards
-(``bench/fitness.py``, docs/results.md). ``probe:TASK``: the validation accuracy of a linear
+(``bench/fitness.py``, docs/results.md). ``retention``: how many of the pretrained teacher's
+hidden states the sub-model keeps, layers x hidden width (:class:`RetentionFitness`), ties
+broken by non-embedding parameters. ``probe:TASK``: the validation accuracy of a linear
 probe (:class:`atb.eval.Probe`) on the sliced sub-model's mean-pooled embeddings, for a
 built-in task (``kjv-genre``) or a task file. The task is tokenised once; each candidate costs
 one forward pass over the task's examples plus a few small logistic-regression fits. The
@@ -26,17 +28,17 @@ from atb.errors import UsageError
 
 log = logging.getLogger("atb.search.fitness")
 
-FITNESS_KINDS = ("loss", "params", "probe:TASK")
+FITNESS_KINDS = ("loss", "params", "retention", "probe:TASK")
 
 
 def parse_fitness(spec: str) -> tuple[str, str | None]:
     """``"loss"`` -> ("loss", None); ``"probe:kjv-genre"`` -> ("probe", "kjv-genre")."""
     kind, _, task = str(spec).partition(":")
-    if kind in ("loss", "params") and not task:
+    if kind in ("loss", "params", "retention") and not task:
         return kind, None
     if kind == "probe" and task:
         return "probe", task
-    raise UsageError(f"unknown fitness {spec!r}", hint="use loss, params or probe:TASK (e.g. probe:kjv-genre)")
+    raise UsageError(f"unknown fitness {spec!r}", hint="use loss, params, retention or probe:TASK (e.g. probe:kjv-genre)")
 
 
 class CapacityFitness:
@@ -51,6 +53,25 @@ class CapacityFitness:
 
     def fitness(self, archs: list[Arch]) -> np.ndarray:
         return np.array([float(a.non_embedding_params()) for a in archs], dtype=np.float64)
+
+
+class RetentionFitness:
+    """Scores archs by the teacher's hidden states they keep: layers x hidden width (lt * dm).
+
+    A sub-model cut from a pretrained supernet keeps the teacher's first ``dm`` residual channels
+    in each of its ``lt`` layers. Every layer reads and writes that residual stream, so cutting
+    ``dm`` damages all of them, while attention heads and FFN neurons are the parts pruning
+    studies find redundant. Ties (same ``lt * dm``) go to more non-embedding parameters, so the
+    latency left over is spent on heads and FFN rather than given away.
+    """
+
+    def __init__(self, space):
+        self.space = space
+
+    def fitness(self, archs: list[Arch]) -> np.ndarray:
+        # Parameters scaled below 1 so they only ever break ties of lt * dm (integers).
+        return np.array([a.lt * a.dm + a.non_embedding_params() * 1e-9 for a in archs],
+                        dtype=np.float64)
 
 
 class ProbeFitness:

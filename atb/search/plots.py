@@ -29,6 +29,7 @@ log = logging.getLogger("atb.search.plots")
 
 FITNESS_LABELS = {"loss": "fitness: minus the supernet's held-out loss",
                   "params": "fitness: non-embedding parameters",
+                  "retention": "fitness: layers x hidden width kept",
                   "probe": "fitness: probe validation accuracy"}
 
 

@@ -1,16 +1,27 @@
 """The second stage of ``atb-search --task``: the screened candidates re-ranked on the task.
 
-The first stage (the search proper) orders archs by a cheap fitness; it can tell a sub-model
-that will learn from one that will not, but not which of the good ones reads best. The paper
-scored its candidates by their fine-tuned task results, so this stage does the same, for a few:
-the measured top candidates (spread over depths, :func:`depth_spread`, since depth is what a
-cheap fitness judges worst) and the window's BERT-rule arch are each fine-tuned briefly on the
-task (a :class:`~atb.search.ports.TaskScore`), and ranked by validation accuracy (ties: the
-lower validation loss). The winner is compared with the rule arch on the same validation
-examples: the paired difference and its 95% bootstrap interval (:mod:`atb.stats`). That
-interval covers the draw of examples; a fine-tuning score's one seed is not in it (a probe's
-convex fit has no seed noise). A verdict on validation is a reason to confirm on the test split
-(``atb-eval compare``), not the confirmation.
+The first stage (the search proper) orders archs by a cheap fitness (``retention`` by default);
+it can tell a sub-model that will learn from one that will not, but not always which of the
+good ones reads best. This stage checks it on the task, for a few: the measured top candidates
+(spread over depths, :func:`depth_spread`, since depth is what a cheap fitness judges worst)
+and the window's BERT-rule arch are each scored on the task's validation split (a
+:class:`~atb.search.ports.TaskScore`: a linear probe or a brief fine-tuning run).
+
+The decision rule is "the prior holds unless the task overturns it" (:func:`decide`): the
+winner is the first stage's favourite (the re-ranked candidate of highest first-stage
+fitness) unless another candidate is better on validation accuracy with a paired 95%
+bootstrap interval (candidate - favourite, :func:`atb.stats.paired_difference`) wholly above
+zero; among such candidates the one of highest validation accuracy wins. The cheap fitness
+was validated against fine-tuned *test* accuracy on held-out windows, while a one-shot
+validation score is noisy: at 25x the probe preferred an arch that does not learn by ~3
+points (docs/results.md, "Which fitness"). So a validation score may overturn the prior only
+when it is clearly better, not merely higher.
+
+The winner is compared with the rule arch on the same validation examples: the paired
+difference and its 95% bootstrap interval (:mod:`atb.stats`). That interval covers the draw
+of examples; a fine-tuning score's one seed is not in it (a probe's convex fit has no seed
+noise). A verdict on validation is a reason to confirm on the test split (``atb-eval
+compare``), not the confirmation.
 
 Every score is appended to the run's ``screened.jsonl`` as it completes, so a resumed run
 re-ranks only what is missing.
@@ -33,6 +44,8 @@ from atb.search.ports import TaskScore
 from atb.stats import accuracy_interval, paired_difference
 
 log = logging.getLogger("atb.search.rerank")
+
+FAVOURITE_KEPT = "first-stage fitness (no candidate better on validation)"
 
 
 @dataclass
@@ -64,24 +77,81 @@ class Screened:
 
 @dataclass
 class Reranking:
-    """A target's second stage: candidates best first, the rule arch, and winner - rule."""
+    """A target's second stage: the winner, then the other candidates by validation accuracy;
+    the rule arch; winner - rule; and how the winner was chosen (:func:`decide`)."""
 
     task: str
     settings: str
     ranked: list[Screened]
     baseline: Screened | None
     comparison: dict | None  # paired difference of validation accuracy, winner - rule
+    favourite: str | None = None  # the candidate of highest first-stage fitness
+    chosen_by: str = ""  # why the winner won (see decide)
+    versus_favourite: list[dict] = field(default_factory=list)  # every other candidate - favourite
 
     @property
     def winner(self) -> Screened | None:
         return self.ranked[0] if self.ranked else None
 
+    @property
+    def overturned(self) -> bool:
+        return self.winner is not None and self.winner.arch != self.favourite
+
     def to_dict(self) -> dict:
         return {"task": self.task, "settings": self.settings,
                 "winner": self.winner.to_dict() if self.winner else None,
+                "favourite": self.favourite, "chosen_by": self.chosen_by,
+                "versus_favourite": self.versus_favourite,
                 "ranked": [s.to_dict() for s in self.ranked],
                 "baseline": self.baseline.to_dict() if self.baseline else None,
                 "winner_minus_baseline": self.comparison}
+
+
+def _by_validation(s: Screened) -> tuple:
+    return (-s.validation_accuracy, s.validation_loss, s.arch)
+
+
+def _points(x: float) -> str:
+    return f"{100 * x:+.1f}"
+
+
+def decide(screened: list[Screened]) -> tuple[list[Screened], str | None, str, list[dict]]:
+    """The winner by "the prior holds unless the task overturns it".
+
+    ``screened``: the re-ranked candidates in the first stage's order. The favourite is the
+    one of highest first-stage fitness (ties: the earlier). Every other candidate is compared
+    with it on the same validation examples (paired 95% bootstrap interval of candidate -
+    favourite); those whose interval lies wholly above zero are *significantly better*. The
+    winner is the favourite when there are none, else the significantly better candidate of
+    highest validation accuracy (ties: the lower loss). Why not simply the highest validation
+    accuracy: the first-stage fitness was checked against fine-tuned test accuracy on held-out
+    windows, a one-shot validation score was not, and at 25x the probe preferred an arch that
+    does not learn by ~3 points (docs/results.md, "Which fitness").
+
+    Returns (ranked: the winner, then the others by validation accuracy; the favourite's
+    arch; chosen_by, one line; each other candidate's difference from the favourite).
+    """
+    if not screened:
+        return [], None, "", []
+    favourite = max(screened, key=lambda s: s.fitness if np.isfinite(s.fitness) else -np.inf)
+    versus, better = [], []
+    for s in screened:
+        if s is favourite:
+            continue
+        diff = paired_difference(s.correct[None], favourite.correct[None])
+        versus.append({"arch": s.arch, **diff.as_dict()})
+        if diff.low > 0:
+            better.append((s, diff))
+    if better:
+        winner, diff = min(better, key=lambda sd: _by_validation(sd[0]))
+        chosen_by = (f"overturned: {winner.arch} better on validation by "
+                     f"{_points(diff.difference)} [{_points(diff.low)}, {_points(diff.high)}] "
+                     f"points than the first-stage favourite {favourite.arch}")
+    else:
+        winner = favourite
+        chosen_by = FAVOURITE_KEPT
+    rest = sorted((s for s in screened if s is not winner), key=_by_validation)
+    return [winner, *rest], favourite.arch, chosen_by, versus
 
 
 def depth_spread(records: list[Record]) -> list[Record]:
@@ -123,7 +193,7 @@ class ScreenedLog:
 def rerank(target: float, candidates: list[Record], baseline: Record | None, score: TaskScore,
            run_path: Path) -> Reranking:
     """Score ``candidates`` and ``baseline`` with ``score`` (cached in the run directory),
-    rank the candidates, and compare the winner with the baseline on the same examples."""
+    pick the winner (:func:`decide`), and compare it with the baseline on the same examples."""
     cache = ScreenedLog(run_path)
     done = cache.read(target, score.settings)
     todo = [(r, role) for r, role in [(c, "candidate") for c in candidates]
@@ -152,12 +222,13 @@ def rerank(target: float, candidates: list[Record], baseline: Record | None, sco
                         record.measured_speedup, d["validation_accuracy"], d["validation_loss"],
                         d["seconds"], np.frombuffer(d["correct"].encode(), np.uint8) == ord("1"))
 
-    ranked = sorted((screened(c, "candidate") for c in candidates),
-                    key=lambda s: (-s.validation_accuracy, s.validation_loss, s.arch))
+    ranked, favourite, chosen_by, versus = decide([screened(c, "candidate") for c in candidates])
+    log.info("winner %s: %s", ranked[0].arch if ranked else None, chosen_by)
     rule = screened(baseline, "bert-rule") if baseline else None
     comparison = None
     if ranked and rule is not None:
         diff = paired_difference(ranked[0].correct[None], rule.correct[None])
         # The interval covers which examples were drawn; a fine-tuning score's seed is not in it.
         comparison = {**diff.as_dict(), "split": "validation", "seeds": 1}
-    return Reranking(score.task, score.settings, ranked, rule, comparison)
+    return Reranking(score.task, score.settings, ranked, rule, comparison, favourite, chosen_by,
+                     versus)

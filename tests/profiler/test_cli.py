@@ -62,7 +62,9 @@ def test_given_archs_even_outside_the_space(profiled):
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert [r["arch"] for r in result["results"]] == ["12-768-3072-12-768", "2-130-520-2-130"]
-    assert result["results"][0]["speedup"] == pytest.approx(1.0, rel=0.3)
+    # No wall-clock ratio is asserted (a loaded machine moves it): only that both were timed
+    # and the tiny arch, ~100x less work, comes out faster than BERT-base.
+    assert 0 < result["results"][0]["speedup"] < result["results"][1]["speedup"]
     assert result["total"] == 4  # requested archs are not samples
 
 

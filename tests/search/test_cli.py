@@ -195,3 +195,28 @@ def test_resume_keeps_the_saved_config(tmp_path, synthetic, capsys):
 def test_resume_with_a_name_is_refused(tmp_path, synthetic, capsys):
     assert main(["--resume", str(tmp_path), "--name", "x"]) == 2
     assert "--name" in capsys.readouterr().err
+
+
+def test_a_task_screens_with_retention_and_prints_how_the_winner_was_chosen(tmp_path, monkeypatch,
+                                                                             small_space, capsys):
+    from tests.search.test_rerank import FakeTaskScore
+
+    specs = []
+
+    def fitness(ws, space, spec):
+        specs.append(spec)
+        return SyntheticFitness(small_space)
+
+    monkeypatch.setattr(compose, "search_fitness", fitness)
+    monkeypatch.setattr(compose, "search_latency", lambda ws, key: SyntheticLatency())
+    monkeypatch.setattr(compose, "search_measure", lambda ws, key: SyntheticMeasure())
+    monkeypatch.setattr(compose, "search_task_score", lambda ws, cfg: FakeTaskScore())
+    argv = ["--target-speedup", "15", "--workspace", str(tmp_path), "--task", "fake-task",
+            "--rerank", "3"]
+    assert main(argv + ["--name", "human"]) == 0
+    out = capsys.readouterr().out
+    assert specs == ["retention"]  # TASK_FITNESS: the first stage's default with --task
+    assert main(argv + ["--name", "json", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)["reranking"]
+    assert r["favourite"] in [s["arch"] for s in r["ranked"]] and r["chosen_by"]
+    assert f"winner {r['winner']['arch']}: {r['chosen_by']}\n" in out  # the same run, printed

@@ -6,7 +6,7 @@ import pytest
 
 from atb.errors import UsageError
 from atb.search import RESUME_OVERRIDES, SearchConfig, run_search
-from atb.search.config import resolve_config
+from atb.search.config import TASK_FITNESS, resolve_config
 
 from tests.search.synthetic import SyntheticFitness, SyntheticLatency, SyntheticMeasure
 
@@ -52,6 +52,15 @@ def test_a_damaged_config_json_is_a_usage_error(tmp_path, text, needle):
 def test_bad_settings_are_usage_errors(options):
     with pytest.raises(UsageError):
         resolve_config(options.pop("targets", 15), **options)
+
+
+def test_a_task_screens_with_the_retention_fitness_unless_told_otherwise():
+    assert TASK_FITNESS == "retention"
+    assert resolve_config(15, task="kjv-next").fitness_spec == "retention"
+    assert resolve_config(15, task="kjv-next", fitness_spec="params").fitness_spec == "params"
+    assert resolve_config(15).fitness_spec == "loss"  # without a task: the supernet's loss
+    saved = SearchConfig(targets=15, task="kjv-next", fitness_spec="params")
+    assert resolve_config(None, saved=saved, task="kjv-next").fitness_spec == "params"  # kept
 
 
 def test_resume_allows_only_the_documented_overrides():

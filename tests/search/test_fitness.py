@@ -10,13 +10,15 @@ import pytest
 from atb.arch import Arch, SearchSpace
 from atb.errors import UsageError
 from atb.compose import probe_fitness
-from atb.search.fitness import ProbeFitness, parse_fitness
+from atb.search.fitness import CapacityFitness, ProbeFitness, RetentionFitness, parse_fitness
 
 
 def test_parse_fitness():
     assert parse_fitness("loss") == ("loss", None)
+    assert parse_fitness("params") == ("params", None)
+    assert parse_fitness("retention") == ("retention", None)
     assert parse_fitness("probe:kjv-genre") == ("probe", "kjv-genre")
-    for bad in ("probe", "probe:", "accuracy", "loss:x"):
+    for bad in ("probe", "probe:", "accuracy", "loss:x", "retention:x"):
         with pytest.raises(UsageError):
             parse_fitness(bad)
 
@@ -59,3 +61,29 @@ def test_search_cli_refuses_a_bad_fitness(capsys):
     code = main(["--target-speedup", "15", "--fitness", "probe"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "unknown fitness" in err and len(err.splitlines()) == 1
+
+
+def test_retention_fitness_is_layers_times_width_with_parameters_breaking_ties():
+    space = SearchSpace("pretrain", Arch(4, 384, 1536, 6, 384))
+    fitness = RetentionFitness(space)
+    archs = [Arch(2, 384, 1536, 6, 384),  # 768: the most parameters of all
+             Arch(4, 256, 512, 2, 128),   # 1024: deeper beats wider
+             Arch(3, 256, 512, 2, 128),   # 768, fewer parameters than the first
+             Arch(1, 128, 128, 1, 64)]    # 128
+    values = fitness.fitness(archs)
+    assert list(np.argsort(-values)) == [1, 0, 2, 3]
+    assert np.floor(values).tolist() == [768, 1024, 768, 128]  # parameters stay below 1
+    assert archs[2].non_embedding_params() < archs[0].non_embedding_params()
+
+
+@pytest.mark.parametrize("spec,kind", [("retention", RetentionFitness), ("params", CapacityFitness)])
+def test_search_fitness_builds_the_cheap_fitnesses_over_the_supernets_space(monkeypatch, spec,
+                                                                            kind):
+    from atb import compose
+    from atb.supernet.evaluate import FitnessEvaluator
+
+    trained = SearchSpace("pretrain", Arch(2, 160, 192, 2, 128))
+    monkeypatch.setattr(FitnessEvaluator, "from_workspace",
+                        classmethod(lambda cls, ws, space=None: types.SimpleNamespace(space=trained)))
+    fitness = compose.search_fitness(None, spec=spec)
+    assert isinstance(fitness, kind) and fitness.space is trained
