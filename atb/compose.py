@@ -60,15 +60,13 @@ def search_fitness(ws: Workspace, space: str | None = None, spec: str = "loss"):
     """The search's fitness: ``loss`` (the supernet's held-out loss), ``params`` (capacity,
     over the supernet's space), ``retention`` (the teacher's hidden states kept) or
     ``probe:TASK``."""
-    from atb.search.fitness import CapacityFitness, RetentionFitness, parse_fitness
+    from atb.search.fitness import ARCH_FITNESSES, parse_fitness
     from atb.supernet.evaluate import FitnessEvaluator
 
     kind, task = parse_fitness(spec)  # a bad spec fails before the supernet is loaded
     evaluator = FitnessEvaluator.from_workspace(ws, space=space)
-    if kind == "params":
-        return CapacityFitness(evaluator.space)
-    if kind == "retention":
-        return RetentionFitness(evaluator.space)
+    if kind in ARCH_FITNESSES:
+        return ARCH_FITNESSES[kind](evaluator.space)
     return evaluator if kind == "loss" else probe_fitness(evaluator, task)
 
 

@@ -235,6 +235,11 @@ def main(argv=None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     args.sections = set(args.sections.split(","))
+    unknown = args.sections - {"search", "train", "report"}
+    if unknown:
+        print(f"bench/claim.py: unknown section(s) {', '.join(sorted(unknown))}; use search, "
+              "train, report", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     if args.sections & {"search", "train"} and not args.workspace:

@@ -162,7 +162,7 @@ class Scorers:
     def _retention(self, arch: Arch) -> dict:
         from atb.search.fitness import RetentionFitness
 
-        return {"score": f"{RetentionFitness(None).fitness([arch])[0]:.6f}"}
+        return {"score": f"{RetentionFitness.score(arch):.6f}"}
 
     def _width_first(self, arch: Arch) -> dict:
         # dm first, then depth, then params: each term below the previous one's step

@@ -34,28 +34,34 @@ FITNESS_KINDS = ("loss", "params", "retention", "probe:TASK")
 def parse_fitness(spec: str) -> tuple[str, str | None]:
     """``"loss"`` -> ("loss", None); ``"probe:kjv-genre"`` -> ("probe", "kjv-genre")."""
     kind, _, task = str(spec).partition(":")
-    if kind in ("loss", "params", "retention") and not task:
+    if (kind == "loss" or kind in ARCH_FITNESSES) and not task:
         return kind, None
     if kind == "probe" and task:
         return "probe", task
     raise UsageError(f"unknown fitness {spec!r}", hint="use loss, params, retention or probe:TASK (e.g. probe:kjv-genre)")
 
 
-class CapacityFitness:
-    """Scores archs by their non-embedding parameters (:meth:`atb.arch.Arch.non_embedding_params`).
-
-    Costs nothing and needs no model; ``space`` is the searched space (the supernet's), so the
-    search and its extraction stay inside what the supernet can cut out.
-    """
+class _ArchFitness:
+    """A fitness computed from the arch alone: no model, costs nothing. ``space`` is the
+    searched space (the supernet's), so the search and its extraction stay inside what the
+    supernet can cut out."""
 
     def __init__(self, space):
         self.space = space
 
     def fitness(self, archs: list[Arch]) -> np.ndarray:
-        return np.array([float(a.non_embedding_params()) for a in archs], dtype=np.float64)
+        return np.array([self.score(a) for a in archs], dtype=np.float64)
 
 
-class RetentionFitness:
+class CapacityFitness(_ArchFitness):
+    """Scores archs by their non-embedding parameters (:meth:`atb.arch.Arch.non_embedding_params`)."""
+
+    @staticmethod
+    def score(arch: Arch) -> float:
+        return float(arch.non_embedding_params())
+
+
+class RetentionFitness(_ArchFitness):
     """Scores archs by the teacher's hidden states they keep: layers x hidden width (lt * dm).
 
     A sub-model cut from a pretrained supernet keeps the teacher's first ``dm`` residual channels
@@ -65,13 +71,13 @@ class RetentionFitness:
     latency left over is spent on heads and FFN rather than given away.
     """
 
-    def __init__(self, space):
-        self.space = space
-
-    def fitness(self, archs: list[Arch]) -> np.ndarray:
+    @staticmethod
+    def score(arch: Arch) -> float:
         # Parameters scaled below 1 so they only ever break ties of lt * dm (integers).
-        return np.array([a.lt * a.dm + a.non_embedding_params() * 1e-9 for a in archs],
-                        dtype=np.float64)
+        return arch.lt * arch.dm + arch.non_embedding_params() * 1e-9
+
+
+ARCH_FITNESSES = {"params": CapacityFitness, "retention": RetentionFitness}
 
 
 class ProbeFitness:
