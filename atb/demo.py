@@ -14,6 +14,7 @@ import logging
 import time
 
 from atb import cli
+from atb.stats import named_verdict
 
 log = logging.getLogger("atb.demo")
 
@@ -141,7 +142,8 @@ def _print(result: dict) -> None:
         if d:
             print(f"searched - rule  {d['difference']:+.1%} [{d['ci_low']:+.1%}, "
                   f"{d['ci_high']:+.1%}] on the same {d['n_examples']} validation examples "
-                  f"(paired bootstrap over examples, 95%): {d['verdict']}")
+                  f"(paired bootstrap over examples, 95%): "
+                  f"{named_verdict(d['verdict'], 'searched', 'rule')}")
     for path in result["plots"]:
         print(f"plot             {path}")
     print(f"took             {result['wall_s'] / 60:.1f} min")

@@ -28,6 +28,11 @@ RESAMPLES = 2000
 VERDICTS = ("A better", "B better", "no difference at this size")
 
 
+def named_verdict(verdict: str, a: str, b: str) -> str:
+    """A verdict with the two sides named for a reader: ``"A better"`` -> ``"<a> better"``."""
+    return {VERDICTS[0]: f"{a} better", VERDICTS[1]: f"{b} better"}.get(verdict, verdict)
+
+
 def correctness(predictions, labels) -> np.ndarray:
     """(seeds, examples) bool matrix: seed ``s`` predicted example ``i`` right."""
     predicted = np.atleast_2d(np.asarray(predictions))

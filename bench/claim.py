@@ -46,7 +46,6 @@ PAIR_FIELDS = ["window", "search_seed", "rule", "searched", "rule_speedup", "sea
                "within_3pct", "attempt", "search_target", "fitness", "chosen_by", "run_dir",
                "device_key", "measured_at"]
 EQUAL_SPEEDUP = 0.03  # the pair's measured speedups must agree within 3%
-VERDICT = {"A better": "searched better", "B better": "rule better"}
 
 
 def ranking_module():
@@ -200,6 +199,8 @@ def report(args) -> dict:
 
 
 def print_report(r: dict) -> None:
+    from atb.stats import named_verdict
+
     print(f"task {r['task']}, {r['distill_steps']} stand-alone distillation steps; searched - "
           f"rule: paired 95% interval over test examples and seeds")
     for p in r["pairs"]:
@@ -214,7 +215,7 @@ def print_report(r: dict) -> None:
             print(f"{head}  {p['searched_accuracy']:.2%} vs {p['rule_accuracy']:.2%} over "
                   f"{len(p['seeds'])} seed(s): {d['difference']:+.2%} "
                   f"[{d['ci_low']:+.2%}, {d['ci_high']:+.2%}] "
-                  f"{VERDICT.get(d['verdict'], d['verdict'])}")
+                  f"{named_verdict(d['verdict'], 'searched', 'rule')}")
 
 
 def main(argv=None) -> int:

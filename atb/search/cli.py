@@ -13,6 +13,7 @@ import logging
 
 from atb import cli
 from atb.errors import UsageError
+from atb.stats import named_verdict
 
 log = logging.getLogger("atb.search.cli")
 
@@ -173,7 +174,8 @@ def _print_reranking(r: dict) -> None:
         print(f"winner {w['arch']} ({_speed(w['measured_speedup'])}) vs BERT rule {b['arch']} "
               f"({_speed(b['measured_speedup'])}): {c['difference']:+.2%} "
               f"[{c['ci_low']:+.2%}, {c['ci_high']:+.2%}] on {c['n_examples']} validation "
-              f"examples: {c['verdict']} (validation split; confirm on the test split with "
+              f"examples: {named_verdict(c['verdict'], 'winner', 'rule')} (validation split; "
+              f"confirm on the test split with "
               f"atb-eval compare)")
 
 
