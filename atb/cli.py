@@ -47,6 +47,15 @@ def positive_int(text: str) -> int:
     return _int_at_least(text, 1, "the count")
 
 
+def count_or_auto(text: str) -> int | str:
+    """argparse type of --samples: a count of at least 0, or the word ``auto``."""
+    if text == "auto":
+        return text
+    if not text.lstrip("-").isdigit():
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}")
+    return _int_at_least(text, 0, "the count")
+
+
 def seed_int(text: str) -> int:
     """argparse type of a random seed: numpy's generators refuse negative ones."""
     return _int_at_least(text, 0, "a seed")

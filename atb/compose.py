@@ -35,7 +35,8 @@ log = logging.getLogger("atb.compose")
 # -- profiler + predictor ---------------------------------------------------------------------
 def profile(workspace: Workspace | str | Path | None = None, config=None, **options):
     """``atb.profiler.profile`` (same config and options); ``strategy="uncertainty"`` ranks
-    candidates by the latency predictor's committee unless ``propose`` is given."""
+    candidates by the latency predictor's committee unless ``propose`` is given, and
+    ``samples="auto"`` reads the predictor's learning curve unless ``learning_gain`` is given."""
     from atb.profiler.api import profile as profile_store
 
     strategy = options.get("strategy", config.strategy if config is not None else None)
@@ -43,6 +44,11 @@ def profile(workspace: Workspace | str | Path | None = None, config=None, **opti
         from atb.predictor.active import propose_uncertain
 
         options["propose"] = propose_uncertain
+    samples = options.get("samples", config.samples if config is not None else None)
+    if samples == "auto" and options.get("learning_gain") is None:
+        from atb.predictor.fit import learning_gain
+
+        options["learning_gain"] = learning_gain
     if config is not None:
         options["config"] = config
     return profile_store(workspace, **options)

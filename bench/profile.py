@@ -34,7 +34,9 @@ from atb.arch import BERT_BASE, Arch, get_space
 from atb.devices import DeviceSetting, get_backend
 from atb.profiler.lock import HostLock
 from atb.profiler.onnx_graph import INPUT_NAMES, WeightPool, build_onnx, example_inputs, state_dict_weights
+from atb.profiler.drift import corrected_rows
 from atb.profiler.session import REFERENCE_ARCH
+from atb.profiler.store import LatencyStore
 from atb.profiler.timing import CAREFUL_RULE, TimingRule, measure, measure_group
 
 PROFILE = [sys.executable, "-m", "atb.profiler.cli"]
@@ -77,8 +79,9 @@ def retest(root: Path, n: int, thread_counts: list[int]) -> None:
         ws = root / f"retest-t{threads}"
         first = atb_profile(flags + ["--threads", str(threads), "--workspace", str(ws), "--seed", "1"])
         second = atb_profile(flags + ["--threads", str(threads), "--workspace", str(ws), "--seed", "2"])
-        a = {r["arch"]: r for r in first["results"]}
-        b = {r["arch"]: r for r in second["results"]}
+        # the labels as the store gives them after both runs: under protocol 4 both share the
+        # key's pooled anchor, which the first process could not know yet
+        a, b = (stored_labels(ws, r["device_key"], r["run_id"]) for r in (first, second))
 
         def err(field: str) -> np.ndarray:
             x = np.array([a[k][field] for k in archs])
@@ -90,6 +93,7 @@ def retest(root: Path, n: int, thread_counts: list[int]) -> None:
             "speedup": err("speedup"),
             "shift": np.median([b[k]["raw_ms"] / a[k]["raw_ms"] for k in archs]),
             "noisy": np.mean([r["noisy"] for r in first["results"] + second["results"]]),
+            "anchor": second["anchor"],
         }
     heads = "".join(f"{f't{t} median':>12}{f't{t} p90':>10}" for t in columns)
     print(f"{'':24}{heads}")
@@ -99,6 +103,14 @@ def retest(root: Path, n: int, thread_counts: list[int]) -> None:
         print(f"{name:24}{cells}")
     print(f"{'raw shift (p2 / p1)':24}" + "".join(f"{c['shift']:12.3f}{'':10}" for c in columns.values()))
     print(f"{'noisy labels':24}" + "".join(f"{100 * c['noisy']:11.0f}%{'':10}" for c in columns.values()))
+    print(f"{'anchor runs apart':24}" + "".join(
+        f"{100 * (c['anchor'] or {}).get('run_spread', float('nan')):11.2f}%{'':10}" for c in columns.values()))
+
+
+def stored_labels(ws: Path, device_key: str, run_id: int) -> dict[str, dict]:
+    """Arch -> the drift-corrected label of one run, read from the store now."""
+    with LatencyStore.open(ws / "latency.sqlite", readonly=True) as store:
+        return {r["arch"]: r for r in corrected_rows(store, device_key, run_id=run_id) if r["role"] == "requested"}
 
 
 # the space's sizes, smallest to largest, with the models the issue measured the ORT bias on

@@ -159,8 +159,9 @@ def cmd_fit(args) -> int:
     pred = fit_predictor(labels, kinds=kinds, folds=args.folds, test_fraction=args.test_fraction,
                          seed=args.seed, source=args.labels or "store")
     path = _save(pred, args, last)
+    noise = None if args.labels else _label_noise(args, labels.device_key)
     if args.json:
-        cli.print_json({"path": str(path), **pred.summary()})
+        cli.print_json({"path": str(path), **pred.summary(), "label_noise": noise})
         return 0
     rows = [_metric_row(k + (" *" if k == pred.chosen else ""), m) for k, m in pred.cv_scores.items()]
     if rows:
@@ -170,7 +171,24 @@ def cmd_fit(args) -> int:
         print()
         cli.print_table(rows, _METRIC_COLUMNS, title=f"held-out architectures ({pred.training['n_test']})")
     print(f"\nchose {pred.chosen}; wrote {path}")
+    if noise:
+        print(f"label noise: re-timed archs differ by {100 * noise['median']:.1f}% (median; {noise['n']} "
+              f"archs, {noise['scope']}), so a perfect predictor would score a speedup MAPE of about "
+              f"{100 * noise['mape_floor']:.1f}% on these labels; {pred.chosen} scores "
+              f"{pred.heldout_metrics.get(pred.chosen, {}).get('speedup_mape', float('nan')):.2%} held out")
     return 0
+
+
+def _label_noise(args, device_key: str) -> dict | None:
+    """The store's sentinel figure for ``device_key`` and the MAPE floor it implies."""
+    from atb.predictor.auto import open_store
+    from atb.profiler.api import label_noise
+    from atb.profiler.repeatability import mape_floor
+    from atb.workspace import Workspace
+
+    with open_store(Workspace.resolve(args.workspace)) as store:
+        rep = label_noise(store, device_key)
+    return {**rep.to_dict(), "mape_floor": mape_floor(rep.median)} if rep else None
 
 
 def cmd_eval(args) -> int:

@@ -18,12 +18,14 @@ import numpy as np
 from atb.arch import Arch, get_space
 from atb.devices import DeviceSetting, setting_for_key
 from atb.errors import DeviceKeyMismatchError, MissingInputError, UsageError
-from atb.profiler.drift import corrected_rows
+from atb.profiler.drift import anchor_estimate, corrected_rows
 from atb.profiler.labels import VERIFICATION_SOURCE, LabelSet, write_csv
+from atb.profiler.repeatability import Repeatability, repeatability, sentinel_count
 from atb.profiler.sampling import plan_uncertain, plan_uniform
-from atb.profiler.session import ProfileReport, results_of_run, run_profile
+from atb.profiler.session import ProfileReport, Sentinels, results_of_run, run_profile
+from atb.profiler.stopping import AUTO, AUTO_FLOOR, DEFAULT_MAX_SAMPLES, AutoStop, LearningGain, plan_auto
 from atb.profiler.store import LatencyStore
-from atb.profiler.timing import TimingRule
+from atb.profiler.timing import PROTOCOL_VERSION, TimingRule
 from atb.workspace import Workspace
 
 log = logging.getLogger("atb.profiler")
@@ -41,12 +43,15 @@ class ProfileConfig:
     """What a profiling call times, and how: the setting and the sampling options.
 
     ``samples=N`` (the store ends up holding N sampled archs of ``space`` -- of the
-    ``super_config`` supernet -- for the setting's device key) or ``archs`` (time exactly
-    these). ``rule``/``careful_rule`` override the timing rules (:mod:`atb.profiler.timing`).
+    ``super_config`` supernet -- for the setting's device key), ``samples="auto"`` (sample
+    until the predictor stops improving, at most ``max_samples``: :mod:`atb.profiler.stopping`)
+    or ``archs`` (time exactly these). ``rule``/``careful_rule`` override the timing rules
+    (:mod:`atb.profiler.timing`).
     """
 
     setting: DeviceSetting = field(default_factory=DeviceSetting)
-    samples: int | None = None
+    samples: int | str | None = None
+    max_samples: int = DEFAULT_MAX_SAMPLES
     archs: tuple[Arch | str, ...] | None = None
     space: str = "pretrain"
     super_config: str = "base"
@@ -78,8 +83,14 @@ class ProfileConfig:
         """Check the sampling options (not the setting: that needs a machine)."""
         if (self.samples is None) == (self.archs is None):
             raise UsageError("give either a number of samples or a list of archs to time")
-        if self.samples is not None and self.samples < 0:
+        if isinstance(self.samples, str) and self.samples != AUTO:
+            raise UsageError(f"--samples takes a number or 'auto' (got {self.samples!r})")
+        if isinstance(self.samples, int) and self.samples < 0:
             raise UsageError(f"--samples must be at least 0 (got {self.samples})")
+        if self.max_samples < 1:
+            raise UsageError(f"--max-samples must be at least 1 (got {self.max_samples})")
+        if self.samples == AUTO and self.strategy != "uniform":
+            raise UsageError("--samples auto samples uniformly", hint="drop --strategy, or give --samples N")
         if self.strategy not in STRATEGIES:
             raise UsageError(f"unknown strategy {self.strategy!r}", hint=f"use one of: {', '.join(STRATEGIES)}")
         return self
@@ -90,6 +101,7 @@ def profile(
     config: ProfileConfig | None = None,
     *,
     propose: Propose | None = None,
+    learning_gain: LearningGain | None = None,
     role: str | None = None,
     **options,
 ) -> ProfileReport:
@@ -103,26 +115,39 @@ def profile(
     space or not, e.g. BERT-rule baselines). ``strategy="uncertainty"`` picks sampled archs
     where ``propose`` (refitted on the labels measured so far) is least sure, after a uniform
     warm start; ``atb.compose.profile`` supplies the latency predictor's committee.
+    ``samples="auto"`` needs ``learning_gain`` (:mod:`atb.profiler.stopping`), which
+    ``atb.compose.profile`` supplies too.
     """
     config = ProfileConfig.of(config, **options).check()
     if config.strategy == "uncertainty" and config.samples is not None and propose is None:
         raise UsageError("uncertainty sampling needs a ranking function (propose=...)",
                          hint="call atb.compose.profile, which hands in the latency predictor's")
+    if config.samples == AUTO and learning_gain is None:
+        raise UsageError("--samples auto needs the predictor's learning curve (learning_gain=...)",
+                         hint="call atb.compose.profile, which hands it in")
     config = replace(config, setting=config.setting.resolve())
-    return _profile(Workspace.of(workspace), config, propose=propose, role=role)
+    return _profile(Workspace.of(workspace), config, propose=propose, learning_gain=learning_gain, role=role)
 
 
 def _profile(ws: Workspace, config: ProfileConfig, *, propose: Propose | None = None,
-             role: str | None = None) -> ProfileReport:
+             learning_gain: LearningGain | None = None, role: str | None = None) -> ProfileReport:
     """:func:`profile` for a config whose setting is resolved."""
     setting, samples, seed = config.setting, config.samples, config.seed
     key = setting.key()
     search_space = get_space(config.space, config.super_config)
+    auto = None
     with LatencyStore.open(ws.store_path) as store:
         if config.archs is not None:
             todo = [a if isinstance(a, Arch) else Arch.parse(a) for a in config.archs]
             order = list(np.random.default_rng(seed).permutation(len(todo)))
             batches, expected, role = [[todo[i] for i in order]], len(todo), role or "requested"
+        elif samples == AUTO:
+            done = store.sampled_archs(key)
+            auto = AutoStop(floor=min(AUTO_FLOOR, config.max_samples), cap=config.max_samples)
+            batches = plan_auto(search_space, seed, done, auto,
+                                labels=lambda: LabelSet.from_store(store, key), gain=learning_gain,
+                                noise=lambda: _noise_level(store, key))
+            expected, role, todo = max(auto.floor - len(done), 0), "sampled", None
         else:
             done = store.sampled_archs(key)
             need = samples - len(done)
@@ -137,11 +162,52 @@ def _profile(ws: Workspace, config: ProfileConfig, *, propose: Propose | None = 
             expected, role, todo = need, "sampled", None
         run, timed, errors = run_profile(
             store, setting, batches, role, expected, space=search_space.name,
+            sentinels=_sentinels(store, key, seed, expected if auto is None else config.max_samples),
             rule=config.rule, careful_rule=config.careful_rule, seed=seed,
         )
         results, bert = results_of_run(store, key, run.run_id, todo if todo is not None else timed, errors)
         total = len(store.sampled_archs(key))
-    return ProfileReport(key, run.run_id, total, run.stats.archs, bert, results, run.stats.to_dict())
+        rows = _protocol_rows(store, key)
+        anchor = anchor_estimate(store, key, PROTOCOL_VERSION)
+    return ProfileReport(key, run.run_id, total, run.stats.archs, bert, results, run.stats.to_dict(),
+                         repeatability=_as_dict(repeatability(rows, run.run_id)),
+                         key_repeatability=_as_dict(repeatability(rows)),
+                         anchor=anchor.to_dict() if anchor else None,
+                         auto=auto.to_dict() if auto else None)
+
+
+def label_noise(store: LatencyStore, device_key: str) -> Repeatability | None:
+    """How well the labels of ``device_key`` (today's protocol) repeat: every sentinel's
+    difference from its first label (:mod:`atb.profiler.repeatability`); None without any."""
+    return repeatability(_protocol_rows(store, device_key))
+
+
+def _protocol_rows(store: LatencyStore, key: str) -> list[dict]:
+    return [r for r in corrected_rows(store, key) if r["protocol_version"] == PROTOCOL_VERSION]
+
+
+def _as_dict(rep: Repeatability | None) -> dict | None:
+    return rep.to_dict() if rep else None
+
+
+def _noise_level(store: LatencyStore, key: str) -> float | None:
+    """The key's label noise so far (median sentinel difference), for ``--samples auto``."""
+    rep = label_noise(store, key)
+    return rep.median if rep else None
+
+
+def _sentinels(store: LatencyStore, key: str, seed: int, archs_in_run: int) -> Sentinels:
+    """Sentinels of a run: archs of earlier runs of the key when there are any (so the figure
+    spans processes), else a few of the run's own (atb.profiler.repeatability)."""
+    n = sentinel_count(archs_in_run)
+    if not n:
+        return Sentinels()
+    pool = store.labelled_archs(key)
+    if not pool:
+        return Sentinels(own=n)
+    rng = np.random.default_rng([seed, len(store.runs(key))])  # another set each run
+    chosen = rng.choice(len(pool), size=min(n, len(pool)), replace=False)
+    return Sentinels(earlier=tuple(Arch.parse(pool[i]) for i in sorted(chosen)))
 
 
 def profile_archs(

@@ -1,6 +1,7 @@
 """atb-profile: time sampled (or given) architectures on this CPU into the workspace store.
 
     atb-profile --device cpu --samples 10000            # the store ends up with 10000 samples
+    atb-profile --device cpu --samples auto              # until the predictor stops improving
     atb-profile --device cpu --arch 5-564-1054-8-512     # time given archs (any shape)
     atb-profile export --workspace DIR -o labels.csv     # drift-corrected labels as CSV
 
@@ -15,10 +16,13 @@ from atb import cli
 
 NOISY_SHARE_ADVICE = 0.5  # above this share of noisy labels the run suggests fewer threads
 
+
 EPILOG = """Labels are drift-corrected: archs are timed in small groups, in short bursts
-alternating with a reference model, and BERT-base is timed the same way at both ends of a
-run, so every run is compared with the machine's state at that moment and every latency is
-also stored as a speedup over BERT-base measured in the same time window."""
+alternating with a reference model, so every run is compared with the machine's state at that
+moment. BERT-base is timed the same way at both ends of a run and every minute, and pooled over
+the device key's runs into one anchor: every latency is also a speedup over BERT-base. A few
+archs of earlier runs are re-timed in every run of 50 archs or more, and the summary says how
+well labels repeat (docs/protocol.md)."""
 
 
 def add_setting_options(p, threads_default: str) -> None:
@@ -54,8 +58,11 @@ def build_parser():
     p.epilog = EPILOG
     p.add_argument("--device", default="cpu", choices=["cpu"], help="where to time (default: cpu)")
     what = p.add_mutually_exclusive_group()
-    what.add_argument("--samples", type=int, metavar="N",
-                      help="make the store hold N sampled archs for this device key (resumes)")
+    what.add_argument("--samples", type=cli.count_or_auto, metavar="N|auto",
+                      help="make the store hold N sampled archs for this device key (resumes); auto: "
+                           "until more labels no longer improve the latency predictor")
+    p.add_argument("--max-samples", type=cli.positive_int, default=None, metavar="N",
+                   help="the most sampled archs --samples auto lets the store hold (default: 10000)")
     what.add_argument("--arch", action="append", metavar="ARCH",
                       help="time this arch (lt-dm-df-h-dqkv); repeat for several")
     add_setting_options(p, threads_default="physical cores")
@@ -82,20 +89,23 @@ def main(argv: list[str] | None = None) -> int:
     cli.configure(args)
     if args.samples is None and not args.arch:
         parser.error("nothing to time: give --samples N or --arch ARCH")
+    if args.max_samples is not None and args.samples != "auto":
+        parser.error("--max-samples goes with --samples auto")
 
     def body() -> int:
         from atb.arch import Arch
         from atb.compose import profile  # hands the predictor's ranking to --strategy uncertainty
 
         archs = [Arch.parse(a) for a in args.arch] if args.arch else None
+        extra = {"max_samples": args.max_samples} if args.max_samples else {}
         config = config_from_args(args, samples=args.samples, archs=archs, strategy=args.strategy,
-                                  device=args.device)
+                                  device=args.device, **extra)
         report = profile(args.workspace, config)
         if args.json:
             cli.print_json(report.to_dict())
         else:
             _print_summary(report)
-        if advice := noise_advice(report):
+        if advice := noise_warning_of(report) or noise_advice(report):
             print(advice, file=sys.stderr)
         return 0
 
@@ -117,6 +127,20 @@ def noise_advice(report) -> str | None:
     return (f"note: {report.noisy_share:.0%} of the labels are noisy (IQR above 5% of the median) at "
             f"{threads} threads; on a shared or virtual machine --threads 1 is usually far more "
             "repeatable")
+
+
+def noise_warning_of(report) -> str | None:
+    """The one-line warning when the run's sentinels (or the key's) repeat worse than 3%."""
+    import os
+
+    from atb.devices.setting import setting_from_key
+    from atb.profiler.repeatability import Repeatability, noise_warning
+
+    measured = report.repeatability or report.key_repeatability
+    if not measured:
+        return None
+    return noise_warning(Repeatability(**measured), setting_from_key(report.device_key).threads,
+                         os.cpu_count(), report.stats.get("steal_share"), report.noisy_share)
 
 
 def _export(args) -> int:
@@ -151,6 +175,17 @@ def _print_summary(report) -> None:
     if stats:
         print(f"wall time      {stats['wall_s']:.1f} s, overhead ratio {stats['overhead_ratio']:.2f} "
               f"(wall / timed inference), {stats['archs_per_hour']:.0f} archs/hour")
+    if report.anchor:
+        a = report.anchor
+        print(f"anchor         BERT-base/reference {a['bert_base_over_reference']:.3f} "
+              f"[{a['ci95'][0]:.3f}, {a['ci95'][1]:.3f}] from {a['points']} points in {a['runs']} run(s): "
+              f"every speedup shares ±{100 * a['rel_halfwidth']:.1f}%")
+    for name, rep in (("this run", report.repeatability), ("this key", report.key_repeatability)):
+        if rep:
+            print(f"repeatability  {name}: {100 * rep['median']:.1f}% median, {100 * rep['p90']:.1f}% p90 "
+                  f"speedup difference, {rep['n']} re-timed archs ({rep['scope']})")
+    if report.auto:
+        print(f"samples auto   stopped: {report.auto['reason']}")
     if not report.results:
         return
     shown = sorted(report.results, key=lambda r: -(r.speedup or 0))

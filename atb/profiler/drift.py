@@ -9,9 +9,15 @@ timed in profiling run r:
                  :data:`SMOOTH_RUNS` consecutive reference runs, interpolated in time;
 * ``ratio``      = median over the model's runs i of ``t_i / ref_r(s_i)`` -- each run is
                  compared with the machine's state at that moment;
-* ``speedup``    = ``[BERT-base / ref]_r / ratio``, where ``[BERT-base / ref]_r`` is the same
-                 kind of ratio for BERT-base, timed with the reference at the run's start and end
-                 (median of the two): Lat(BERT-base) / Lat(model) in the same time window;
+* ``speedup``    = ``A / ratio``, where ``A`` = BERT-base / reference is the same kind of
+                 ratio for BERT-base (Lat(BERT-base) / Lat(model) over the reference):
+                 - protocol 4: ``A`` is pooled over every *anchor point* of the device key (the
+                   median of all BERT-base timings of all its runs, each run timing BERT-base at
+                   both ends and every ``ANCHOR_EVERY_S`` in between). One run's anchor moved by
+                   4% (1 thread) to 27% (2 threads, two speed modes) against the next run's, and
+                   every label of the run carried that error; pooled, the labels of all runs
+                   share one anchor, whose own uncertainty :func:`anchor_estimate` reports;
+                 - protocols 2-3: ``A`` of run r alone (the median of its two ends);
 * ``latency_ms`` = ``ratio * anchor``, the anchor being the reference's median in the device
                  key's first run of the same protocol: every run is put on that run's scale.
 
@@ -22,13 +28,15 @@ store is read, so the store stays append-only and a crash never leaves half-corr
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 import numpy as np
 
 from atb.profiler.rows import MeasurementRow
 
 SMOOTH_RUNS = 5  # reference runs per rolling median (about two bursts)
-LABEL_ROLES = ("sampled", "requested", "verify")
+LABEL_ROLES = ("sampled", "requested", "verify", "sentinel")  # roles that get a corrected row
+POOLED_ANCHOR_SINCE = 4  # the first protocol whose BERT-base anchor is pooled over runs
 
 
 class ReferenceCurve:
@@ -52,6 +60,84 @@ class ReferenceCurve:
         return row.times / self.at(row.starts)
 
 
+def _reference_curves(by_run: dict[int, list[MeasurementRow]]) -> dict[int, ReferenceCurve]:
+    return {rid: ReferenceCurve(refs) for rid, rows in by_run.items()
+            if (refs := [m for m in rows if m.role == "reference"])}
+
+
+def anchor_points(by_run: dict[int, list[MeasurementRow]],
+                  curves: dict[int, ReferenceCurve]) -> dict[int, list[float]]:
+    """Run -> the BERT-base / reference ratio of each of its BERT-base timings."""
+    return {rid: points for rid, curve in curves.items()
+            if (points := [float(np.median(curve.ratios(m))) for m in by_run[rid] if m.role == "bert_base"])}
+
+
+def _run_anchors(by_run: dict[int, list[MeasurementRow]], curves: dict[int, ReferenceCurve]) -> dict[int, float]:
+    """Run -> the BERT-base / reference ratio its speedups use (see the module docstring)."""
+    points = anchor_points(by_run, curves)
+    if not points:
+        return {}
+    protocol = next(iter(by_run.values()))[0].protocol_version
+    if protocol >= POOLED_ANCHOR_SINCE:
+        pooled = float(np.median(np.concatenate(list(points.values()))))
+        return {rid: pooled for rid in curves}
+    per_run = {rid: float(np.median(p)) for rid, p in points.items()}
+    fallback = float(np.median(list(per_run.values())))  # a run cut short before its BERT-base
+    return {rid: per_run.get(rid, fallback) for rid in curves}
+
+
+@dataclass(frozen=True)
+class AnchorEstimate:
+    """How well the device key's BERT-base anchor is known (protocol 4 and later)."""
+
+    ratio: float  # BERT-base / reference, pooled over every anchor point
+    low: float  # 95% bootstrap interval of the pooled median (over points)
+    high: float
+    points: int
+    runs: int
+    run_spread: float | None  # (max - min) / median of the runs' own medians; None for one run
+
+    @property
+    def rel_halfwidth(self) -> float:
+        """Half the interval's width relative to the ratio: the share of every speedup that is
+        uncertain in common (it moves all labels of the key together, not their order)."""
+        return (self.high - self.low) / 2 / self.ratio
+
+    def to_dict(self) -> dict:
+        return {"bert_base_over_reference": self.ratio, "ci95": [self.low, self.high], "points": self.points,
+                "runs": self.runs, "run_spread": self.run_spread, "rel_halfwidth": self.rel_halfwidth}
+
+
+def anchor_estimate(store, device_key: str, protocol_version: int, resamples: int = 2000) -> AnchorEstimate | None:
+    """The pooled anchor of ``device_key`` under ``protocol_version`` with its 95% interval, or
+    None when the key has no BERT-base timing yet.
+
+    The interval resamples runs (then their points) once there are 3 runs: the points of one
+    run share its process, and its speed mode on a two-mode machine; with fewer runs it
+    resamples points, which understates what the next process may bring.
+    """
+    by_run: dict[int, list[MeasurementRow]] = defaultdict(list)
+    for m in store.measurements(device_key):
+        if m.ok and m.protocol_version == protocol_version:
+            by_run[m.run_id].append(m)
+    points = anchor_points(by_run, _reference_curves(by_run))
+    if not points:
+        return None
+    values = np.concatenate([np.asarray(p) for p in points.values()])
+    rng = np.random.default_rng(0)
+    if len(points) >= 3:
+        runs = [np.asarray(p) for p in points.values()]
+        boot = np.array([np.median(np.concatenate([rng.choice(runs[i], len(runs[i]))
+                                                   for i in rng.integers(0, len(runs), len(runs))]))
+                         for _ in range(resamples)])
+    else:
+        boot = np.median(rng.choice(values, size=(resamples, len(values))), axis=1)
+    run_medians = [float(np.median(p)) for p in points.values()]
+    spread = (max(run_medians) - min(run_medians)) / float(np.median(run_medians)) if len(points) > 1 else None
+    low, high = np.percentile(boot, [2.5, 97.5])
+    return AnchorEstimate(float(np.median(values)), float(low), float(high), len(values), len(points), spread)
+
+
 def corrected_rows(store, device_key: str, run_id: int | None = None) -> list[dict]:
     """Drift-corrected label rows (dicts with the CSV columns of atb.profiler.labels) of the
     measurements in ``store``, a :class:`~atb.profiler.store.LatencyStore`.
@@ -70,16 +156,9 @@ def corrected_rows(store, device_key: str, run_id: int | None = None) -> list[di
 
 def _corrected_protocol_rows(by_run: dict[int, list[MeasurementRow]], run_id: int | None) -> list[dict]:
     """:func:`corrected_rows` for the runs of one protocol."""
-    curves = {rid: ReferenceCurve(refs) for rid, rows in by_run.items()
-              if (refs := [m for m in rows if m.role == "reference"])}
+    curves = _reference_curves(by_run)
     anchor = curves[min(curves)].median * 1e3 if curves else None  # ms
-
-    bert_ratios = {}  # run -> BERT-base / reference within that run
-    for rid, curve in curves.items():
-        berts = [m for m in by_run[rid] if m.role == "bert_base"]
-        if berts:
-            bert_ratios[rid] = float(np.median([np.median(curve.ratios(b)) for b in berts]))
-    fallback = float(np.median(list(bert_ratios.values()))) if bert_ratios else None
+    bert_ratios = _run_anchors(by_run, curves)
 
     out = []
     for rid in sorted(by_run):
@@ -91,7 +170,7 @@ def _corrected_protocol_rows(by_run: dict[int, list[MeasurementRow]], run_id: in
                 continue
             if curve is not None:
                 runs_ms = curve.ratios(m) * anchor
-                bert_ratio = bert_ratios.get(rid, fallback)
+                bert_ratio = bert_ratios.get(rid)
                 bert_ms = bert_ratio * anchor if bert_ratio is not None else float("nan")
             else:
                 runs_ms, bert_ms = m.times * 1e3, float("nan")

@@ -33,6 +33,7 @@ log = logging.getLogger("atb.profiler.labels")
 
 TRAINING_SOURCES = ("sampled", "requested")  # what a predictor learns from by default
 VERIFICATION_SOURCE = "verify"  # a search's re-measured results: checks, not training data
+SENTINEL_SOURCE = "sentinel"  # an arch re-timed to measure repeatability: never training data
 
 CSV_COLUMNS = (
     "arch", "lt", "dm", "df", "h", "dqkv", "device_key", "protocol_version", "source",
@@ -158,8 +159,10 @@ class LabelSet:
                 raise StoreError(f"{path}:{n}: fewer fields than the header (a truncated file?)")
             r.setdefault("raw_ms", r["latency_ms"])
             r.setdefault("protocol_version", 0)
-        # only verification rows are set aside: a CSV made elsewhere may name its own sources
-        kept = [r for r in rows if include_verification or r.get("source") != VERIFICATION_SOURCE]
+        # only verification and sentinel rows are set aside: a CSV made elsewhere may name its
+        # own sources
+        kept = [r for r in rows if r.get("source") != SENTINEL_SOURCE
+                and (include_verification or r.get("source") != VERIFICATION_SOURCE)]
         if not kept:
             raise MissingInputError(
                 f"{path} holds only verification labels (re-measured search results)",

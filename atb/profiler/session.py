@@ -1,13 +1,16 @@
-"""A profiling run: BERT-base at both ends, archs in interleaved groups in between.
+"""A profiling run: BERT-base at both ends and every minute, archs in interleaved groups.
 
 The flow of one run (see :mod:`atb.profiler.drift` for why):
 
 1. take the host lock (one timer per machine) and open a run in the store;
-2. time BERT-base interleaved with the reference, carefully;
-3. time the archs in random order, in groups of ``group_size`` loaded together and timed in
+2. time BERT-base interleaved with the reference, carefully (an *anchor point*);
+3. re-time the sentinels of earlier runs (:mod:`atb.profiler.repeatability`), if any;
+4. time the archs in random order, in groups of ``group_size`` loaded together and timed in
    alternating bursts with the reference (:func:`atb.profiler.timing.measure_group`); each
-   group's measurements are committed as soon as the group is done;
-4. time BERT-base with the reference again.
+   group's measurements are committed as soon as the group is done; every
+   ``ANCHOR_EVERY_S`` another, shorter anchor point; on a key's first run, a few of the run's
+   own archs re-timed as sentinels once it has timed ``SENTINEL_AFTER`` (or at the end);
+5. time BERT-base with the reference again, carefully.
 
 An arch whose backend raises while it is loaded or timed is stored as failed with its reason
 ("load failed: ..." / "timing failed: ..."), dropped from its group, and the run goes on; a
@@ -34,11 +37,12 @@ from atb.errors import AtbError, BackendFailedError
 from atb.profiler.drift import corrected_rows
 from atb.profiler.lock import HostLock
 from atb.profiler.onnx_graph import default_pool, example_inputs, graph_for
+from atb.profiler.repeatability import SENTINEL_ROLE, read_steal, steal_share
 from atb.profiler.rows import MeasurementRecord, StoreSink
 from atb.profiler.store import LatencyStore
 from atb.profiler.timing import (
-    NOISY_IQR, PROTOCOL_VERSION, Measurement, TimingFailure, TimingRule, describe_exception, measure_group,
-    rules_from_env,
+    NOISY_IQR, PROTOCOL_VERSION, Measurement, TimingFailure, TimingRule, anchor_rule_from_env, describe_exception,
+    measure_group, rules_from_env,
 )
 from atb.progress import progress
 
@@ -48,6 +52,10 @@ log = logging.getLogger("atb.profiler")
 # large enough to feel what slows the archs (two-thread matrix products)
 REFERENCE_ARCH = Arch(2, 384, 1536, 6, 384)
 GROUP_SIZE = 4  # archs loaded and timed together; larger groups dilute the reference's share
+# BERT-base between groups: the anchor is pooled over these points (drift.py); at ~2 s a point
+# every minute costs ~3% of a run
+ANCHOR_EVERY_S = 60.0
+SENTINEL_AFTER = 100  # a key's first run re-times its own sentinels after this many archs
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,8 @@ class RunStats:
     arch_timed_s: float = 0.0  # the archs' timed runs only
     setup_s: float = 0.0  # graph build + load
     archs: int = 0
+    anchor_points: int = 0  # BERT-base timings in this run
+    steal_share: float | None = None  # CPU time the hypervisor took during the run (/proc/stat)
 
     def to_dict(self) -> dict:
         return {
@@ -97,6 +107,8 @@ class RunStats:
             "setup_s": self.setup_s,
             "overhead_ratio": self.wall_s / self.timed_s if self.timed_s else None,
             "archs_per_hour": 3600 * self.archs / self.wall_s if self.wall_s else None,
+            "anchor_points": self.anchor_points,
+            "steal_share": self.steal_share,
         }
 
 
@@ -109,6 +121,10 @@ class ProfileReport:
     bert_base_ms: float | None
     results: list[ArchResult]
     stats: dict
+    repeatability: dict | None = None  # this run's sentinels (atb.profiler.repeatability)
+    key_repeatability: dict | None = None  # every sentinel of the key under this protocol
+    anchor: dict | None = None  # the key's pooled anchor (drift.AnchorEstimate)
+    auto: dict | None = None  # --samples auto: checkpoints and why it stopped
 
     @property
     def failed(self) -> list[ArchResult]:
@@ -138,6 +154,10 @@ class ProfileReport:
             "bert_base_ms": self.bert_base_ms,
             "results": [r.to_dict() for r in self.results],
             "stats": self.stats,
+            "repeatability": self.repeatability,
+            "key_repeatability": self.key_repeatability,
+            "anchor": self.anchor,
+            "auto": self.auto,
         }
 
 
@@ -154,6 +174,7 @@ class ProfilingRun:
         seed: int = 0,
         command: str | None = None,
         machine: Fingerprint | None = None,
+        anchor_every_s: float = ANCHOR_EVERY_S,
     ):
         # store: a LatencyStore, or another StoreSink (atb.fleet records the rows on a node and
         # ships them to the one process that writes the store)
@@ -172,6 +193,11 @@ class ProfilingRun:
         self.run_id: int | None = None
         self._lock = HostLock(self.command)
         self._reference_runner = None
+        self._bert_runner = None  # loaded once, timed at every anchor point
+        self.anchor_every_s = anchor_every_s
+        self.anchor_rule = anchor_rule_from_env()
+        self._last_anchor = time.perf_counter()
+        self._steal_before = read_steal()
 
     # -- life cycle -----------------------------------------------------------------------
     def __enter__(self) -> "ProfilingRun":
@@ -183,7 +209,7 @@ class ProfilingRun:
                 self.device_key, self.setting.record(), self.machine.to_dict(), PROTOCOL_VERSION,
                 self.rule.to_dict(), str(self.reference_arch), self.command,
             )
-            self._time_bert_base()
+            self._time_bert_base(self.careful_rule)
         except BaseException:
             self._close()
             raise
@@ -192,15 +218,17 @@ class ProfilingRun:
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
             if exc_type is None:  # after Ctrl-C or a crash, end at once: all is committed
-                self._time_bert_base()
+                self._time_bert_base(self.careful_rule)
         finally:
             self._close()
 
     def _close(self) -> None:
-        if self._reference_runner is not None:
-            self._reference_runner.close()
-            self._reference_runner = None
+        for runner in (self._reference_runner, self._bert_runner):
+            if runner is not None:
+                runner.close()
+        self._reference_runner = self._bert_runner = None
         self.stats.wall_s = time.perf_counter() - self.stats.started
+        self.stats.steal_share = steal_share(self._steal_before, read_steal())
         self._lock.__exit__(None, None, None)
 
     # -- timing ---------------------------------------------------------------------------
@@ -233,16 +261,26 @@ class ProfilingRun:
         self.stats.timed_s += ref.timed_s + sum(m.timed_s for m in results if isinstance(m, Measurement))
         return results
 
-    def _time_bert_base(self) -> None:
+    def _time_bert_base(self, rule: TimingRule) -> None:
+        """One anchor point: BERT-base timed with the reference under ``rule``."""
         what = f"BERT-base ({BERT_BASE})"
-        with self._stops_the_run(what):
-            runner, setup = self._load(BERT_BASE)
-        with runner:
-            (m,) = self._measure([runner], self.careful_rule)
+        setup = None
+        if self._bert_runner is None:
+            with self._stops_the_run(what):
+                self._bert_runner, setup = self._load(BERT_BASE)
+        (m,) = self._measure([self._bert_runner], rule)
         if isinstance(m, TimingFailure):
             raise self._run_failure(what, m.exception) from m.exception
         self.store.add(self._record(BERT_BASE, "bert_base", m, setup_s=setup))
+        self.stats.anchor_points += 1
+        self._last_anchor = time.perf_counter()
         log.debug("BERT-base: %.2f ms raw", m.median_ms)
+
+    def anchor_if_due(self) -> None:
+        """An anchor point between groups once ``anchor_every_s`` passed since the last."""
+        if time.perf_counter() - self._last_anchor >= self.anchor_every_s:
+            self._time_bert_base(self.anchor_rule)
+
 
     def time_group(self, archs: list[Arch], role: str, space: str | None = None) -> dict[Arch, Measurement | str]:
         """Time a few archs together and commit them.
@@ -251,6 +289,7 @@ class ProfilingRun:
         it is committed with its reason and the rest of the group is timed and committed as
         usual. Returns each arch's measurement, or the error text for an arch that failed.
         """
+        self.anchor_if_due()
         loaded, outcome = [], {}
         try:
             for arch in archs:
@@ -328,6 +367,14 @@ def results_of_run(store: LatencyStore, device_key: str, run_id: int, archs: Ite
     return results, bert
 
 
+@dataclass(frozen=True)
+class Sentinels:
+    """The archs a run re-times (role ``sentinel``) to measure its labels' repeatability."""
+
+    earlier: tuple[Arch, ...] = ()  # first timed in an earlier run: re-timed at the start
+    own: int = 0  # without earlier ones: this many of the run's own archs, re-timed later
+
+
 def run_profile(
     store: StoreSink,
     setting: DeviceSetting,
@@ -337,13 +384,23 @@ def run_profile(
     space: str | None = None,
     desc: str = "profiling",
     group_size: int = GROUP_SIZE,
+    sentinels: Sentinels | None = None,
     **run_options,
 ) -> tuple[ProfilingRun, list[Arch], dict[Arch, str]]:
     """Time every arch of ``batches`` (lists, so a strategy can pick each batch after seeing
-    the previous ones) in one run, with a progress bar; returns the run, archs, errors."""
+    the previous ones) in one run, with a progress bar; returns the run, archs, errors.
+
+    ``sentinels``: the earlier runs' archs are re-timed first; a run's own ones once it has
+    timed :data:`SENTINEL_AFTER` archs (before the next batch is asked for, so a stopping rule
+    sees the figure), or at its end.
+    """
     timed: list[Arch] = []
     errors: dict[Arch, str] = {}
+    sentinels = sentinels or Sentinels()
+    pending = sentinels.own
     with ProfilingRun(store, setting, **run_options) as run, progress(expected, desc, "arch") as bar:
+        if sentinels.earlier:
+            run.time_group(list(sentinels.earlier), SENTINEL_ROLE, space)
         for batch in batches:
             for i in range(0, len(batch), group_size):
                 group = batch[i : i + group_size]
@@ -354,4 +411,18 @@ def run_profile(
                         bar.set_postfix_str(f"{arch} {result.median_ms:.2f} ms", refresh=False)
                 timed.extend(group)
                 bar.update(len(group))
+            if pending and len(timed) >= SENTINEL_AFTER:
+                pending = _retime_own(run, timed, errors, pending, space)
+        if pending:
+            _retime_own(run, timed, errors, pending, space)
     return run, timed, errors
+
+
+def _retime_own(run: ProfilingRun, timed: list[Arch], errors: dict[Arch, str], n: int, space: str | None) -> int:
+    """Re-time ``n`` archs of the first half of the run (the longest gap to their first
+    timing) as sentinels; returns how many are still pending (0)."""
+    pool = [a for a in timed[: max(1, len(timed) // 2)] if a not in errors]
+    if pool:
+        chosen = run.rng.choice(len(pool), size=min(n, len(pool)), replace=False)
+        run.time_group([pool[i] for i in sorted(chosen)], SENTINEL_ROLE, space)
+    return 0

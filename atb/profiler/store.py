@@ -27,7 +27,7 @@ from atb.profiler.rows import MeasurementRecord, MeasurementRow, RunRow
 from atb.profiler.timing import PROTOCOL_VERSION
 
 SCHEMA_VERSION = 2
-ROLES = ("sampled", "requested", "verify", "reference", "bert_base")
+ROLES = ("sampled", "requested", "verify", "sentinel", "reference", "bert_base")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -194,6 +194,15 @@ class LatencyStore:
             "AND protocol_version=?", (device_key, protocol_version)
         )
         return {a for (a,) in rows}
+
+    def labelled_archs(self, device_key: str, protocol_version: int = PROTOCOL_VERSION) -> list[str]:
+        """Archs with an ok training label (sampled or requested) under ``protocol_version``,
+        in the order first timed: the pool a run's sentinels are drawn from."""
+        rows = self._execute(
+            "SELECT arch, MIN(id) FROM measurements WHERE device_key=? AND status='ok' AND protocol_version=? "
+            "AND role IN ('sampled','requested') GROUP BY arch ORDER BY MIN(id)", (device_key, protocol_version)
+        )
+        return [a for a, _ in rows]
 
     def last_modified(self, device_key: str | None = None, roles=None) -> float:
         """Unix time of the newest committed measurement (0 for none), of ``device_key`` and

@@ -1,6 +1,9 @@
 """How latencies are taken: a written rule, and frozen records of raw times.
 
-Protocol version 3 ("interleaved groups, deployed sessions"): the rule below, with every backend
+Protocol version 4 ("pooled anchor, sentinels"): version 3's timing, plus BERT-base timed at
+more points of a run (every minute, :data:`ANCHOR_RULE`) and pooled over the device key's runs
+into one anchor (:mod:`atb.profiler.drift`), and a few sentinel archs re-timed in every run
+(:mod:`atb.profiler.repeatability`). Version 3 ("interleaved groups, deployed sessions"): the rule below, with every backend
 in the configuration its users deploy for single-request latency (:mod:`atb.devices.backends`;
 for ONNX Runtime, workers that spin inside a run and stop when it returns). Version 2 had the
 same rule with ONNX Runtime's workers parked between parallel sections, which timed small
@@ -40,7 +43,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 NOISY_IQR = 0.05  # a cell whose IQR exceeds 5% of its median is flagged noisy
 
 
@@ -64,6 +67,10 @@ DEFAULT_RULE = TimingRule()
 # BERT-base at the start and end of a run anchors every speedup: time it longer
 CAREFUL_RULE = TimingRule(warmup_runs=2, warmup_s=0.2, min_runs=20, min_s=2.0, max_s=6.0,
                           target_rel_se=0.0025, burst_s=0.0, reference_burst_s=0.06)
+# an anchor point between groups: shorter than the careful ends, since the anchor is the median
+# of many points (drift.anchor_estimate)
+ANCHOR_RULE = TimingRule(warmup_runs=1, warmup_s=0.05, min_runs=10, min_s=1.0, max_s=2.0,
+                         target_rel_se=0.005, burst_s=0.0, reference_burst_s=0.06)
 # rough and fast, for tests and smoke runs only (select with ATB_TIMING_RULE=smoke)
 SMOKE_RULE = TimingRule(warmup_runs=1, warmup_s=0.0, min_runs=3, min_s=0.0, max_runs=5, max_s=0.05,
                         target_rel_se=0.05, burst_s=0.0, reference_burst_s=0.0)
@@ -74,6 +81,11 @@ def rules_from_env() -> tuple[TimingRule, TimingRule]:
     if os.environ.get("ATB_TIMING_RULE") == "smoke":
         return SMOKE_RULE, SMOKE_RULE
     return DEFAULT_RULE, CAREFUL_RULE
+
+
+def anchor_rule_from_env() -> TimingRule:
+    """The rule of an anchor point between groups (the smoke rule under ``ATB_TIMING_RULE=smoke``)."""
+    return SMOKE_RULE if os.environ.get("ATB_TIMING_RULE") == "smoke" else ANCHOR_RULE
 
 
 def relative_standard_error(times: np.ndarray) -> float:

@@ -38,6 +38,7 @@ from atb.devices.quantization import QDQ, DYNAMIC, activation_qparams, quantize_
 from atb.errors import BackendUnavailableError, UsageError
 from atb.profiler.onnx_graph import WeightPool, build_onnx, example_inputs, graph_for, state_dict_weights
 from atb.profiler.onnx_int8 import INT8_POOL_FILE, build_int8_onnx
+from atb.profiler.timing import PROTOCOL_VERSION
 
 SEQ = 32
 ARCHS = ["2-128-256-2-64", "1-256-512-4-256", "3-192-600-3-96"]  # dqkv < dm, one layer, odd sizes
@@ -249,4 +250,4 @@ def test_an_int8_run_stores_its_scheme_and_times_bert_base_in_int8(backend, sche
     with LatencyStore.open(tmp_path / "latency.sqlite") as store:
         (run,) = store.runs(report.device_key)
         assert run.setting["quant_scheme"] == scheme and run.setting["precision"] == "int8"
-        assert run.protocol_version == 3
+        assert run.protocol_version == PROTOCOL_VERSION
