@@ -21,15 +21,17 @@ log = logging.getLogger("atb.demo")
 DEMO_SUPER = "minilm"  # the bundled pretrained encoder, 6-384-1536-12-384
 DEMO_TASK = "kjv-next"  # atb-eval's built-in reading task
 DEMO_RERANK = 3  # candidates re-ranked on the task by a probe (plus the rule arch): ~1 min each
+DEMO_MAX_SAMPLES = 300  # --samples auto stopped at 150-250 in the MiniLM space; this keeps ~10 min
 
 
 def run_demo(
     workspace: str = "atb-demo-workspace",
-    samples: int = 150,
+    samples: int | str = "auto",
     train_steps: int = 200,
     target_speedup: float = 15.0,
     seed: int = 0,
     downstream: bool = True,
+    max_samples: int = DEMO_MAX_SAMPLES,
 ) -> dict:
     """Run every stage once and return what each produced (paths, metrics, the best arch)."""
     from atb.arch import get_space
@@ -50,10 +52,14 @@ def run_demo(
     t0 = time.perf_counter()
     stages = {}
 
-    log.info("[1/6] profiling %d archs of the MiniLM space (onnxruntime, 128 tokens)", samples)
-    report = profile(ws, samples=samples, space="pretrain", super_config=DEMO_SUPER, seed=seed)
+    log.info("[1/6] profiling %s archs of the MiniLM space (onnxruntime, 128 tokens)",
+             f"until the predictor stops improving (at most {max_samples})" if samples == "auto" else samples)
+    options = {"max_samples": max_samples} if samples == "auto" else {}
+    report = profile(ws, samples=samples, space="pretrain", super_config=DEMO_SUPER, seed=seed, **options)
     stages["profile"] = {"device_key": report.device_key, "total": report.total, "new": report.new,
-                         "bert_base_ms": report.bert_base_ms, "wall_s": time.perf_counter() - t0}
+                         "bert_base_ms": report.bert_base_ms, "wall_s": time.perf_counter() - t0,
+                         "auto": report.auto, "repeatability": report.key_repeatability,
+                         "anchor": report.anchor}
 
     log.info("[2/6] fitting the latency predictor")
     predictor = load_or_fit(ws, report.device_key)
@@ -117,6 +123,11 @@ def _print(result: dict) -> None:
     print(f"workspace        {result['workspace']}")
     print(f"profiled         {prof['new']} new archs ({prof['total']} in the store), device key "
           f"{prof['device_key']}, BERT-base {_fmt(prof['bert_base_ms'], '.1f')} ms")
+    if prof.get("auto"):
+        print(f"profiling stop   {prof['auto']['reason']}")
+    if rep := prof.get("repeatability"):
+        print(f"label noise      re-timed archs differ by {100 * rep['median']:.1f}% (median of {rep['n']}, "
+              f"{rep['scope']})")
     print(f"predictor        {pred['chosen']}: held-out MAPE {100 * pred['heldout']['mape']:.2f}%, "
           f"within ±10% {100 * pred['heldout']['within_10']:.1f}%, Kendall τ {pred['heldout']['kendall_tau']:.3f}")
     sup = result["supernet"]
@@ -152,7 +163,10 @@ def _print(result: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = cli.make_parser("atb-demo", __doc__)
     p.add_argument("--workspace", default="atb-demo-workspace", metavar="DIR")
-    p.add_argument("--samples", type=int, default=150, help="archs to profile (default: 150)")
+    p.add_argument("--samples", type=cli.count_or_auto, default="auto", metavar="N|auto",
+                   help="archs to profile (default: auto, until the latency predictor stops improving)")
+    p.add_argument("--max-samples", type=cli.positive_int, default=DEMO_MAX_SAMPLES, metavar="N",
+                   help=f"the most archs --samples auto profiles (default: {DEMO_MAX_SAMPLES})")
     p.add_argument("--train-steps", type=int, default=200,
                    help="supernet distillation steps (default: 200)")
     p.add_argument("--target-speedup", type=float, default=15.0)
@@ -164,8 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cli.configure(args)
     # check what would otherwise fail only after minutes of profiling and training
-    if args.samples < 30:
+    if args.samples != "auto" and args.samples < 30:
         p.error(f"--samples {args.samples} is too few to fit a predictor (at least 30)")
+    if args.max_samples < 30:
+        p.error(f"--max-samples {args.max_samples} is too few to fit a predictor (at least 30)")
     if args.train_steps < 0:
         p.error("--train-steps must be at least 0")
     if not args.target_speedup > 1:
@@ -173,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         result = run_demo(args.workspace, args.samples, args.train_steps, args.target_speedup,
-                          args.seed, args.downstream)
+                          args.seed, args.downstream, args.max_samples)
         cli.print_json(result) if args.json else _print(result)
         return 0
 

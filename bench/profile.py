@@ -5,6 +5,7 @@ on an idle machine:
     python bench/profile.py                 # full: 300 archs, 20-arch retest at 2 and 1 threads,
                                             # deployment (~25 min on 2 cores)
     python bench/profile.py --sections deployment   # atb vs the deployed loops (~8 min)
+    python bench/profile.py --sections retest,pairs # protocol 4's repeatability (~10 min)
     python bench/profile.py --quick         # a smoke run of every section
 
 Everything is printed side by side in one run; nothing here asserts.
@@ -222,6 +223,113 @@ def deployment(root: Path, archs: list[str], thread_counts: list[int], rounds: i
     return summary
 
 
+# the BERT rule (dqkv = dm, df = 4 dm, heads of 64) from small to mid-size
+RULE_ARCHS = ["1-128-512-2-128", "2-256-1024-4-256", "4-512-2048-8-512", "6-512-2048-8-512"]
+
+
+def deployed_loop_process(backend: str, graph_dir: Path, threads: int, models: list[str], rounds: int = 4,
+                          block_s: float = 0.5) -> dict[str, float]:
+    """Median ms of each model as a user's service times it: in its own process, the backend's
+    deployed loop per model (:func:`deployed_runner`); the models alternate in blocks (after two
+    untimed runs each) so that a drift of the machine during the process hits all of them."""
+    runs = {m: deployed_runner(backend, graph_dir / f"{m}.onnx", threads) for m in models}
+    times: dict[str, list[float]] = {m: [] for m in models}
+    for r in range(rounds):
+        for m in (models if r % 2 == 0 else models[::-1]):
+            runs[m](), runs[m]()
+            end = time.perf_counter() + block_s
+            while len(times[m]) < 3 * (r + 1) or time.perf_counter() < end:
+                t0 = time.perf_counter()
+                runs[m]()
+                times[m].append(time.perf_counter() - t0)
+            time.sleep(0.02)  # a default session's workers spin on after a run
+    return {m: 1e3 * float(np.median(t)) for m, t in times.items()}
+
+
+def process_pairs(root: Path, settings: list[tuple[str, int]], pairs: int, archs: list[str]) -> None:
+    """atb's stored speedups against a deployed loop in another process, over process pairs.
+
+    Each pair: one ``atb-profile --arch`` call (all pairs into one workspace, as a user's store
+    grows) and one separate process running the deployed loop. Reported per arch: the stored
+    label of each atb run (read from the store at the end: protocol 4 anchors them all on the
+    key's pooled anchor), the deployed loop's speedup in each process, and their medians; the
+    deployed loop's own spread between processes is the floor any label can be held to."""
+    section(f"process pairs: atb labels vs the deployed loop in a separate process, {pairs} pairs per setting")
+    graph_dir = root / "pairs-graphs"
+    graph_dir.mkdir(parents=True, exist_ok=True)
+    pool = WeightPool(graph_dir)  # graphs point into the pool next to them
+    models = [str(BERT_BASE)] + archs
+    for m in models:
+        pool.save(build_onnx(Arch.parse(m), weights=pool), m)
+    for backend, threads in settings:
+        ws = root / f"pairs-{backend}-t{threads}"
+        run_ids, deployed = [], []
+        for _ in range(pairs):
+            result = atb_profile(sum((["--arch", a] for a in archs), []) + [
+                "--backend", backend, "--threads", str(threads), "--workspace", str(ws)])
+            run_ids.append((result["device_key"], result["run_id"]))
+            out = subprocess.run([sys.executable, __file__, "--deployed-loop", backend, str(graph_dir), str(threads),
+                                  *models], capture_output=True, text=True)
+            if out.returncode:
+                sys.exit(f"deployed loop failed: {out.stderr.strip()}")
+            deployed.append(json.loads(out.stdout))
+        stored = [stored_labels(ws, key, rid) for key, rid in run_ids]
+        bert = [d[str(BERT_BASE)] for d in deployed]
+        print(f"\n{backend}, {threads} thread{'s' if threads > 1 else ''}: deployed BERT-base per process (ms): "
+              + " ".join(f"{b:.1f}" for b in bert) + f"  (max/min {max(bert) / min(bert):.3f})")
+        print(f"{'arch':20} {'atb x per run':>34} {'deployed x per process':>40} {'atb med':>8} {'depl med':>8}"
+              f" {'error':>7} {'depl spread':>11}")
+        errors, spreads = [], []
+        for a in archs:
+            atb_x = np.array([s[a]["speedup"] for s in stored])
+            depl_x = np.array([d[str(BERT_BASE)] / d[a] for d in deployed])
+            error = np.median(atb_x) / np.median(depl_x) - 1
+            spread = (depl_x.max() - depl_x.min()) / np.median(depl_x)
+            errors.append(error)
+            spreads.append(spread)
+            print(f"{a:20} {' '.join(f'{x:5.2f}' for x in atb_x):>34} {' '.join(f'{x:5.2f}' for x in depl_x):>40} "
+                  f"{np.median(atb_x):8.2f} {np.median(depl_x):8.2f} {100 * error:+6.1f}% {100 * spread:10.1f}%")
+        print(f"worst |atb median / deployed median - 1| {100 * max(map(abs, errors)):.1f}%; the deployed loop's own "
+              f"spread between processes (max - min) / median: {100 * min(spreads):.1f}-{100 * max(spreads):.1f}%")
+
+
+def block_median_ms(run, seconds: float) -> float:
+    """Median ms of ``run`` in one steady block (two untimed runs first)."""
+    run(), run()
+    times, end = [], time.perf_counter() + seconds
+    while len(times) < 3 or time.perf_counter() < end:
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * float(np.median(times))
+
+
+def bursts_vs_blocks(root: Path, backends: list[str], reps: int, arch: str = "2-256-1024-4-256") -> None:
+    """One arch's speedup as atb times it (BERT-base under the careful rule, the arch under the
+    default rule, each with the reference in short bursts) against steady blocks, in one
+    process: what interleaving itself does to a speedup, per backend."""
+    section(f"bursts vs blocks: {arch}'s speedup over BERT-base, atb's interleaving against steady blocks, 1 thread")
+    pool = WeightPool(root)
+    models = (BERT_BASE, REFERENCE_ARCH, Arch.parse(arch))
+    graphs = {m: pool.save(build_onnx(m, weights=pool), f"bursts-{m}") for m in models}
+    with HostLock("bench/profile.py bursts"):
+        for backend in backends:
+            setting = DeviceSetting(backend=backend, threads=1).resolve()
+            runners = {m: get_backend(backend).load(m, graphs[m], setting, example_inputs()) for m in models}
+            bert, ref, small = (runners[m].run for m in models)
+            for rep in range(reps):
+                b, r, a = block_median_ms(bert, 2.0), block_median_ms(ref, 1.0), block_median_ms(small, 1.0)
+                rng = np.random.default_rng(rep)
+                (mb,), rb = measure_group([bert], ref, CAREFUL_RULE, rng)
+                (ma,), ra = measure_group([small], ref, TimingRule(), rng)
+                interleaved = (mb.median_ms / rb.median_ms) / (ma.median_ms / ra.median_ms)
+                print(f"{backend:12} rep {rep}: blocks {b / a:6.2f}x (BERT/ref {b / r:5.2f}, arch/ref {a / r:.3f}) | "
+                      f"atb-style {interleaved:6.2f}x (BERT/ref {mb.median_ms / rb.median_ms:5.2f}, arch/ref "
+                      f"{ma.median_ms / ra.median_ms:.3f}) -> {100 * (interleaved / (b / a) - 1):+.1f}%")
+            for runner in runners.values():
+                runner.close()
+
+
 def _ov_median_ms(graph: Path, threads: int) -> float:
     setting = DeviceSetting(backend="openvino", threads=threads).resolve()
     with get_backend("openvino").load(None, graph, setting, example_inputs()) as runner:
@@ -302,9 +410,18 @@ def main() -> None:
     p.add_argument("--deployment-threads", default="1,2",
                    help="comma-separated thread counts for the deployment section (default: 1,2)")
     p.add_argument("--rounds", type=int, default=10, help="alternating blocks per configuration in the deployment section")
-    p.add_argument("--sections", default="throughput,retest,deployment,benchmark_app,export",
-                   help="comma-separated subset of: throughput, retest, deployment, benchmark_app, export")
+    p.add_argument("--pairs", type=int, default=6, help="process pairs per setting (section pairs)")
+    p.add_argument("--pairs-settings", default="onnxruntime:1,onnxruntime:2,openvino:1",
+                   help="BACKEND:THREADS,... for the pairs section")
+    p.add_argument("--sections", default="throughput,retest,deployment,pairs,bursts,benchmark_app,export",
+                   help="comma-separated subset of: throughput, retest, deployment, pairs, bursts, benchmark_app, "
+                        "export")
+    p.add_argument("--deployed-loop", nargs="+", metavar="ARG", help=argparse.SUPPRESS)  # BACKEND GRAPHS THREADS MODEL...
     args = p.parse_args()
+    if args.deployed_loop:  # one process of the pairs section
+        backend, graphs, threads, *models = args.deployed_loop
+        print(json.dumps(deployed_loop_process(backend, Path(graphs), int(threads), models)))
+        return
     sections = set(args.sections.split(","))
     n, k, secs, rounds = (args.archs, args.retest, 5, 3) if not args.quick else (6, 4, 2, 1)
     root = Path(tempfile.mkdtemp(prefix="atb-bench-"))
@@ -317,6 +434,11 @@ def main() -> None:
         deployment(root, DEPLOYMENT_ARCHS if not args.quick else DEPLOYMENT_ARCHS[:2],
                    [int(t) for t in args.deployment_threads.split(",")],
                    args.rounds if not args.quick else 1, 0.25 if not args.quick else 0.01)
+    if "pairs" in sections:
+        settings = [(b, int(t)) for b, t in (item.split(":") for item in args.pairs_settings.split(","))]
+        process_pairs(root, settings, args.pairs if not args.quick else 2, RULE_ARCHS if not args.quick else RULE_ARCHS[:1])
+    if "bursts" in sections:
+        bursts_vs_blocks(root, ["openvino", "onnxruntime"], 3 if not args.quick else 1)
     with HostLock("bench/profile.py"):  # the sections below time in this process
         if "benchmark_app" in sections:
             benchmark_app(root, args.threads, secs, rounds)

@@ -8,7 +8,7 @@ cross-validation and held-out scores. Persistence is in :mod:`atb.predictor.arte
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +53,12 @@ class LatencyPredictor:
     store_last_modified: float | None = None  # store time the labels were read at
     created_at: float = 0.0
     path: Path | None = None  # where it was loaded from / saved to
+
+    def reanchored(self, bert_base_ms: float) -> "LatencyPredictor":
+        """The same predictor with speedups over ``bert_base_ms``: latencies are predicted on the
+        device key's fixed scale, and protocol 4 pools the key's BERT-base anchor over every
+        run, so a later run moves every label's speedup and a predictor follows it."""
+        return replace(self, bert_base_ms=float(bert_base_ms))
 
     @property
     def space(self) -> SearchSpace | None:

@@ -311,7 +311,7 @@ class ProfilingRun:
                         continue
                     self.store.add(self._record(arch, role, m, space=space, setup_s=setup))
                     self.stats.arch_timed_s += m.timed_s
-                    self.stats.archs += 1
+                    self.stats.archs += role != SENTINEL_ROLE  # a re-timing adds no arch
                     outcome[arch] = m
         finally:
             for _, runner, _ in loaded:

@@ -101,3 +101,31 @@ def test_verification_labels_do_not_make_the_predictor_stale(tmp_path):
     messages = []
     again = load_or_fit(ws, log=messages.append, **fast)
     assert messages == [] and again.training["hash"] == pred.training["hash"]
+
+
+def test_a_verification_run_that_moves_the_anchor_re_anchors_the_predictor(tmp_path):
+    from atb.profiler.store import LatencyStore
+    from atb.profiler.timing import Measurement
+
+    ws = Workspace.resolve(tmp_path / "ws")
+    with LatencyStore.open(ws.store_path) as store:
+        _fill(store, synthetic_labels(60, seed=2), t0=1000.0)
+    fast = {"kinds": ("additive", "flops_linear"), "folds": 3}
+    pred = load_or_fit(ws, **fast)
+
+    def m(ms, t):
+        return Measurement(tuple([ms / 1e3] * 5), tuple(t + 0.1 * i for i in range(5)), 1)
+
+    with LatencyStore.open(ws.store_path) as store:  # a later run whose BERT-base came out 10% slow, twice
+        rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "4-512-2048-8-512", "verify")
+        store.add(rid, KEY, "4-512-2048-8-512", "reference", PROTOCOL_VERSION, m(30.0, 9000))
+        for t in (9001, 9002):
+            store.add(rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, m(220.0, t))
+        current = store.labels(KEY).bert_base_ms
+    messages = []
+    moved = load_or_fit(ws, log=messages.append, **fast)
+    assert current == pytest.approx(220.0) and moved.bert_base_ms == pytest.approx(current)
+    assert any("anchor" in msg and "moved" in msg for msg in messages)
+    assert moved.training["hash"] == pred.training["hash"]  # not refitted: no training label changed
+    messages.clear()
+    assert load_or_fit(ws, log=messages.append, **fast).bert_base_ms == pytest.approx(current) and messages == []
