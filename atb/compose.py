@@ -199,8 +199,8 @@ def check_label_protocol(predictor) -> None:
     if version and version != PROTOCOL_VERSION:
         raise UsageError(
             f"the predictor for {predictor.device_key} learned from labels of profiler protocol "
-            f"{version}, but re-measurement times with protocol {PROTOCOL_VERSION} (ONNX Runtime as "
-            "deployed): its check would compare two protocols",
+            f"{version}, but re-measurement times with protocol {PROTOCOL_VERSION} (docs/protocol.md): "
+            "its check would compare two protocols",
             hint="re-profile: run the same atb-profile --samples N command again (the key is timed anew "
                  "and the predictor refits on the new labels), or search with --no-verify",
         )

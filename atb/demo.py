@@ -35,10 +35,9 @@ def run_demo(
 ) -> dict:
     """Run every stage once and return what each produced (paths, metrics, the best arch)."""
     from atb.arch import get_space
-    from atb.compose import run_search
+    from atb.compose import profile, run_search
     from atb.predictor import load_or_fit
     from atb.predictor.plots import plot_predictor_parity
-    from atb.profiler import profile
     from atb.search import plot_pareto
     from atb.supernet import prepare_data, train_supernet
     from atb.supernet.checkpoint import STATE, checkpoint_dir
@@ -52,8 +51,9 @@ def run_demo(
     t0 = time.perf_counter()
     stages = {}
 
-    log.info("[1/6] profiling %s archs of the MiniLM space (onnxruntime, 128 tokens)",
-             f"until the predictor stops improving (at most {max_samples})" if samples == "auto" else samples)
+    log.info("[1/6] profiling the MiniLM space (onnxruntime, 128 tokens): %s",
+             f"until more labels no longer help the predictor (at most {max_samples} archs)"
+             if samples == "auto" else f"{samples} archs")
     options = {"max_samples": max_samples} if samples == "auto" else {}
     report = profile(ws, samples=samples, space="pretrain", super_config=DEMO_SUPER, seed=seed, **options)
     stages["profile"] = {"device_key": report.device_key, "total": report.total, "new": report.new,
