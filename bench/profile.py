@@ -141,6 +141,18 @@ def deployed_runner(backend: str, graph: Path, threads: int):
     return lambda: request.infer(feeds)
 
 
+def block_times(run, seconds: float, min_runs: int = 3) -> list[float]:
+    """Run times (s) of ``run`` in one block: two untimed runs, then at least ``min_runs``
+    timed ones and ``seconds``."""
+    run(), run()
+    times, end = [], time.perf_counter() + seconds
+    while len(times) < min_runs or time.perf_counter() < end:
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def paired_medians(atb_run, deployed_run, rounds: int, block_s: float, fine: bool,
                    gap_s: float = 0.02) -> tuple[float, float]:
     """Median ms of atb's runner and the deployed loop of one model, timed alternately.
@@ -158,14 +170,7 @@ def paired_medians(atb_run, deployed_run, rounds: int, block_s: float, fine: boo
     times = ([], [])
     for r in range(rounds):
         for which in ((0, 1) if r % 2 == 0 else (1, 0)):
-            run = (atb_run, deployed_run)[which]
-            run(), run()
-            end, n = time.perf_counter() + block_s, 0
-            while n < 3 or time.perf_counter() < end:
-                t0 = time.perf_counter()
-                run()
-                times[which].append(time.perf_counter() - t0)
-                n += 1
+            times[which].extend(block_times((atb_run, deployed_run)[which], block_s))
             time.sleep(gap_s)
     return 1e3 * float(np.median(times[0])), 1e3 * float(np.median(times[1]))
 
@@ -236,12 +241,7 @@ def deployed_loop_process(backend: str, graph_dir: Path, threads: int, models: l
     times: dict[str, list[float]] = {m: [] for m in models}
     for r in range(rounds):
         for m in (models if r % 2 == 0 else models[::-1]):
-            runs[m](), runs[m]()
-            end = time.perf_counter() + block_s
-            while len(times[m]) < 3 * (r + 1) or time.perf_counter() < end:
-                t0 = time.perf_counter()
-                runs[m]()
-                times[m].append(time.perf_counter() - t0)
+            times[m].extend(block_times(runs[m], block_s))
             time.sleep(0.02)  # a default session's workers spin on after a run
     return {m: 1e3 * float(np.median(t)) for m, t in times.items()}
 
@@ -294,14 +294,8 @@ def process_pairs(root: Path, settings: list[tuple[str, int]], pairs: int, archs
 
 
 def block_median_ms(run, seconds: float) -> float:
-    """Median ms of ``run`` in one steady block (two untimed runs first)."""
-    run(), run()
-    times, end = [], time.perf_counter() + seconds
-    while len(times) < 3 or time.perf_counter() < end:
-        t0 = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
+    """Median ms of ``run`` in one steady block."""
+    return 1e3 * float(np.median(block_times(run, seconds)))
 
 
 def bursts_vs_blocks(root: Path, backends: list[str], reps: int, arch: str = "2-256-1024-4-256") -> None:

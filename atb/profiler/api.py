@@ -19,7 +19,7 @@ from atb.arch import Arch, get_space
 from atb.devices import DeviceSetting, setting_for_key
 from atb.errors import DeviceKeyMismatchError, MissingInputError, UsageError
 from atb.profiler.drift import anchor_estimate, corrected_rows
-from atb.profiler.labels import VERIFICATION_SOURCE, LabelSet, write_csv
+from atb.profiler.labels import TRAINING_SOURCES, VERIFICATION_SOURCE, LabelSet, write_csv
 from atb.profiler.repeatability import Repeatability, repeatability, sentinel_count
 from atb.profiler.sampling import plan_uncertain, plan_uniform
 from atb.profiler.session import ProfileReport, Sentinels, results_of_run, run_profile
@@ -144,9 +144,8 @@ def _profile(ws: Workspace, config: ProfileConfig, *, propose: Propose | None = 
         elif samples == AUTO:
             done = store.sampled_archs(key)
             auto = AutoStop(floor=min(AUTO_FLOOR, config.max_samples), cap=config.max_samples)
-            batches = plan_auto(search_space, seed, done, auto,
-                                labels=lambda: LabelSet.from_store(store, key), gain=learning_gain,
-                                noise=lambda: _noise_level(store, key))
+            batches = plan_auto(search_space, seed, done, auto, observe=lambda: _observe(store, key),
+                                gain=learning_gain)
             expected, role, todo = max(auto.floor - len(done), 0), "sampled", None
         else:
             done = store.sampled_archs(key)
@@ -190,10 +189,12 @@ def _as_dict(rep: Repeatability | None) -> dict | None:
     return rep.to_dict() if rep else None
 
 
-def _noise_level(store: LatencyStore, key: str) -> float | None:
-    """The key's label noise so far (median sentinel difference), for ``--samples auto``."""
-    rep = label_noise(store, key)
-    return rep.median if rep else None
+def _observe(store: LatencyStore, key: str) -> tuple[LabelSet, float | None]:
+    """The key's training labels and label noise so far (the median sentinel difference), from
+    one pass of the drift correction, for a ``--samples auto`` checkpoint."""
+    rows = _protocol_rows(store, key)
+    rep = repeatability(rows)
+    return LabelSet.from_rows([r for r in rows if r["role"] in TRAINING_SOURCES], key), rep.median if rep else None
 
 
 def _sentinels(store: LatencyStore, key: str, seed: int, archs_in_run: int) -> Sentinels:

@@ -60,6 +60,15 @@ class ReferenceCurve:
         return row.times / self.at(row.starts)
 
 
+def runs_by_protocol(store, device_key: str) -> dict[int, dict[int, list[MeasurementRow]]]:
+    """Protocol -> run -> the run's ok measurements of ``device_key``."""
+    by_protocol: dict[int, dict[int, list[MeasurementRow]]] = defaultdict(lambda: defaultdict(list))
+    for m in store.measurements(device_key):
+        if m.ok:
+            by_protocol[m.protocol_version][m.run_id].append(m)
+    return by_protocol
+
+
 def _reference_curves(by_run: dict[int, list[MeasurementRow]]) -> dict[int, ReferenceCurve]:
     return {rid: ReferenceCurve(refs) for rid, rows in by_run.items()
             if (refs := [m for m in rows if m.role == "reference"])}
@@ -116,10 +125,7 @@ def anchor_estimate(store, device_key: str, protocol_version: int, resamples: in
     run share its process, and its speed mode on a two-mode machine; with fewer runs it
     resamples points, which understates what the next process may bring.
     """
-    by_run: dict[int, list[MeasurementRow]] = defaultdict(list)
-    for m in store.measurements(device_key):
-        if m.ok and m.protocol_version == protocol_version:
-            by_run[m.run_id].append(m)
+    by_run = runs_by_protocol(store, device_key).get(protocol_version, {})
     points = anchor_points(by_run, _reference_curves(by_run))
     if not points:
         return None
@@ -145,10 +151,7 @@ def corrected_rows(store, device_key: str, run_id: int | None = None) -> list[di
     ``run_id`` limits the output to one profiling run, still on the device key's anchor scale.
     A run without reference timings (none should exist) keeps its raw values.
     """
-    by_protocol: dict[int, dict[int, list[MeasurementRow]]] = defaultdict(lambda: defaultdict(list))
-    for m in store.measurements(device_key):
-        if m.ok:
-            by_protocol[m.protocol_version][m.run_id].append(m)
+    by_protocol = runs_by_protocol(store, device_key)
     # protocols time differently: each is put on the scale of its own first run
     return [row for protocol in sorted(by_protocol)
             for row in _corrected_protocol_rows(by_protocol[protocol], run_id)]

@@ -27,7 +27,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -318,6 +318,14 @@ class ProfilingRun:
                 runner.close()
         return outcome
 
+    def time_groups(self, archs: list[Arch], role: str, space: str | None = None,
+                    group_size: int = GROUP_SIZE) -> Iterator[tuple[list[Arch], dict[Arch, Measurement | str]]]:
+        """:meth:`time_group` over ``archs`` in groups of ``group_size`` (labels and sentinels
+        alike, so both are timed under the same conditions); yields each group and its outcome."""
+        for i in range(0, len(archs), group_size):
+            group = archs[i : i + group_size]
+            yield group, self.time_group(group, role, space)
+
     # -- failures -------------------------------------------------------------------------
     def _store_failure(self, arch: Arch, role: str, space: str | None, error: str, started: float,
                        setup: float | None = None) -> str:
@@ -399,12 +407,11 @@ def run_profile(
     sentinels = sentinels or Sentinels()
     pending = sentinels.own
     with ProfilingRun(store, setting, **run_options) as run, progress(expected, desc, "arch") as bar:
-        if sentinels.earlier:
-            run.time_group(list(sentinels.earlier), SENTINEL_ROLE, space)
+        for _ in run.time_groups(list(sentinels.earlier), SENTINEL_ROLE, space, group_size):
+            pass
         for batch in batches:
-            for i in range(0, len(batch), group_size):
-                group = batch[i : i + group_size]
-                for arch, result in run.time_group(group, role, space).items():
+            for group, outcome in run.time_groups(batch, role, space, group_size):
+                for arch, result in outcome.items():
                     if isinstance(result, str):
                         errors[arch] = result
                     else:
@@ -412,17 +419,19 @@ def run_profile(
                 timed.extend(group)
                 bar.update(len(group))
             if pending and len(timed) >= SENTINEL_AFTER:
-                pending = _retime_own(run, timed, errors, pending, space)
+                _retime_own(run, timed, errors, pending, space, group_size)
+                pending = 0
         if pending:
-            _retime_own(run, timed, errors, pending, space)
+            _retime_own(run, timed, errors, pending, space, group_size)
     return run, timed, errors
 
 
-def _retime_own(run: ProfilingRun, timed: list[Arch], errors: dict[Arch, str], n: int, space: str | None) -> int:
+def _retime_own(run: ProfilingRun, timed: list[Arch], errors: dict[Arch, str], n: int, space: str | None,
+                group_size: int) -> None:
     """Re-time ``n`` archs of the first half of the run (the longest gap to their first
-    timing) as sentinels; returns how many are still pending (0)."""
+    timing) as sentinels."""
     pool = [a for a in timed[: max(1, len(timed) // 2)] if a not in errors]
     if pool:
         chosen = run.rng.choice(len(pool), size=min(n, len(pool)), replace=False)
-        run.time_group([pool[i] for i in sorted(chosen)], SENTINEL_ROLE, space)
-    return 0
+        for _ in run.time_groups([pool[i] for i in sorted(chosen)], SENTINEL_ROLE, space, group_size):
+            pass

@@ -70,12 +70,11 @@ class AutoStop:
 
 
 def plan_auto(space: SearchSpace, seed: int, exclude: set[str], state: AutoStop,
-              labels: Callable[[], object], gain: LearningGain,
-              noise: Callable[[], float | None]) -> Iterator[list[Arch]]:
+              observe: Callable[[], tuple[object, float | None]], gain: LearningGain) -> Iterator[list[Arch]]:
     """Batches of the seeded uniform stream (as :func:`~atb.profiler.sampling.plan_uniform`)
     until the rule of the module docstring says stop; ``state`` records each checkpoint and
-    the reason. ``labels()`` reads the training labels stored so far, ``noise()`` the key's
-    measured label noise (a fraction, or None before any sentinel)."""
+    the reason. ``observe()`` reads, in one pass over the store, the training labels so far and
+    the key's measured label noise (a fraction, or None before any sentinel)."""
     stream = (a for a in arch_stream(space, seed) if str(a) not in exclude)
     have = len(exclude)
     while True:
@@ -83,8 +82,8 @@ def plan_auto(space: SearchSpace, seed: int, exclude: set[str], state: AutoStop,
             state.reason = f"reached --max-samples {state.cap}"
             return
         if have >= state.floor:
-            level = noise()
-            mape, mape_half = gain(labels())
+            labels, level = observe()
+            mape, mape_half = gain(labels)
             point = Checkpoint(have, mape, mape_half, gain_threshold(level), level)
             state.checkpoints.append(point)
             if point.gain < point.threshold:

@@ -12,12 +12,27 @@ from atb.workspace import Workspace
 KEY = "cpu-test-t1-fp32-s128-b1-00000000"
 
 
-def _fill(store, labels, t0):
+FAST = {"kinds": ("additive", "flops_linear"), "folds": 3}
+
+
+def m(ms, t):
+    """Five runs of ``ms`` milliseconds from unix time ``t``."""
     from atb.profiler.timing import Measurement
 
-    def m(ms, t):
-        return Measurement(tuple([ms / 1e3] * 5), tuple(t + 0.1 * i for i in range(5)), 1)
+    return Measurement(tuple([ms / 1e3] * 5), tuple(t + 0.1 * i for i in range(5)), 1)
 
+
+def _fitted(tmp_path):
+    """A workspace whose store holds one run of 60 labels, and the predictor fitted on it."""
+    from atb.profiler.store import LatencyStore
+
+    ws = Workspace.resolve(tmp_path / "ws")
+    with LatencyStore.open(ws.store_path) as store:
+        _fill(store, synthetic_labels(60, seed=2), t0=1000.0)
+    return ws, load_or_fit(ws, **FAST)
+
+
+def _fill(store, labels, t0):
     rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "4-512-2048-8-512", "test")
     store.add(rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, m(200.0, t0))
     store.add(rid, KEY, "4-512-2048-8-512", "reference", PROTOCOL_VERSION, m(30.0, t0 + 1))
@@ -87,35 +102,20 @@ def test_cli_fits_from_the_store_and_predict_refreshes(tmp_path, capsys, caplog)
 
 def test_verification_labels_do_not_make_the_predictor_stale(tmp_path):
     from atb.profiler.store import LatencyStore
-    from atb.profiler.timing import Measurement
 
-    ws = Workspace.resolve(tmp_path / "ws")
-    with LatencyStore.open(ws.store_path) as store:
-        _fill(store, synthetic_labels(60, seed=2), t0=1000.0)
-    fast = {"kinds": ("additive", "flops_linear"), "folds": 3}
-    pred = load_or_fit(ws, **fast)
+    ws, pred = _fitted(tmp_path)
     with LatencyStore.open(ws.store_path) as store:  # a search re-measures its top-k
         rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "4-512-2048-8-512", "verify")
-        times = Measurement(tuple([0.01] * 5), tuple(9000.0 + 0.1 * i for i in range(5)), 1)
-        store.add(rid, KEY, "3-256-1024-4-256", "verify", PROTOCOL_VERSION, times, space="pretrain")
+        store.add(rid, KEY, "3-256-1024-4-256", "verify", PROTOCOL_VERSION, m(10.0, 9000.0), space="pretrain")
     messages = []
-    again = load_or_fit(ws, log=messages.append, **fast)
+    again = load_or_fit(ws, log=messages.append, **FAST)
     assert messages == [] and again.training["hash"] == pred.training["hash"]
 
 
 def test_a_verification_run_that_moves_the_anchor_re_anchors_the_predictor(tmp_path):
     from atb.profiler.store import LatencyStore
-    from atb.profiler.timing import Measurement
 
-    ws = Workspace.resolve(tmp_path / "ws")
-    with LatencyStore.open(ws.store_path) as store:
-        _fill(store, synthetic_labels(60, seed=2), t0=1000.0)
-    fast = {"kinds": ("additive", "flops_linear"), "folds": 3}
-    pred = load_or_fit(ws, **fast)
-
-    def m(ms, t):
-        return Measurement(tuple([ms / 1e3] * 5), tuple(t + 0.1 * i for i in range(5)), 1)
-
+    ws, pred = _fitted(tmp_path)
     with LatencyStore.open(ws.store_path) as store:  # a later run whose BERT-base came out 10% slow, twice
         rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "4-512-2048-8-512", "verify")
         store.add(rid, KEY, "4-512-2048-8-512", "reference", PROTOCOL_VERSION, m(30.0, 9000))
@@ -123,9 +123,9 @@ def test_a_verification_run_that_moves_the_anchor_re_anchors_the_predictor(tmp_p
             store.add(rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, m(220.0, t))
         current = store.labels(KEY).bert_base_ms
     messages = []
-    moved = load_or_fit(ws, log=messages.append, **fast)
+    moved = load_or_fit(ws, log=messages.append, **FAST)
     assert current == pytest.approx(220.0) and moved.bert_base_ms == pytest.approx(current)
     assert any("anchor" in msg and "moved" in msg for msg in messages)
     assert moved.training["hash"] == pred.training["hash"]  # not refitted: no training label changed
     messages.clear()
-    assert load_or_fit(ws, log=messages.append, **fast).bert_base_ms == pytest.approx(current) and messages == []
+    assert load_or_fit(ws, log=messages.append, **FAST).bert_base_ms == pytest.approx(current) and messages == []

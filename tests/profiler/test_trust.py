@@ -133,7 +133,7 @@ class _Curve:
 def _plan(state, curve, noise=None):
     space = get_space("pretrain", "small")
     taken = []
-    for batch in plan_auto(space, 0, set(), state, labels=lambda: len(taken), gain=curve, noise=lambda: noise):
+    for batch in plan_auto(space, 0, set(), state, observe=lambda: (len(taken), noise), gain=curve):
         taken.extend(batch)
     return taken
 
