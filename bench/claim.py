@@ -10,7 +10,9 @@ from the rule arch in that call is reported but not paired. Each paired winner i
 alone with the ground truth's budget and fine-tuned with the window's learning rate and seeds
 (:func:`bench_ranking.fine_tune_rows`); the rule arch's results are the ground truth's own
 (same protocol, seeds, and test split). The verdict is the paired 95% interval of searched -
-rule over the test examples and the seeds both have.
+rule over the test examples and the seeds both have. The 8x window's ground truth is its rule
+arch alone, fine-tuned at a given lr (``bench/ranking.py --windows 8 --lr 1e-4 --only RULE``):
+its archs are three times the 25x window's to train.
 
     python bench/claim.py --workspace WS --sections search   # idle machine: it times
     python bench/claim.py --workspace WS --sections train    # about 12 min of CPU per arch
@@ -177,8 +179,7 @@ def report(args) -> dict:
                 searched.setdefault((float(p["window"]), p["arch"]), {})[p["seed"]] = \
                     np.frombuffer(p["predicted"].encode(), dtype=np.uint8) - ord("0")
     out = {"task": task.name, "distill_steps": args.distill_steps, "pairs": []}
-    for row in last_attempts().values():
-        window = float(row["window"])
+    for (window, _), row in sorted(last_attempts().items()):
         if window not in args.windows:
             continue
         entry = {k: row[k] for k in ("window", "search_seed", "rule", "searched", "chosen_by",
@@ -221,7 +222,7 @@ def print_report(r: dict) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workspace", metavar="DIR", help="the ground truth's workspace")
-    parser.add_argument("--windows", type=float, nargs="+", default=[15.0, 18.6, 25.0])
+    parser.add_argument("--windows", type=float, nargs="+", default=[8.0, 15.0, 18.6, 25.0])
     parser.add_argument("--task", default="kjv-next")
     parser.add_argument("--search-seeds", type=int, default=2)
     parser.add_argument("--attempts", type=int, default=2,

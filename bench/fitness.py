@@ -24,9 +24,18 @@ Candidates (task-based ones see the validation split only, never test):
   choice: task results), validation accuracy (``screen-loss``: minus its validation loss);
 * ``distill-screen``: ``--distill-steps`` of stand-alone distillation first, then ``screen``
   (Minitron's recipe);
+* ``two-stage``: what ``atb-search --task`` does, applied to the window's archs: ``retention``
+  orders them, the first ``--rerank`` of that order taken round-robin over depths are probed on
+  the task's validation split (``compose.SubmodelProbe``, the search's own re-ranking score) and
+  the winner is decided by "the prior holds unless the task overturns it"
+  (:func:`atb.search.rerank.decide`); the ranking is the decided one, then the archs not
+  re-ranked in ``retention`` order. The window's rule arch is one of the archs here (in the
+  search it is the baseline the winner is compared with);
 * ``random``: the expected figures of a random ranking (a baseline).
 
-Every arch's raw score is cached in ``data/fitness-scores.csv`` as it completes.
+Every arch's raw score is cached in ``data/fitness-scores.csv`` as it completes, and the
+re-ranking probe's per-example validation results in ``data/fitness-validation.jsonl`` (the
+decision rule needs them for its paired intervals).
 
     python bench/fitness.py --workspace WS --candidates params,loss,fidelity,probe,screen
     python bench/fitness.py --workspace WS --report-only --json
@@ -53,10 +62,11 @@ log = logging.getLogger("bench.fitness")
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 SCORES_CSV = DATA / "fitness-scores.csv"
+VALIDATION_JSONL = DATA / "fitness-validation.jsonl"
 SCORE_FIELDS = ["candidate", "arch", "score", "seconds", "validation_accuracy",
                 "validation_loss", "settings", "supernet", "commit", "finished_at"]
 CANDIDATES = ("loss", "fidelity", "params", "retention", "width-first", "params+fidelity", "probe", "screen", "screen-loss",
-              "distill-screen", "random")
+              "distill-screen", "two-stage", "random")
 MODEL_FREE = ("params", "retention", "width-first")  # scored from the arch alone: no supernet, any workspace
 DERIVED = {"params+fidelity": ("params", "fidelity"), "screen-loss": ("screen",)}
 
@@ -113,6 +123,12 @@ class Scorers:
         self.cache = {(r["candidate"], r["arch"], r["settings"]): r
                       for r in ranking.read_csv(SCORES_CSV)}
         self._evaluator = self._fidelity_model = self._probe_model = self._screen_model = None
+        self._rerank_probe = None
+        self.validation = {}  # arch -> a line of fitness-validation.jsonl
+        if VALIDATION_JSONL.is_file():
+            for line in VALIDATION_JSONL.read_text().splitlines():
+                d = json.loads(line)
+                self.validation[d["arch"]] = d
 
     @property
     def evaluator(self):
@@ -175,6 +191,32 @@ class Scorers:
             self._probe_model = probe_fitness(self.evaluator, self.args.task)
         return {"score": f"{self._probe_model.fitness([arch])[0]:.6f}"}
 
+    def rerank_probe(self, arch: str) -> dict:
+        """atb-search's re-ranking score of ``arch`` (``compose.SubmodelProbe``): validation
+        accuracy, loss, and which validation examples it got right ("0"/"1" per example)."""
+        if arch not in self.validation:
+            if self.ws is None:
+                raise AtbError(f"no cached re-ranking probe of {arch} in {VALIDATION_JSONL.name}",
+                               hint="score it with --workspace")
+            if self._rerank_probe is None:
+                from atb.compose import SubmodelProbe
+
+                self._rerank_probe = SubmodelProbe(self.ws, self.args.task)
+            result = self._rerank_probe(Arch.parse(arch))
+            line = {"arch": arch, "settings": self._rerank_probe.settings,
+                    "supernet": self._rerank_probe.checkpoint.name,
+                    "validation_accuracy": float(result["validation_accuracy"]),
+                    "validation_loss": float(result["validation_loss"]),
+                    "seconds": round(float(result["seconds"]), 1),
+                    "correct": "".join("1" if c else "0" for c in result["correct"]),
+                    "commit": self.ranking.commit(), "finished_at": int(time.time())}
+            with VALIDATION_JSONL.open("a") as fh:
+                fh.write(json.dumps(line) + "\n")
+            self.validation[arch] = line
+            log.info("re-ranking probe %s: %.2f%% (%.0f s)", arch,
+                     100 * line["validation_accuracy"], line["seconds"])
+        return self.validation[arch]
+
     def _screener(self):
         """atb-search's fine-tuning re-ranker (``compose.SubmodelScreen``) with this run's budget."""
         if self._screen_model is None:
@@ -199,6 +241,30 @@ class Scorers:
         model = distill_alone(self.ws, self.evaluator.checkpoint, arch, self.args.distill_steps,
                               self.ws.root / "bench-fitness")
         return self._screened(self._screener().screen(model))
+
+
+def two_stage(scorers: Scorers, archs: list[str]) -> tuple[np.ndarray, dict]:
+    """``atb-search --task``'s ranking of ``archs`` (see the module's ``two-stage``): scores
+    that order them as the two stages would, and what the second stage decided."""
+    from atb.search.evaluate import Record
+    from atb.search.rerank import Screened, decide, depth_spread
+
+    retention = [float(scorers.score("retention", a)["score"]) for a in archs]
+    first = sorted((Record(a, f, 0.0, -1, "ground-truth") for a, f in zip(archs, retention)),
+                   key=lambda r: -r.fitness)
+    probed = depth_spread(first)[:scorers.args.rerank]
+    screened = []
+    for record in probed:
+        v = scorers.rerank_probe(record.arch)
+        screened.append(Screened(record.arch, "candidate", record.fitness, 0.0, None,
+                                 v["validation_accuracy"], v["validation_loss"], v["seconds"],
+                                 np.frombuffer(v["correct"].encode(), np.uint8) == ord("1")))
+    ranked, favourite, chosen_by, _ = decide(screened)
+    order = [s.arch for s in ranked] + [r.arch for r in first if r.arch not in {s.arch for s in ranked}]
+    scores = np.array([len(order) - order.index(a) for a in archs], dtype=float)
+    return scores, {"favourite": favourite, "chosen_by": chosen_by,
+                    "reranked": {s.arch: s.validation_accuracy for s in screened},
+                    "seconds_per_arch": sum(s.seconds for s in screened) / len(archs)}
 
 
 def candidate_scores(scorers: Scorers, candidate: str, archs: list[str],
@@ -256,6 +322,11 @@ def run(ws, args) -> dict:
                 continue
             if scorers is None:
                 scorers = Scorers(None, args)  # cached scores only
+            if candidate == "two-stage":
+                scores, decided = two_stage(scorers, archs)
+                entry["candidates"][candidate] = {**judge(scores, archs, window), **decided,
+                                                  "scores": scores.tolist()}
+                continue
             scores = candidate_scores(scorers, candidate, archs, window)
             judged = judge(scores, archs, window)
             seconds = [float(scorers.score(c, a)["seconds"]) for c in
@@ -276,6 +347,9 @@ def print_report(r: dict) -> None:
                 if c["pairwise_accuracy"] is not None else "-"
             print(f"{name:>16} {c['kendall_tau']:+6.2f} {pairwise:>9} {c['regret']:7.2%} "
                   f"{c.get('seconds_per_arch', 0):7.1f}  {c['picked']}")
+            if "chosen_by" in c:
+                print(f"{'':>17}re-ranked {len(c['reranked'])}, favourite {c['favourite']}: "
+                      f"{c['chosen_by']}")
 
 
 def main(argv=None) -> int:
@@ -287,6 +361,8 @@ def main(argv=None) -> int:
                         help=f"comma-separated, of: {', '.join(CANDIDATES)}")
     parser.add_argument("--weight", type=float, default=1.0,
                         help="weight of fidelity's z-score in params+fidelity")
+    parser.add_argument("--rerank", type=int, default=6,
+                        help="archs two-stage re-ranks on the task (atb-search's --rerank)")
     parser.add_argument("--screen-steps", type=int, default=150)
     parser.add_argument("--screen-lr", type=float, default=3e-4)
     parser.add_argument("--distill-steps", type=int, default=100,

@@ -190,7 +190,7 @@ def evaluate_windows(ws, args) -> None:
     root = ws.root / "bench-ranking"
     tokenizer = load_tokenizer()
     tokenized = {n: tokenize(task.split(n), tokenizer) for n in SPLITS}
-    config = FinetuneConfig()
+    config = FinetuneConfig(lr=args.lr)
     for window, archs in window_archs(args).items():
         if "train" in args.sections:
             for row in archs:
@@ -393,6 +393,8 @@ def main(argv=None) -> int:
     parser.add_argument("--distill-steps", type=int, default=300)
     parser.add_argument("--budgets", type=int, nargs="+", default=[100, 300, 600])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--lr", type=float,
+                        help="a new window's learning rate, given instead of picked on its rule arch")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="+", metavar="ARCH", default=[],
                         help="train/evaluate only these archs of the windows (e.g. a second "

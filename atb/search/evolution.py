@@ -145,14 +145,19 @@ def evolve(space: SearchSpace, latency: SpeedupModel, evaluator: Evaluator, wind
     last = resume_from
     done: list[Generation] = []
     start = 0 if last is None else last.index + 1
+    best_so_far = max((r.fitness for r in evaluator.records.values()  # a resumed run's too
+                       if r.generation >= 0 and np.isfinite(r.fitness)), default=-np.inf)
     for _ in range(start, cfg.generations):
         gen = next_generation(space, latency, window, rng, evaluator, last, cfg, source)
         if len(gen.archs) == 0:
             log.warning("generation %d is empty; stopping", gen.index + 1)
             break
+        # A generation holds new archs only, so its best can fall below an earlier one's.
         best = np.nanmax(gen.fitness)
-        log.info("generation %d/%d: %d archs, best fitness %.6g, %d evaluated in total",
-                 gen.index + 1, cfg.generations, len(gen.archs), best, len(evaluator))
+        best_so_far = max(best_so_far, best)
+        log.info("generation %d/%d: %d archs, best fitness %.6g (so far %.6g), %d evaluated in "
+                 "total", gen.index + 1, cfg.generations, len(gen.archs), best, best_so_far,
+                 len(evaluator))
         done.append(gen)
         if on_generation:
             on_generation(gen)
