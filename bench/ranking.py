@@ -23,9 +23,17 @@ re-score fitness functions without retraining:
     python bench/ranking.py --workspace WS --sections train,eval   # hours of CPU, resumable
     python bench/ranking.py --workspace WS --sections report       # the table, from data/ only
     python bench/ranking.py --workspace WS --sections budget       # how much distillation moves accuracy
+    python bench/ranking.py --workspace WS2 --sections depth --only ARCH ...   # WS2: a --depth spread supernet
 
 WS needs ``atb-supernet data``, ``atb-supernet train --init minilm`` and ``atb-profile --super
 minilm --threads 1 --samples N``.
+
+``--sections depth`` asks which layers a shallow sub-model should keep: the ``--only`` archs of
+the ground truth cut from WS2's supernet, trained with ``--depth spread`` (evenly spaced layers,
+the last kept: DistilBERT / DynaBERT) where the ground truth's keeps the first lt (the paper's
+rule), each given the ground truth's treatment (``fine_tune_rows``) into ``data/depth-<task>.csv``
+and ``-predictions.jsonl``; ``depth-report`` (``data/`` only) pairs each with its ground-truth
+self on the same test examples and seeds: spread - first.
 """
 
 from __future__ import annotations
@@ -263,9 +271,11 @@ def _window_lr(root, window, rule_row, args, task, tokenized, config, supernet, 
 
 # -- report ----------------------------------------------------------------------------------
 
-def read_predictions(task_name: str, distill_steps: int) -> dict[tuple, dict[int, np.ndarray]]:
-    """The committed test predictions: ``{(window, arch): {seed: predicted classes}}``."""
-    _, predictions_jsonl = task_file_names(task_name)
+def read_predictions(task_name: str, distill_steps: int,
+                     predictions_jsonl: Path | None = None) -> dict[tuple, dict[int, np.ndarray]]:
+    """The committed test predictions (the ground truth's, or ``predictions_jsonl``'s):
+    ``{(window, arch): {seed: predicted classes}}``."""
+    predictions_jsonl = predictions_jsonl or task_file_names(task_name)[1]
     preds: dict[tuple, dict[int, np.ndarray]] = {}
     if predictions_jsonl.is_file():
         for line in predictions_jsonl.read_text().splitlines():
@@ -381,6 +391,72 @@ def budget(ws, args) -> dict:
     return out
 
 
+# -- which layers a shallow sub-model keeps ----------------------------------------------------
+
+def depth_files(task_name: str) -> tuple[Path, Path]:
+    return DATA / f"depth-{task_name}.csv", DATA / f"depth-{task_name}-predictions.jsonl"
+
+
+def depth_train(ws, args) -> None:
+    """Each ``--only`` arch of the ground truth distilled alone from ``ws``'s spread supernet and
+    fine-tuned at its window's lr, like the ground truth."""
+    from atb.supernet import checkpoint as ckpt
+
+    supernet = ckpt.find_checkpoint(ws.supernet_dir)
+    depth = ckpt.read_state(supernet).get("config", {}).get("depth", "first")
+    if depth != "spread":
+        raise AtbError(f"the supernet of {ws.root} keeps layers by depth {depth!r}, not 'spread'",
+                       hint="train one with atb-supernet train --init minilm --depth spread")
+    rows = {r["arch"]: r for r in read_csv(ARCHS_CSV) if int(r["inside"])}
+    missing = [a for a in args.only if a not in rows]
+    if not args.only or missing:
+        raise AtbError("--sections depth needs --only archs of the ground truth"
+                       + (f"; not in it: {', '.join(missing)}" if missing else ""),
+                       hint="pick archs of data/ranking-archs.csv")
+    picks = json.loads((DATA / f"ranking-{args.task}-lr.json").read_text())
+    for arch in args.only:
+        window = float(rows[arch]["window"])
+        fine_tune_rows(ws, supernet, window, [{"arch": arch, "role": rows[arch]["role"]}],
+                       picks[f"{window:g}x distill {args.distill_steps}"], args,
+                       depth_files(args.task), root=ws.root / "bench-depth")
+
+
+def depth_report(args) -> dict:
+    """Per arch trained from the spread supernet: both accuracies over the seeds both have and
+    the paired interval of spread - first."""
+    from atb.eval import load_task
+    from atb.stats import paired_difference
+
+    task = load_task(args.task)
+    first = read_predictions(task.name, args.distill_steps)
+    spread = read_predictions(task.name, args.distill_steps, depth_files(task.name)[1])
+    out = {"task": task.name, "distill_steps": args.distill_steps, "archs": []}
+    for (window, arch), mine in sorted(spread.items()):
+        theirs = first.get((window, arch), {})
+        seeds = sorted(set(mine) & set(theirs))
+        if seeds:
+            a = np.stack([mine[s] == task.test.labels for s in seeds])
+            b = np.stack([theirs[s] == task.test.labels for s in seeds])
+            out["archs"].append({"window": window, "arch": arch, "seeds": seeds,
+                                 "spread_accuracy": float(a.mean()),
+                                 "first_accuracy": float(b.mean()),
+                                 "spread_minus_first": paired_difference(a, b).as_dict()})
+    return out
+
+
+def print_depth_report(r: dict) -> None:
+    from atb.stats import named_verdict
+
+    print(f"task {r['task']}, {r['distill_steps']} stand-alone distillation steps; spread - "
+          "first: paired 95% interval over test examples and seeds")
+    for e in r["archs"]:
+        d = e["spread_minus_first"]
+        print(f"{e['window']:g}x {e['arch']:>20}: spread {e['spread_accuracy']:.2%} vs first "
+              f"{e['first_accuracy']:.2%} over {len(e['seeds'])} seed(s): {d['difference']:+.2%} "
+              f"[{d['ci_low']:+.2%}, {d['ci_high']:+.2%}] "
+              f"{named_verdict(d['verdict'], 'spread', 'first')}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workspace", required=True, metavar="DIR")
@@ -400,7 +476,8 @@ def main(argv=None) -> int:
                         help="train/evaluate only these archs of the windows (e.g. a second "
                              "process on the other core takes the last archs)")
     parser.add_argument("--sections", default="report",
-                        help="comma-separated: pick,time (idle machine), train, eval, report, budget")
+                        help="comma-separated: pick,time (idle machine), train, eval, report, "
+                             "budget, depth, depth-report")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
@@ -419,6 +496,14 @@ def main(argv=None) -> int:
             evaluate_windows(ws, args)
         if "budget" in args.sections:
             budget(ws, args)
+        if "depth" in args.sections:
+            depth_train(ws, args)
+        if "depth-report" in args.sections:
+            result = depth_report(args)
+            if args.json:
+                print(json.dumps(result, indent=2))
+            else:
+                print_depth_report(result)
         if "report" in args.sections:
             result = report(args)
             if args.json:
