@@ -12,7 +12,7 @@ alone with the ground truth's budget and fine-tuned with the window's learning r
 (same protocol, seeds, and test split). The verdict is the paired 95% interval of searched -
 rule over the test examples and the seeds both have. The 8x window's ground truth is its rule
 arch alone, fine-tuned at a given lr (``bench/ranking.py --windows 8 --lr 1e-4 --only RULE``):
-its archs are three times the 25x window's to train.
+its archs take about twice as long as the 15x window's to train.
 
     python bench/claim.py --workspace WS --sections search   # idle machine: it times
     python bench/claim.py --workspace WS --sections train    # about 12 min of CPU per arch
@@ -35,8 +35,6 @@ import time
 from pathlib import Path
 
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import numpy as np  # noqa: E402
 
 from atb.errors import AtbError  # noqa: E402
 
@@ -164,20 +162,11 @@ def train_searched(ws, args) -> None:
 def report(args) -> dict:
     """Per window and search seed: both accuracies and the paired interval, searched - rule."""
     from atb.eval import load_task
-    from atb.stats import paired_difference
 
     ranking = ranking_module()
     task = load_task(args.task)
-    labels = task.test.labels
     truth = ranking.read_predictions(task.name, args.distill_steps)
-    searched = {}
-    _, predictions = task_files(task.name)
-    if predictions.is_file():
-        for line in predictions.read_text().splitlines():
-            p = json.loads(line)
-            if int(p["distill_steps"]) == args.distill_steps:
-                searched.setdefault((float(p["window"]), p["arch"]), {})[p["seed"]] = \
-                    np.frombuffer(p["predicted"].encode(), dtype=np.uint8) - ord("0")
+    searched = ranking.read_predictions(task.name, args.distill_steps, task_files(task.name)[1])
     out = {"task": task.name, "distill_steps": args.distill_steps, "pairs": []}
     for (window, _), row in sorted(last_attempts().items()):
         if window not in args.windows:
@@ -187,14 +176,12 @@ def report(args) -> dict:
         entry.update(rule_speedup=float(row["rule_speedup"]),
                      searched_speedup=float(row["searched_speedup"]),
                      within_3pct=bool(int(row["within_3pct"])))
-        mine, theirs = searched.get((window, row["searched"]), {}), truth.get((window, row["rule"]), {})
-        seeds = sorted(set(mine) & set(theirs))
-        if seeds:
-            a = np.stack([mine[s] == labels for s in seeds])
-            b = np.stack([theirs[s] == labels for s in seeds])
-            entry.update(seeds=seeds, searched_accuracy=float(a.mean()),
-                         rule_accuracy=float(b.mean()),
-                         searched_minus_rule=paired_difference(a, b).as_dict())
+        paired = ranking.paired_over_seeds(searched.get((window, row["searched"]), {}),
+                                           truth.get((window, row["rule"]), {}), task.test.labels)
+        if paired:
+            entry.update(seeds=paired["seeds"], searched_accuracy=paired["accuracy"],
+                         rule_accuracy=paired["other_accuracy"],
+                         searched_minus_rule=paired["difference"])
         out["pairs"].append(entry)
     return out
 

@@ -421,26 +421,37 @@ def depth_train(ws, args) -> None:
                        depth_files(args.task), root=ws.root / "bench-depth")
 
 
+def paired_over_seeds(mine: dict[int, np.ndarray], theirs: dict[int, np.ndarray],
+                      labels: np.ndarray) -> dict | None:
+    """Two archs' test predictions (``{seed: classes}``) paired over the seeds both have: both
+    accuracies and the paired 95% interval of mine - theirs; None when no seed is shared."""
+    from atb.stats import paired_difference
+
+    seeds = sorted(set(mine) & set(theirs))
+    if not seeds:
+        return None
+    a = np.stack([mine[s] == labels for s in seeds])
+    b = np.stack([theirs[s] == labels for s in seeds])
+    return {"seeds": seeds, "accuracy": float(a.mean()), "other_accuracy": float(b.mean()),
+            "difference": paired_difference(a, b).as_dict()}
+
+
 def depth_report(args) -> dict:
     """Per arch trained from the spread supernet: both accuracies over the seeds both have and
     the paired interval of spread - first."""
     from atb.eval import load_task
-    from atb.stats import paired_difference
 
     task = load_task(args.task)
     first = read_predictions(task.name, args.distill_steps)
     spread = read_predictions(task.name, args.distill_steps, depth_files(task.name)[1])
     out = {"task": task.name, "distill_steps": args.distill_steps, "archs": []}
     for (window, arch), mine in sorted(spread.items()):
-        theirs = first.get((window, arch), {})
-        seeds = sorted(set(mine) & set(theirs))
-        if seeds:
-            a = np.stack([mine[s] == task.test.labels for s in seeds])
-            b = np.stack([theirs[s] == task.test.labels for s in seeds])
-            out["archs"].append({"window": window, "arch": arch, "seeds": seeds,
-                                 "spread_accuracy": float(a.mean()),
-                                 "first_accuracy": float(b.mean()),
-                                 "spread_minus_first": paired_difference(a, b).as_dict()})
+        paired = paired_over_seeds(mine, first.get((window, arch), {}), task.test.labels)
+        if paired:
+            out["archs"].append({"window": window, "arch": arch, "seeds": paired["seeds"],
+                                 "spread_accuracy": paired["accuracy"],
+                                 "first_accuracy": paired["other_accuracy"],
+                                 "spread_minus_first": paired["difference"]})
     return out
 
 
