@@ -38,6 +38,7 @@ def run_demo(
     from atb.compose import profile, run_search
     from atb.predictor import load_or_fit
     from atb.predictor.plots import plot_predictor_parity
+    from atb.profiler.repeatability import report_warning
     from atb.search import plot_pareto
     from atb.supernet import prepare_data, train_supernet
     from atb.supernet.checkpoint import STATE, checkpoint_dir
@@ -59,7 +60,7 @@ def run_demo(
     stages["profile"] = {"device_key": report.device_key, "total": report.total, "new": report.new,
                          "bert_base_ms": report.bert_base_ms, "wall_s": time.perf_counter() - t0,
                          "auto": report.auto, "repeatability": report.key_repeatability,
-                         "anchor": report.anchor}
+                         "anchor": report.anchor, "warning": report_warning(report)}
 
     log.info("[2/6] fitting the latency predictor")
     predictor = load_or_fit(ws, report.device_key)
@@ -128,6 +129,8 @@ def _print(result: dict) -> None:
     if rep := prof.get("repeatability"):
         print(f"label noise      re-timed archs differ by {100 * rep['median']:.1f}% (median of {rep['n']}, "
               f"{rep['scope']})")
+    if prof.get("warning"):
+        print(f"                 {prof['warning']}")
     print(f"predictor        {pred['chosen']}: held-out MAPE {100 * pred['heldout']['mape']:.2f}%, "
           f"within ±10% {100 * pred['heldout']['within_10']:.1f}%, Kendall τ {pred['heldout']['kendall_tau']:.3f}")
     sup = result["supernet"]

@@ -13,9 +13,7 @@ from __future__ import annotations
 import sys
 
 from atb import cli
-
-NOISY_SHARE_ADVICE = 0.5  # above this share of noisy labels the run suggests fewer threads
-
+from atb.profiler.repeatability import report_warning
 
 EPILOG = """Labels are drift-corrected: archs are timed in small groups, in short bursts
 alternating with a reference model, so every run is compared with the machine's state at that
@@ -105,42 +103,11 @@ def main(argv: list[str] | None = None) -> int:
             cli.print_json(report.to_dict())
         else:
             _print_summary(report)
-        if advice := noise_warning_of(report) or noise_advice(report):
-            print(advice, file=sys.stderr)
+        if warning := report_warning(report):
+            print(warning, file=sys.stderr)
         return 0
 
     return cli.run("atb-profile", body)
-
-
-def noise_advice(report) -> str | None:
-    """A hint when most labels came out noisy with several threads.
-
-    On shared and virtual machines a multi-threaded run waits for its slowest thread, and a
-    vCPU the hypervisor takes away for a moment makes run times bimodal; one thread is then
-    usually several times more repeatable (docs/protocol.md, "Noise").
-    """
-    from atb.devices.setting import setting_from_key
-
-    threads = setting_from_key(report.device_key).threads
-    if threads <= 1 or report.noisy_share <= NOISY_SHARE_ADVICE:
-        return None
-    return (f"note: {report.noisy_share:.0%} of the labels are noisy (IQR above 5% of the median) at "
-            f"{threads} threads; on a shared or virtual machine --threads 1 is usually far more "
-            "repeatable")
-
-
-def noise_warning_of(report) -> str | None:
-    """The one-line warning when the run's sentinels (or the key's) repeat worse than 3%."""
-    import os
-
-    from atb.devices.setting import setting_from_key
-    from atb.profiler.repeatability import Repeatability, noise_warning
-
-    measured = report.repeatability or report.key_repeatability
-    if not measured:
-        return None
-    return noise_warning(Repeatability(**measured), setting_from_key(report.device_key).threads,
-                         os.cpu_count(), report.stats.get("steal_share"), report.noisy_share)
 
 
 def _export(args) -> int:

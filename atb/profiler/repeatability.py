@@ -21,6 +21,7 @@ SENTINEL_ROLE = "sentinel"
 MIN_ARCHS_FOR_SENTINELS = 50  # smaller runs would spend over 5% of their time on sentinels
 MAX_SENTINELS = 12  # three groups: 4% of a 300-arch run, less of a larger one
 NOISE_WARNING = 0.03  # a median speedup difference above this is worth a line
+NOISY_SHARE_ADVICE = 0.5  # above this share of noisy labels a run suggests fewer threads
 BETWEEN = "between processes"
 WITHIN = "within one process"
 
@@ -131,3 +132,35 @@ def steal_share(before: tuple[int, int] | None, after: tuple[int, int] | None) -
     if before is None or after is None or after[1] <= before[1]:
         return None
     return (after[0] - before[0]) / (after[1] - before[1])
+
+
+def report_warning(report) -> str | None:
+    """The line a profiling run's caller (``atb-profile``, ``atb-demo``) prints about its
+    labels: the warning when its sentinels (or the key's) repeat worse than
+    :data:`NOISE_WARNING`, else the advice when most labels came out noisy with several
+    threads, else None. ``report``: an :class:`atb.profiler.api.ProfileReport`."""
+    import os
+
+    from atb.devices.setting import setting_from_key
+
+    threads = setting_from_key(report.device_key).threads
+    measured = report.repeatability or report.key_repeatability
+    if measured and (warning := noise_warning(Repeatability(**measured), threads, os.cpu_count(),
+                                              report.stats.get("steal_share"),
+                                              report.noisy_share)):
+        return warning
+    return noise_advice(threads, report.noisy_share)
+
+
+def noise_advice(threads: int, noisy_share: float) -> str | None:
+    """A hint when most labels came out noisy with several threads.
+
+    On shared and virtual machines a multi-threaded run waits for its slowest thread, and a
+    vCPU the hypervisor takes away for a moment makes run times bimodal; one thread is then
+    usually several times more repeatable (docs/protocol.md, "Noise").
+    """
+    if threads <= 1 or noisy_share <= NOISY_SHARE_ADVICE:
+        return None
+    return (f"note: {noisy_share:.0%} of the labels are noisy (IQR above 5% of the median) at "
+            f"{threads} threads; on a shared or virtual machine --threads 1 is usually far more "
+            "repeatable")

@@ -147,11 +147,22 @@ def _report(key: str, iqr_fractions: list[float]):
 
 
 def test_noise_advice_suggests_one_thread_when_most_labels_are_noisy():
-    from atb.profiler.cli import noise_advice
+    from atb.profiler.repeatability import report_warning
 
     key = "cpu-onnxruntime-t2-fp32-s128-b1-0de4e8bf"
     noisy = _report(key, [0.2, 0.3, 0.01])
     assert noisy.noisy_share == pytest.approx(2 / 3)
-    assert "--threads 1" in noise_advice(noisy)
-    assert noise_advice(_report(key, [0.2, 0.01, 0.01])) is None  # a minority is noisy
-    assert noise_advice(_report(key.replace("-t2-", "-t1-"), [0.2, 0.3])) is None  # nothing to reduce
+    assert "--threads 1" in report_warning(noisy)
+    assert report_warning(_report(key, [0.2, 0.01, 0.01])) is None  # a minority is noisy
+    assert report_warning(_report(key.replace("-t2-", "-t1-"), [0.2, 0.3])) is None  # nothing to reduce
+
+
+def test_sentinels_repeating_worse_than_3_percent_give_the_warning_first():
+    import dataclasses
+
+    from atb.profiler.repeatability import BETWEEN, Repeatability, report_warning
+
+    key = "cpu-onnxruntime-t1-fp32-s128-b1-0de4e8bf"
+    rep = dataclasses.asdict(Repeatability(0.08, 0.12, 6, BETWEEN))
+    report = dataclasses.replace(_report(key, [0.01, 0.01]), key_repeatability=rep)
+    assert report_warning(report).startswith("warning: labels repeat to 8.0% only")
