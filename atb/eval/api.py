@@ -58,7 +58,7 @@ def evaluate(model_dir: str | Path, task: str | Path | Task, method: str = "prob
              seeds: int | list[int] = SEEDS, *, max_length: int = MAX_LENGTH,
              batch_size: int | None = None, finetune_config=None,
              save_dir: str | Path | None = None, threads: int | None = None,
-             predictions: bool = False) -> dict:
+             jobs: int = 1, predictions: bool = False) -> dict:
     """Evaluate the encoder in ``model_dir`` on ``task``; every seed re-runs the method.
 
     ``model_dir``: a 🤗 directory of a BERT-family encoder (what ``atb-supernet extract``
@@ -74,7 +74,10 @@ def evaluate(model_dir: str | Path, task: str | Path | Task, method: str = "prob
     ``seeds``: a count N (seeds 0..N-1) or a list. ``batch_size``: the probe's inference batch
     (default 64) or the fine-tuning batch (default 32). ``threads``: torch's intra-op threads
     for the call (default: torch's own setting), restored afterwards; for an ONNX graph also
-    ONNX Runtime's.
+    ONNX Runtime's. ``jobs`` > 1 fine-tunes a stage's runs (the learning-rate grid, then the
+    seeds) side by side in that many processes, sharing ``threads`` (default: every core)
+    among them (:mod:`atb.eval.runs`); the processes are spawned, so a script that asks for
+    them must guard its entry point with ``if __name__ == "__main__":``.
 
     Returns a dict: ``task``, ``method``, ``model``, ``model_type``, ``model_format``
     (``"huggingface"`` or ``"onnx"``; an ONNX graph adds ``quantization``: ``"dynamic"``,
@@ -100,7 +103,7 @@ def evaluate(model_dir: str | Path, task: str | Path | Task, method: str = "prob
     seeds = seed_list(seeds)
     if max_length < 8:
         raise UsageError(f"max length {max_length} is too short", hint="use at least 8 tokens")
-    for name, value in (("batch size", batch_size), ("threads", threads)):
+    for name, value in (("batch size", batch_size), ("threads", threads), ("jobs", jobs)):
         if value is not None and value < 1:
             raise UsageError(f"{name} must be at least 1, not {value}")
     if save_dir is not None:
@@ -126,7 +129,7 @@ def evaluate(model_dir: str | Path, task: str | Path | Task, method: str = "prob
             result = _probe(encoder, task, tokenizer, max_length, batch_size, seeds)
         else:
             result = _finetune(model_dir, task, tokenizer, seeds, max_length, batch_size,
-                               finetune_config, save_dir)
+                               finetune_config, save_dir, jobs, threads)
     out = {"task": task.name, "method": method, "model": str(model_dir), **about,
            **task.sizes(), "label_names": task.label_names, **result,
            "seconds": time.perf_counter() - start}
@@ -179,14 +182,15 @@ def _probe(encoder, task, tokenizer, max_length, batch_size, seeds) -> dict:
 
 
 def _finetune(model_dir, task, tokenizer, seeds, max_length, batch_size, config,
-              save_dir) -> dict:
+              save_dir, jobs, threads) -> dict:
     from atb.eval.finetune import FinetuneConfig, finetune
 
     config = config or FinetuneConfig()
     if batch_size is not None:
         config = dataclasses.replace(config, batch_size=batch_size)
     lr, per_seed = finetune(Path(model_dir), task, tokenizer, seeds, config, max_length,
-                            Path(save_dir) if save_dir is not None else None)
+                            Path(save_dir) if save_dir is not None else None, jobs=jobs,
+                            cores=threads)
     return {**report(task, per_seed), "pooling": per_seed[0]["pooling"], "lr": lr,
             "config": dataclasses.asdict(config),
             "saved": str(save_dir) if save_dir is not None else None}

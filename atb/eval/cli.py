@@ -33,7 +33,7 @@ from atb.eval.models import POOLINGS
 PROG = "atb-eval"
 SUBCOMMANDS = ("compare", "baselines")
 TUNED = FinetuneConfig()  # the defaults, for the help text
-FINETUNE_ONLY = ("epochs", "lr", "pooling", "save")
+FINETUNE_ONLY = ("epochs", "lr", "pooling", "save", "jobs")
 COMPARE_DOC = """atb-eval compare: is model A better than model B on a task?
 
 Both models are evaluated on the same splits with the same seeds (fine-tuning by default, each
@@ -72,12 +72,16 @@ def _add_evaluation_options(parser, method_default: str) -> None:
         help=f"tokens per example, longer ones are cut (default {MAX_LENGTH})")
     add("--batch-size", type=int, metavar="B", help=f"probe: inference batch (default "
         f"{BATCH_SIZE}); finetune: training batch (default {TUNED.batch_size})")
-    add("--threads", type=int, metavar="N", help="torch threads (default: torch's, one per core)")
+    add("--threads", type=int, metavar="N",
+        help="threads in all (default: one per core); fine-tuning shares them among --jobs")
     tune = parser.add_argument_group("fine-tuning").add_argument
     tune("--epochs", type=int, metavar="E",
          help=f"at most E epochs; the best validation epoch is kept (default {TUNED.epochs})")
     tune("--lr", type=float, help="peak AdamW learning rate (default: picked on the validation "
          f"split from {', '.join(f'{r:g}' for r in TUNED.lr_grid)} with one extra seed)")
+    tune("--jobs", type=int, metavar="J",
+         help="fine-tuning runs trained side by side, one process each (default: one per "
+              "thread of --threads, at most the runs of a stage; 1: one after another)")
     tune("--pooling", choices=POOLINGS,
          help="what the head reads: mean of the last hidden states (default for bert and "
               "atb-bert) or the family's own [CLS] pooler (default for other encoders)")
@@ -154,6 +158,10 @@ def _check(args: argparse.Namespace) -> None:
             raise UsageError(f"{', '.join(given)} only apply to --method finetune")
     if args.lr is not None and not args.lr > 0:
         raise UsageError(f"--lr must be greater than 0, not {args.lr:g}")
+    if getattr(args, "jobs", None) is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, not {args.jobs}")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be at least 1, not {args.threads}")
     if args.epochs is not None and args.epochs < 1:
         raise UsageError(f"--epochs must be at least 1, not {args.epochs}")
     if getattr(args, "predictions", None):  # fail now, not after the training
@@ -221,9 +229,14 @@ def _load(args: argparse.Namespace):
 
 def _options(args: argparse.Namespace) -> dict:
     """What ``evaluate`` takes from the evaluation options."""
-    return {"seeds": args.seeds, "max_length": args.max_length, "batch_size": args.batch_size,
-            "threads": args.threads,
-            "finetune_config": _finetune_config(args) if args.method == "finetune" else None}
+    options = {"seeds": args.seeds, "max_length": args.max_length,
+               "batch_size": args.batch_size, "threads": args.threads}
+    if args.method == "finetune":
+        from atb.eval.runs import available_cores
+
+        options["finetune_config"] = _finetune_config(args)
+        options["jobs"] = args.jobs or args.threads or available_cores()
+    return options
 
 
 def _fmt_ci(r: dict) -> str:

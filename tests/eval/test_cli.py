@@ -58,6 +58,9 @@ def _bad_csv(tmp_path, content):
     (lambda d, t: ["--task", "kjv-genre", "--seeds", 0], "--seeds"),
     (lambda d, t: ["--task", "kjv-genre", "--epochs", 2], "only apply to --method finetune"),
     (lambda d, t: ["--task", "kjv-genre", "--pooling", "cls"], "only apply to --method finetune"),
+    (lambda d, t: ["--task", "kjv-genre", "--jobs", 2], "only apply to --method finetune"),
+    (lambda d, t: ["--task", "kjv-genre", "--method", "finetune", "--jobs", 0], "--jobs"),
+    (lambda d, t: ["--task", "kjv-genre", "--threads", 0], "--threads"),
 ])
 def test_bad_task_input_is_one_line_and_exit_2(bert_dir, tmp_path, capsys, make_args, needle):
     code, out, err = _run(["--model", bert_dir, *make_args(bert_dir, tmp_path)], capsys)

@@ -41,3 +41,42 @@ def test_saved_classifier_loads_with_its_labels(atb_dir, keyword_csv, tmp_path):
 def test_bad_config(bad):
     with pytest.raises(UsageError):
         FinetuneConfig(**bad)
+
+
+def test_runs_side_by_side_learn_what_they_learn_one_after_another(bert_dir, keyword_csv,
+                                                                   tmp_path):
+    config = dataclasses.replace(FAST, epochs=2, lr=None, lr_grid=(1e-3, 5e-3))
+    one = evaluate(bert_dir, keyword_csv, "finetune", seeds=2, finetune_config=config,
+                   threads=1)
+    # two processes, one thread each: the same seeds give the same models
+    side = evaluate(bert_dir, keyword_csv, "finetune", seeds=2, finetune_config=config,
+                    threads=2, jobs=2, save_dir=tmp_path / "best")
+    assert side["lr"] == one["lr"] and side["seeds"] == one["seeds"]
+    best = max(side["seeds"], key=lambda s: s["validation_accuracy"])
+    saved = AutoModelForSequenceClassification.from_pretrained(tmp_path / "best")
+    assert saved.config.num_labels == 3 and best["seed"] in (0, 1)
+
+
+@pytest.mark.parametrize("runs, jobs, cores, threads", [
+    (3, 2, 2, [1, 1, 2]),  # the third seed trains alone, on both cores
+    (2, 2, 2, [1, 1]),
+    (2, 4, 16, [8, 8]),    # never more processes than runs
+    (5, 2, 4, [2, 2, 2, 2, 4]),
+    (1, 1, 2, [2]),
+])
+def test_thread_counts_share_the_cores_among_the_runs_in_flight(runs, jobs, cores, threads):
+    from atb.eval.runs import thread_counts
+
+    assert thread_counts(runs, jobs, cores) == threads
+
+
+def test_the_pick_runs_never_predict_the_test_split(bert_dir, keyword_csv, monkeypatch):
+    from atb.eval import finetune as module
+
+    calls = []
+    real = module.train
+    monkeypatch.setattr(module, "train",
+                        lambda *a, **k: calls.append(k.get("score_test", True)) or real(*a, **k))
+    evaluate(bert_dir, keyword_csv, "finetune", seeds=1, threads=1, finetune_config=
+             dataclasses.replace(FAST, epochs=1, lr=None, lr_grid=(1e-3, 5e-3)))
+    assert calls == [False, False, True]
