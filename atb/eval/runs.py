@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -115,8 +116,15 @@ class Runner:
 
     def train(self, runs: list[Run], what: str) -> list[dict]:
         """The results of ``runs``, in their order; ``what`` names them in logs and the bar."""
+        start = time.perf_counter()
         if self.jobs == 1 or len(runs) == 1:
-            return [train_run(*self.inputs, run) for run in runs]
+            results = [train_run(*self.inputs, run) for run in runs]
+        else:
+            results = self._train_in_pool(runs, what)
+        log.info("%s: %d run(s) in %.0f s", what, len(runs), time.perf_counter() - start)
+        return results
+
+    def _train_in_pool(self, runs: list[Run], what: str) -> list[dict]:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.jobs, mp_context=get_context("spawn"),
                                              initializer=_start_process, initargs=self.inputs)

@@ -96,8 +96,8 @@ def test_resume_after_a_crash_ends_like_an_uninterrupted_run(tmp_path, small_spa
     resumed = search(tmp_path, small_space, resume=crashed, fitness=again)
     assert resumed.run_dir == crashed
     assert not before & set(again.evaluated)
-    # generations 3 and 4 (+ at most 4 BERT-rule baselines); nothing evaluated before the crash
-    assert 50 <= len(again.evaluated) <= 54 and len(set(again.evaluated)) == len(again.evaluated)
+    # generations 3 and 4 (+ the BERT-rule baseline); nothing evaluated before the crash
+    assert 50 <= len(again.evaluated) <= 51 and len(set(again.evaluated)) == len(again.evaluated)
     a, b = full.to_dict(), resumed.to_dict()
     assert [c["arch"] for c in a["top_k"]] == [c["arch"] for c in b["top_k"]]
     assert a["evaluated"] == b["evaluated"]
