@@ -29,7 +29,7 @@ from atb.errors import UsageError
 from atb.eval.encode import MAX_LENGTH, Tokenized, collate, sorted_batches, tokenize
 from atb.eval.metrics import scores
 from atb.eval.models import POOLINGS, load_classifier, quiet_transformers
-from atb.eval.runs import Run, Runner
+from atb.eval.runs import Runner
 from atb.eval.tasks import SPLITS, Task
 
 log = logging.getLogger("atb.eval.finetune")
@@ -179,6 +179,34 @@ def train(model, tokenized: dict[str, Tokenized], task: Task, config: FinetuneCo
             "predictions": predicted}
 
 
+@dataclass(frozen=True)
+class Run:
+    """One fine-tuning run: ``seed`` at peak rate ``lr``. ``test``: predict the test split (the
+    learning-rate pick's runs never do); ``keep_state``: return the best epoch's weights."""
+
+    seed: int
+    lr: float
+    test: bool = True
+    keep_state: bool = False
+
+
+def train_run(model_dir: Path, tokenized: dict[str, Tokenized], task: Task,
+              config: FinetuneConfig, run: Run) -> dict:
+    """Load ``model_dir`` with a new head drawn from ``run.seed`` and :func:`train` it; adds
+    ``pooling`` and, when asked, ``state``. Where it runs (this process or another,
+    :mod:`atb.eval.runs`) does not change what it learns: the seed draws the head, the dropout
+    and the batch order."""
+    import torch
+
+    torch.manual_seed(run.seed)  # the head's initial weights and dropout
+    model = load_classifier(model_dir, task.label_names, config.pooling)
+    result = train(model, tokenized, task, config, run.seed, run.lr, score_test=run.test)
+    result["pooling"] = getattr(model.config, "classifier_pooling", "cls")
+    if run.keep_state:
+        result["state"] = model.state_dict()
+    return result
+
+
 def pick_lr(model_dir: Path, tokenized: dict[str, Tokenized], task: Task,
             config: FinetuneConfig, runner: Runner | None = None) -> dict:
     """The learning-rate choice: ``config.lr`` when given, else one run of seed
@@ -187,10 +215,10 @@ def pick_lr(model_dir: Path, tokenized: dict[str, Tokenized], task: Task,
     predict the test split."""
     if config.lr is not None:
         return {"lr": config.lr, "chosen_by": "given", "grid": []}
-    runner = runner or Runner(model_dir, tokenized, task, config)
+    runner = runner or Runner(train_run, (Path(model_dir), tokenized, task, config))
     rates = sorted(config.lr_grid)
-    runs = runner.train([Run(config.lr_seed, lr, test=False) for lr in rates],
-                        "learning-rate pick")
+    runs = runner.map([Run(config.lr_seed, lr, test=False) for lr in rates],
+                      "learning-rate pick")
     grid = [{"lr": lr, "validation_accuracy": run["validation_accuracy"],
              "best_epoch": run["best_epoch"]} for lr, run in zip(rates, runs)]
     for g in grid:
@@ -216,10 +244,11 @@ def finetune(model_dir: Path, task: Task, tokenizer, seeds: Sequence[int],
     """
     tokenized = {name: tokenize(task.split(name), tokenizer, max_length) for name in SPLITS}
     stage_runs = max(len(seeds), 0 if config.lr is not None else len(config.lr_grid))
-    with Runner(model_dir, tokenized, task, config, min(jobs, stage_runs), cores) as runner:
+    inputs = (Path(model_dir), tokenized, task, config)
+    with Runner(train_run, inputs, min(jobs, stage_runs), cores) as runner:
         choice = pick_lr(model_dir, tokenized, task, config, runner)
-        results = runner.train([Run(seed, choice["lr"], keep_state=save_dir is not None)
-                                for seed in seeds], f"fine-tuning at lr {choice['lr']:g}")
+        results = runner.map([Run(seed, choice["lr"], keep_state=save_dir is not None)
+                              for seed in seeds], f"fine-tuning at lr {choice['lr']:g}")
     for result in results:
         log.info("seed %d: test accuracy %.4f (best epoch %d of %d)", result["seed"],
                  result["accuracy"], result["best_epoch"], result["epochs_run"])

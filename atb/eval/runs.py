@@ -1,4 +1,5 @@
-"""Fine-tuning runs, one after another in this process or side by side in a pool of processes.
+"""Independent runs of one job (fine-tuning seeds), one after another in this process or side by
+side in a pool of processes.
 
 The protocol's runs (one per learning rate of the grid, then one per seed) are independent once
 their inputs are fixed. A small encoder uses the cores of one process poorly: on a 2-core VM a
@@ -18,26 +19,12 @@ import logging
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
 from multiprocessing import get_context
-from pathlib import Path
+from typing import Callable
 
 from atb import progress
-from atb.eval.encode import Tokenized
-from atb.eval.tasks import Task
 
 log = logging.getLogger("atb.eval.runs")
-
-
-@dataclass(frozen=True)
-class Run:
-    """One fine-tuning run: ``seed`` at peak rate ``lr``. ``test``: predict the test split (the
-    learning-rate pick's runs never do); ``keep_state``: return the best epoch's weights."""
-
-    seed: int
-    lr: float
-    test: bool = True
-    keep_state: bool = False
 
 
 def available_cores() -> int:
@@ -58,49 +45,31 @@ def thread_counts(n_runs: int, jobs: int, cores: int) -> list[int]:
             + ([max(1, cores // tail)] * tail if tail else []))
 
 
-def train_run(model_dir: Path, tokenized: dict[str, Tokenized], task: Task, config,
-              run: Run) -> dict:
-    """Load ``model_dir`` with a new head drawn from ``run.seed`` and train it (see
-    :func:`atb.eval.finetune.train`); adds ``pooling`` and, when asked, ``state``."""
-    import torch
-
-    from atb.eval.finetune import train
-    from atb.eval.models import load_classifier
-
-    torch.manual_seed(run.seed)  # the head's initial weights and dropout
-    model = load_classifier(model_dir, task.label_names, config.pooling)
-    result = train(model, tokenized, task, config, run.seed, run.lr, score_test=run.test)
-    result["pooling"] = getattr(model.config, "classifier_pooling", "cls")
-    if run.keep_state:
-        result["state"] = model.state_dict()
-    return result
-
-
 # What every run of a pool shares, sent once to each process when it starts.
 _shared: dict = {}
 
 
-def _start_process(model_dir, tokenized, task, config) -> None:
+def _start_process(work: Callable, inputs: tuple) -> None:
     progress.set_enabled(False)  # one bar, the parent's; interleaved bars would be unreadable
-    _shared.update(model_dir=model_dir, tokenized=tokenized, task=task, config=config)
+    _shared.update(work=work, inputs=inputs)
 
 
-def _train_in_process(run: Run, threads: int) -> dict:
+def _run_in_process(item, threads: int) -> dict:
     import torch
 
     torch.set_num_threads(threads)
-    return train_run(_shared["model_dir"], _shared["tokenized"], _shared["task"],
-                     _shared["config"], run)
+    return _shared["work"](*_shared["inputs"], item)
 
 
 class Runner:
-    """Trains lists of :class:`Run` of one model on one task, in order here (``jobs`` 1) or in
-    a pool of ``jobs`` processes sharing ``cores`` threads. Use it as a context manager: the
-    pool starts with the first parallel stage and stops on leaving."""
+    """Calls ``work(*inputs, item)`` for lists of items, in order here (``jobs`` 1) or in a
+    pool of ``jobs`` processes sharing ``cores`` threads. ``work`` must be a module-level
+    function (it is sent to the processes by name) and ``inputs`` picklable; they are sent once
+    per process. Use it as a context manager: the pool starts with the first parallel stage and
+    stops on leaving."""
 
-    def __init__(self, model_dir: Path, tokenized: dict[str, Tokenized], task: Task, config,
-                 jobs: int = 1, cores: int | None = None):
-        self.inputs = (Path(model_dir), tokenized, task, config)
+    def __init__(self, work: Callable, inputs: tuple, jobs: int = 1, cores: int | None = None):
+        self.work, self.inputs = work, inputs
         self.jobs = max(1, jobs)
         self.cores = cores or available_cores()
         self._pool: ProcessPoolExecutor | None = None
@@ -114,31 +83,29 @@ class Runner:
             self._pool.shutdown(wait=exc[0] is None, cancel_futures=True)
             self._pool = None
 
-    def train(self, runs: list[Run], what: str) -> list[dict]:
-        """The results of ``runs``, in their order; ``what`` names them in logs and the bar."""
+    def map(self, items: list, what: str) -> list[dict]:
+        """The results for ``items``, in their order; ``what`` names them in logs and the bar."""
         start = time.perf_counter()
-        if self.jobs == 1 or len(runs) == 1:
-            results = [train_run(*self.inputs, run) for run in runs]
+        if self.jobs == 1 or len(items) == 1:
+            results = [self.work(*self.inputs, item) for item in items]
         else:
-            results = self._train_in_pool(runs, what)
-        log.info("%s: %d run(s) in %.0f s", what, len(runs), time.perf_counter() - start)
+            results = self._map_in_pool(items, what)
+        log.info("%s: %d run(s) in %.0f s", what, len(items), time.perf_counter() - start)
         return results
 
-    def _train_in_pool(self, runs: list[Run], what: str) -> list[dict]:
+    def _map_in_pool(self, items: list, what: str) -> list[dict]:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.jobs, mp_context=get_context("spawn"),
-                                             initializer=_start_process, initargs=self.inputs)
-        threads = thread_counts(len(runs), self.jobs, self.cores)
-        log.info("%s: %d runs in %d processes, threads per run %s", what, len(runs),
-                 min(self.jobs, len(runs)), threads)
-        futures = {self._pool.submit(_train_in_process, run, t): i
-                   for i, (run, t) in enumerate(zip(runs, threads))}
-        results: list[dict | None] = [None] * len(runs)
-        with progress.progress(len(runs), what, unit="run") as bar:
+                                             initializer=_start_process,
+                                             initargs=(self.work, self.inputs))
+        threads = thread_counts(len(items), self.jobs, self.cores)
+        log.info("%s: %d runs in %d processes, threads per run %s", what, len(items),
+                 min(self.jobs, len(items)), threads)
+        futures = {self._pool.submit(_run_in_process, item, t): i
+                   for i, (item, t) in enumerate(zip(items, threads))}
+        results: list[dict | None] = [None] * len(items)
+        with progress.progress(len(items), what, unit="run") as bar:
             for future in as_completed(futures):
-                i = futures[future]
-                results[i] = future.result()
+                results[futures[future]] = future.result()
                 bar.update(1)
-                log.info("%s: seed %d, lr %g done (validation accuracy %.4f)", what,
-                         runs[i].seed, runs[i].lr, results[i]["validation_accuracy"])
         return results
