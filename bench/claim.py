@@ -12,7 +12,11 @@ alone with the ground truth's budget and fine-tuned with the window's learning r
 (same protocol, seeds, and test split). The verdict is the paired 95% interval of searched -
 rule over the test examples and the seeds both have. The 8x window's ground truth is its rule
 arch alone, fine-tuned at a given lr (``bench/ranking.py --windows 8 --lr 1e-4 --only RULE``):
-its archs take about twice as long as the 15x window's to train.
+its archs take about twice as long as the 15x window's to train. The report ends with each
+window's *ceiling*: the fine-tuned teacher (the full MiniLM, every sub-model's source) minus
+the window's rule arch, paired, from ``data/teacher-<task>-predictions.jsonl`` (``atb-eval
+--model MINILM --task kjv-next --method finetune --lr 1e-4 --seeds 3 --predictions FILE``): no
+arch of a window is expected to beat the rule by more.
 
     python bench/claim.py --workspace WS --sections search   # idle machine: it times
     python bench/claim.py --workspace WS --sections train    # about 12 min of CPU per arch
@@ -183,6 +187,42 @@ def report(args) -> dict:
                          rule_accuracy=paired["other_accuracy"],
                          searched_minus_rule=paired["difference"])
         out["pairs"].append(entry)
+    out["ceilings"] = ceilings(task, truth, sorted({float(p["window"]) for p in out["pairs"]}))
+    return out
+
+
+def teacher_file(task_name: str) -> Path:
+    return DATA / f"teacher-{task_name}-predictions.jsonl"
+
+
+def ceilings(task, truth: dict, windows: list[float]) -> list[dict]:
+    """Per window: the fine-tuned teacher (the full MiniLM every sub-model is cut from) minus
+    the window's rule arch, paired over test examples and the seeds both have. No sub-model is
+    expected above its teacher, so this bounds what any arch of the window can win over the
+    rule. Empty without the teacher's predictions file (an ``atb-eval --predictions`` file)."""
+    import numpy as np
+
+    from atb.eval.compare import read_predictions
+
+    path = teacher_file(task.name)
+    if not path.is_file():
+        return []
+    teacher = read_predictions(path)
+    if not np.array_equal(teacher["test_labels"], task.test.labels):
+        raise AtbError(f"{path} was made on another test split of {task.name}")
+    (name,) = teacher["models"]
+    mine = dict(zip(teacher["models"][name]["seeds"], teacher["predictions"][name]))
+    out = []
+    for window in windows:
+        rule = rule_arch(window)
+        paired = ranking_module().paired_over_seeds(mine, truth.get((window, rule), {}),
+                                                    task.test.labels)
+        if paired:
+            out.append({"window": window, "rule": rule, "seeds": paired["seeds"],
+                        "teacher": teacher["models"][name]["model"],
+                        "teacher_accuracy": paired["accuracy"],
+                        "rule_accuracy": paired["other_accuracy"],
+                        "teacher_minus_rule": paired["difference"]})
     return out
 
 
@@ -204,6 +244,13 @@ def print_report(r: dict) -> None:
                   f"{len(p['seeds'])} seed(s): {d['difference']:+.2%} "
                   f"[{d['ci_low']:+.2%}, {d['ci_high']:+.2%}] "
                   f"{named_verdict(d['verdict'], 'searched', 'rule')}")
+    if r.get("ceilings"):
+        print("\nceiling: the fine-tuned teacher (the full MiniLM, 6.95x) - the window's rule arch")
+    for c in r.get("ceilings", []):
+        d = c["teacher_minus_rule"]
+        print(f"{c['window']:g}x: teacher {c['teacher_accuracy']:.2%} vs rule {c['rule']} "
+              f"{c['rule_accuracy']:.2%} over {len(c['seeds'])} seed(s): {d['difference']:+.2%} "
+              f"[{d['ci_low']:+.2%}, {d['ci_high']:+.2%}]")
 
 
 def main(argv=None) -> int:

@@ -14,6 +14,8 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from atb.errors import UsageError
 from atb.stats import correctness, paired_difference
 
@@ -142,3 +144,23 @@ def write_predictions(path, result: dict) -> Path:
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return path
+
+
+def read_predictions(path) -> dict:
+    """A file :func:`write_predictions` wrote: its first line's ``task``, ``method`` and
+    ``models`` (name -> model and seeds), plus ``test_labels`` (examples) and ``predictions``
+    (name -> seeds x examples), ready for :func:`atb.stats.correctness`."""
+    from atb.errors import MissingInputError
+
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        head, rows = json.loads(lines[0]), [json.loads(line) for line in lines[1:]]
+    except FileNotFoundError as exc:
+        raise MissingInputError(f"predictions file {path} does not exist") from exc
+    except (OSError, IndexError, ValueError) as exc:
+        raise UsageError(f"{path} is not a predictions file of atb-eval: {exc}") from exc
+    labels = np.array([r["label"] for r in rows], dtype=np.int64)
+    predictions = {name: np.array([r["predicted"][name] for r in rows], dtype=np.int64).T
+                   for name in head["models"]}
+    return {**head, "test_labels": labels, "predictions": predictions}

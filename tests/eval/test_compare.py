@@ -11,11 +11,12 @@ import pytest
 from atb.eval import FinetuneConfig, load_task
 from atb.eval.baselines import baselines
 from atb.eval.cli import main
-from atb.eval.compare import compare
+from atb.eval.compare import compare, read_predictions
 from atb.eval.finetune import pick_lr
 from atb.eval.encode import tokenize
 from atb.eval.models import load_tokenizer
 from atb.eval.tasks import SPLITS
+from atb.stats import correctness
 
 FAST = FinetuneConfig(epochs=3, batch_size=16, patience=2, lr_grid=(1e-3, 5e-3))
 
@@ -67,6 +68,19 @@ def test_predictions_file_recomputes_the_accuracy(bert_dir, keyword_csv, tmp_pat
     assert header["models"]["model"]["seeds"] == [0, 1] and len(rows) == result["n_test"]
     per_seed = [np.mean([r["predicted"]["model"][s] == r["label"] for r in rows]) for s in (0, 1)]
     assert [s["accuracy"] for s in result["seeds"]] == pytest.approx(per_seed)
+    read = read_predictions(out)  # what a later paired interval starts from
+    assert read["predictions"]["model"].shape == (2, result["n_test"])
+    assert correctness(read["predictions"]["model"], read["test_labels"]).mean(axis=1) \
+        == pytest.approx(per_seed)
+
+
+def test_a_file_that_is_not_a_predictions_file_is_one_line(tmp_path):
+    from atb.errors import AtbError
+
+    (tmp_path / "x.jsonl").write_text("not json\n")
+    for path in (tmp_path / "x.jsonl", tmp_path / "missing.jsonl"):
+        with pytest.raises(AtbError):
+            read_predictions(path)
 
 
 def test_compare_cli_prints_the_verdict(bert_dir, atb_dir, keyword_csv, tmp_path, capsys):
