@@ -15,7 +15,8 @@ A task is a built-in name (--list-tasks) or a CSV, TSV or JSONL file with a text
 label column; without --validation/--test files it is split 70/10/20 (stratified, --split-seed).
 Every seed re-runs the method on the same split; scores are on the test split, with a 95%
 interval (bootstrap over test examples and seeds). Fine-tuning picks its learning rate on the
-validation split (one extra seed per rate of the grid) unless --lr is given.
+validation split (one extra seed per rate of the grid) unless --lr is given; its runs train side
+by side, one process per core (--jobs), and a seed learns the same model in any process.
 """
 
 from __future__ import annotations
