@@ -3,10 +3,10 @@ side in a pool of processes.
 
 The protocol's runs (one per learning rate of the grid, then one per seed) are independent once
 their inputs are fixed. A small encoder uses the cores of one process poorly: on a 2-core VM a
-15x arch trains its 3 epochs in 288 s on 2 threads, while two 1-thread processes side by side
-take about 383 s each, 1.5 times the throughput (docs/results.md). So the runs of a stage go to
-a pool of processes, the cores shared among the runs in flight; a stage's last runs, which
-would leave cores idle, get the spare threads.
+15x arch trains its 3 epochs in 283 s on 2 threads, while two 1-thread processes side by side
+take 416 s, 1.36 times the throughput (``bench/finetune_cost.py``, docs/results.md). So the
+runs of a stage go to a pool of processes, the cores shared among the runs in flight; a
+stage's last runs, which would leave cores idle, get the spare threads.
 
 Where a run trains does not change what it learns: its seed alone draws the head, the dropout
 and the batch order, so a seed gives the same model in any process (up to the order of
