@@ -181,11 +181,9 @@ def report(args) -> dict:
                      searched_speedup=float(row["searched_speedup"]),
                      within_3pct=bool(int(row["within_3pct"])))
         paired = ranking.paired_over_seeds(searched.get((window, row["searched"]), {}),
-                                           truth.get((window, row["rule"]), {}), task.test.labels)
-        if paired:
-            entry.update(seeds=paired["seeds"], searched_accuracy=paired["accuracy"],
-                         rule_accuracy=paired["other_accuracy"],
-                         searched_minus_rule=paired["difference"])
+                                           truth.get((window, row["rule"]), {}), task.test.labels,
+                                           ("searched", "rule"))
+        entry.update(paired or {})
         out["pairs"].append(entry)
     out["ceilings"] = ceilings(task, truth, sorted({float(p["window"]) for p in out["pairs"]}))
     return out
@@ -216,13 +214,10 @@ def ceilings(task, truth: dict, windows: list[float]) -> list[dict]:
     for window in windows:
         rule = rule_arch(window)
         paired = ranking_module().paired_over_seeds(mine, truth.get((window, rule), {}),
-                                                    task.test.labels)
+                                                    task.test.labels, ("teacher", "rule"))
         if paired:
-            out.append({"window": window, "rule": rule, "seeds": paired["seeds"],
-                        "teacher": teacher["models"][name]["model"],
-                        "teacher_accuracy": paired["accuracy"],
-                        "rule_accuracy": paired["other_accuracy"],
-                        "teacher_minus_rule": paired["difference"]})
+            out.append({"window": window, "rule": rule,
+                        "teacher": teacher["models"][name]["model"], **paired})
     return out
 
 

@@ -422,9 +422,10 @@ def depth_train(ws, args) -> None:
 
 
 def paired_over_seeds(mine: dict[int, np.ndarray], theirs: dict[int, np.ndarray],
-                      labels: np.ndarray) -> dict | None:
-    """Two archs' test predictions (``{seed: classes}``) paired over the seeds both have: both
-    accuracies and the paired 95% interval of mine - theirs; None when no seed is shared."""
+                      labels: np.ndarray, names: tuple[str, str]) -> dict | None:
+    """Two archs' test predictions (``{seed: classes}``) paired over the seeds both have, keyed
+    by ``names`` (mine, theirs): ``seeds``, ``<mine>_accuracy``, ``<theirs>_accuracy`` and
+    ``<mine>_minus_<theirs>``, the paired 95% interval; None when no seed is shared."""
     from atb.stats import paired_difference
 
     seeds = sorted(set(mine) & set(theirs))
@@ -432,8 +433,10 @@ def paired_over_seeds(mine: dict[int, np.ndarray], theirs: dict[int, np.ndarray]
         return None
     a = np.stack([mine[s] == labels for s in seeds])
     b = np.stack([theirs[s] == labels for s in seeds])
-    return {"seeds": seeds, "accuracy": float(a.mean()), "other_accuracy": float(b.mean()),
-            "difference": paired_difference(a, b).as_dict()}
+    first, second = names
+    return {"seeds": seeds, f"{first}_accuracy": float(a.mean()),
+            f"{second}_accuracy": float(b.mean()),
+            f"{first}_minus_{second}": paired_difference(a, b).as_dict()}
 
 
 def depth_report(args) -> dict:
@@ -446,12 +449,10 @@ def depth_report(args) -> dict:
     spread = read_predictions(task.name, args.distill_steps, depth_files(task.name)[1])
     out = {"task": task.name, "distill_steps": args.distill_steps, "archs": []}
     for (window, arch), mine in sorted(spread.items()):
-        paired = paired_over_seeds(mine, first.get((window, arch), {}), task.test.labels)
+        paired = paired_over_seeds(mine, first.get((window, arch), {}), task.test.labels,
+                                   ("spread", "first"))
         if paired:
-            out["archs"].append({"window": window, "arch": arch, "seeds": paired["seeds"],
-                                 "spread_accuracy": paired["accuracy"],
-                                 "first_accuracy": paired["other_accuracy"],
-                                 "spread_minus_first": paired["difference"]})
+            out["archs"].append({"window": window, "arch": arch, **paired})
     return out
 
 

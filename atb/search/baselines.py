@@ -45,12 +45,12 @@ def bert_rule_candidate(space: SearchSpace, latency: SpeedupModel,
     if not len(rule):
         return rule, np.empty(0)
     s = np.asarray(latency.predict_speedup(rule), dtype=np.float64)
-    floor, ceiling = (window.target * edge for edge in ACCEPT_BAND)
-    inside = np.flatnonzero(np.isfinite(s) & (s >= floor) & (s <= ceiling))
+    band = Window(window.target, *(window.target * edge for edge in ACCEPT_BAND))
+    inside = np.flatnonzero(band.contains(s))
     if len(inside):
         pick = inside[[np.argmin(np.abs(np.log(s[inside] / window.target)))]]
     else:
-        faster = np.flatnonzero(np.isfinite(s) & (s >= floor))
+        faster = np.flatnonzero(np.isfinite(s) & (s >= band.lo))
         if not len(faster):
             return rule[:0], np.empty(0)
         pick = faster[[np.argmin(s[faster])]]
