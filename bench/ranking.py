@@ -34,6 +34,16 @@ the last kept: DistilBERT / DynaBERT) where the ground truth's keeps the first l
 rule), each given the ground truth's treatment (``fine_tune_rows``) into ``data/depth-<task>.csv``
 and ``-predictions.jsonl``; ``depth-report`` (``data/`` only) pairs each with its ground-truth
 self on the same test examples and seeds: spread - first.
+
+``--sections separation`` asks whether the task separates reading from not reading, each gap a
+paired 95% interval: the fine-tuned MiniLM (``data/teacher-<task>-predictions.jsonl``) and the
+window's rule arch against the bag of words (deterministic: its predictions stand for every
+seed) and against their shapes fine-tuned from random init. ``separation-train --only ARCH``
+fine-tunes a random-init encoder of ARCH at the window's lr per missing seed into
+``data/separation-<task>-predictions.jsonl``.
+
+    python bench/ranking.py --workspace WS --sections separation-train --seeds 1 --only 4-320-1280-10-320
+    python bench/ranking.py --workspace WS --sections separation   # data/ only
 """
 
 from __future__ import annotations
@@ -469,6 +479,91 @@ def print_depth_report(r: dict) -> None:
               f"{named_verdict(d['verdict'], 'spread', 'first')}")
 
 
+# -- separation: reading against not reading --------------------------------------------------
+
+TEACHER_ARCH = "6-384-1536-12-384"  # the full MiniLM
+
+
+def separation_file(task_name: str) -> Path:
+    return DATA / f"separation-{task_name}-predictions.jsonl"
+
+
+def random_init_predictions(task_name: str) -> dict[str, dict[int, np.ndarray]]:
+    """``{arch: {seed: test predictions}}`` of the random-init encoders fine-tuned so far."""
+    out: dict[str, dict[int, np.ndarray]] = {}
+    path = separation_file(task_name)
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            out.setdefault(row["arch"], {})[row["seed"]] = \
+                np.frombuffer(row["predicted"].encode(), dtype=np.uint8) - ord("0")
+    return out
+
+
+def separation_train(args) -> None:
+    """A random-init encoder of every ``--only`` arch fine-tuned at the first window's lr, per
+    seed ``0..--seeds-1`` not cached yet."""
+    from atb.eval import FinetuneConfig, load_task
+    from atb.eval.baselines import random_encoder
+
+    if not args.only:
+        raise AtbError("--sections separation-train needs --only ARCH ...")
+    task = load_task(args.task)
+    window = args.windows[0]
+    lr = json.loads((DATA / f"ranking-{task.name}-lr.json").read_text())[
+        f"{window:g}x distill {args.distill_steps}"]["lr"]
+    for arch in args.only:
+        done = random_init_predictions(task.name).get(arch, {})
+        for seed in [s for s in range(args.seeds) if s not in done]:
+            result = random_encoder(task, Arch.parse(arch), "finetune", [seed],
+                                    finetune_config=FinetuneConfig(lr=lr), threads=1)
+            with separation_file(task.name).open("a") as f:
+                f.write(json.dumps({"arch": arch, "seed": seed, "lr": lr, "init_seed": 0,
+                                    "accuracy": result["accuracy"], "commit": commit(),
+                                    "predicted": "".join(map(str, result["predictions"][0]))})
+                        + "\n")
+            log.info("random-init %s seed %d: %.2f%%", arch, seed, 100 * result["accuracy"])
+
+
+def separation(args) -> dict:
+    """Per model (the fine-tuned teacher, the first window's rule arch): model - bag of words
+    and model - its shape from random init, paired over test examples and shared seeds."""
+    from atb.eval import load_task
+    from atb.eval.baselines import bag_of_words
+    from atb.eval.compare import read_predictions as read_atb_eval_predictions
+
+    task = load_task(args.task)
+    labels = task.test.labels
+    teacher_file = read_atb_eval_predictions(DATA / f"teacher-{task.name}-predictions.jsonl")
+    (name,) = teacher_file["models"]
+    window = args.windows[0]
+    rule = next(r["arch"] for r in read_csv(ARCHS_CSV)
+                if float(r["window"]) == window and r["role"] == "rule")
+    models = {"MiniLM fine-tuned": (TEACHER_ARCH, dict(zip(
+                  teacher_file["models"][name]["seeds"], teacher_file["predictions"][name]))),
+              f"{window:g}x rule arch": (rule, read_predictions(task.name, args.distill_steps)
+                                         .get((window, rule), {}))}
+    bow = np.asarray(bag_of_words(task)["predictions"]).reshape(-1)
+    random = random_init_predictions(task.name)
+    pairs = []
+    for model, (arch, mine) in models.items():
+        for baseline, theirs in (("bag of words, joined pair", {s: bow for s in mine}),
+                                 (f"random-init {arch}", random.get(arch, {}))):
+            paired = paired_over_seeds(mine, theirs, labels, ("model", "baseline"))
+            if paired:
+                pairs.append({"model": model, "baseline": baseline, **paired})
+    return {"task": task.name, "pairs": pairs}
+
+
+def print_separation(r: dict) -> None:
+    print(f"task {r['task']}: model - baseline, paired 95% interval over test examples and seeds")
+    for p in r["pairs"]:
+        d = p["model_minus_baseline"]
+        print(f"{p['model']:>18} {p['model_accuracy']:.2%} - {p['baseline']:<30} "
+              f"{p['baseline_accuracy']:.2%} over {len(p['seeds'])} seed(s): "
+              f"{d['difference']:+.2%} [{d['ci_low']:+.2%}, {d['ci_high']:+.2%}]")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workspace", required=True, metavar="DIR")
@@ -489,11 +584,17 @@ def main(argv=None) -> int:
                              "process on the other core takes the last archs)")
     parser.add_argument("--sections", default="report",
                         help="comma-separated: pick,time (idle machine), train, eval, report, "
-                             "budget, depth, depth-report")
+                             "budget, depth, depth-report, separation-train, separation")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     args.sections = set(args.sections.split(","))
+    known = {"pick", "time", "train", "eval", "report", "budget", "depth", "depth-report",
+             "separation-train", "separation"}
+    if unknown := args.sections - known:
+        print(f"bench/ranking.py: unknown section(s) {', '.join(sorted(unknown))}; use "
+              f"{', '.join(sorted(known))}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     from atb.workspace import Workspace
@@ -510,6 +611,11 @@ def main(argv=None) -> int:
             budget(ws, args)
         if "depth" in args.sections:
             depth_train(ws, args)
+        if "separation-train" in args.sections:
+            separation_train(args)
+        if "separation" in args.sections:
+            result = separation(args)
+            print(json.dumps(result, indent=2)) if args.json else print_separation(result)
         if "depth-report" in args.sections:
             result = depth_report(args)
             if args.json:
