@@ -177,12 +177,14 @@ def _finetune_config(args: argparse.Namespace) -> FinetuneConfig:
 
 
 def _print_tasks(rows: list[dict]) -> None:
-    table = [{**r, "classes": r["num_classes"]} for r in rows]
+    table = [{**r, "classes": r.get("num_classes", "-")} for r in rows]
     cli.print_table(table, [("name", "task"), ("classes", "classes"), ("n_train", "train"),
                             ("n_validation", "validation"), ("n_test", "test")])
     for r in rows:
         print(f"\n{r['name']}: {r['description']}\n  tests: {r['tests']}\n  classes: "
               f"{', '.join(r['classes'])}")
+        if r.get("unavailable"):
+            print(f"  unavailable: {r['unavailable']}")
         if r["reference"]:
             print("  measured: " + ", ".join(f"{k} {v:.1%}" for k, v in r["reference"].items()))
 

@@ -32,7 +32,7 @@ def test_list_tasks(capsys):
     code, out, _ = _run(["--list-tasks", "--json"], capsys)
     assert code == 0
     tasks = {t["name"]: t for t in json.loads(out)["tasks"]}
-    assert set(tasks) == {"kjv-next", "kjv-genre"}
+    assert set(tasks) == {"kjv-next", "kjv-genre", "mr"}
     genre, reading = tasks["kjv-genre"], tasks["kjv-next"]
     assert genre["num_classes"] == 8 and genre["n_test"] > 0
     assert reading["num_classes"] == 2 and reading["n_test"] > reading["n_validation"]
