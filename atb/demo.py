@@ -42,6 +42,7 @@ def run_demo(
     from atb.search import plot_pareto
     from atb.supernet import prepare_data, train_supernet
     from atb.supernet.checkpoint import STATE, checkpoint_dir
+    from atb.supernet.config import TrainConfig, TrainTarget
     from atb.workspace import Workspace
 
     ws = Workspace.resolve(workspace)
@@ -72,8 +73,8 @@ def run_demo(
     if not (ws.data_dir / "manifest.json").is_file():
         prepare_data(ws)
     checkpoint = checkpoint_dir(ws.supernet_dir, get_space("pretrain", DEMO_SUPER), DEMO_SUPER)
-    trained = train_supernet(ws, space="pretrain", init=DEMO_SUPER, steps=train_steps,
-                             resume=(checkpoint / STATE).is_file(), seed=seed)
+    trained = train_supernet(ws, TrainConfig(steps=train_steps, seed=seed, init=DEMO_SUPER),
+                             TrainTarget(space="pretrain"), resume=(checkpoint / STATE).is_file())
     stages["supernet"] = {k: trained.get(k) for k in ("checkpoint", "step", "loss", "seconds", "init")}
 
     log.info("[4/6] searching for a %g x speedup, re-measuring the best archs%s", target_speedup,

@@ -42,7 +42,7 @@ from atb.arch import Arch, SearchSpace, archs_to_array  # noqa: E402
 from atb.supernet import FitnessEvaluator, prepare_data, train_supernet  # noqa: E402
 from atb.supernet import checkpoint as ckpt  # noqa: E402
 from atb.supernet.agreement import TeacherAgreement, heldout_sentences  # noqa: E402
-from atb.supernet.config import INIT_LR  # noqa: E402
+from atb.supernet.config import INIT_LR, TrainConfig, TrainTarget  # noqa: E402
 from atb.supernet.evaluate import pairwise_accuracy  # noqa: E402
 from atb.supernet.objectives import get_teacher  # noqa: E402
 
@@ -111,10 +111,10 @@ def ranking(fitness: np.ndarray, ws: Path, archs: list[Arch], args, out_root: Pa
     for arch in archs:
         out = out_root / f"alone-{args.space}-{arch}-{args.alone_steps}"
         if not ((out / ckpt.STATE).is_file() and ckpt.read_state(out)["step"] == args.alone_steps):
-            train_supernet(ws, space=args.space, init="minilm", fixed_arch=arch,
-                           steps=args.alone_steps, out_dir=out, samples=1, lr=args.lr,
-                           batch_size=args.batch_size, seq_len=args.seq_len,
-                           save_every=args.alone_steps)
+            config = TrainConfig(init="minilm", steps=args.alone_steps, samples=1, lr=args.lr,
+                                 batch_size=args.batch_size, seq_len=args.seq_len,
+                                 save_every=args.alone_steps)
+            train_supernet(ws, config, TrainTarget(space=args.space, fixed_arch=arch, out_dir=out))
         evaluator = FitnessEvaluator.from_checkpoint(out, ws, eval_sequences=args.sequences)
         alone.append(evaluator.fitness([arch])[0])
     return {"supernet_fitness": list(fitness), "alone_fitness": alone,
@@ -164,18 +164,19 @@ def main(argv=None) -> int:
         checkpoints = {}
         for name, options in VARIANTS.items():
             checkpoints[name] = root / f"{name}-{args.space}"
-            train_supernet(ws, space=args.space, init="minilm", steps=0,
-                           out_dir=checkpoints[name], **options, **common)
+            train_supernet(ws, TrainConfig(init="minilm", steps=0, **options, **common),
+                           TrainTarget(space=args.space, out_dir=checkpoints[name]))
         steps_dir = lambda tag: root / f"{tag}-{args.space}-{args.steps}"  # noqa: E731
         timings = {}
-        for tag, options in (("a_scratch", dict(super_config="minilm", objective="kd", lr=args.scratch_lr)),
-                             ("d_trained", dict(init="minilm", lr=args.lr))):
+        for tag, super_config, options in (
+                ("a_scratch", "minilm", dict(objective="kd", lr=args.scratch_lr)),
+                ("d_trained", None, dict(init="minilm", lr=args.lr))):
             checkpoints[tag] = steps_dir(tag)
             if not ((checkpoints[tag] / ckpt.STATE).is_file()
                     and ckpt.read_state(checkpoints[tag])["step"] == args.steps):
-                trained = train_supernet(ws, space=args.space, steps=args.steps,
-                                         out_dir=checkpoints[tag], save_every=args.steps,
-                                         **options, **common)
+                config = TrainConfig(steps=args.steps, save_every=args.steps, **options, **common)
+                target = TrainTarget(super_config, args.space, out_dir=checkpoints[tag])
+                trained = train_supernet(ws, config, target)
                 timings[tag] = trained["seconds"]
         report = {
             "mode": "quick" if q else "full", "space": args.space, "steps": args.steps,

@@ -35,7 +35,7 @@ import torch  # noqa: E402
 from atb.arch import Arch, SearchSpace, get_space  # noqa: E402
 from atb.supernet import FitnessEvaluator, prepare_data, train_supernet  # noqa: E402
 from atb.supernet import checkpoint as ckpt  # noqa: E402
-from atb.supernet.config import SAMPLING  # noqa: E402
+from atb.supernet.config import SAMPLING, TrainConfig, TrainTarget  # noqa: E402
 from atb.supernet.data import load_split, make_sequences  # noqa: E402
 from atb.supernet.evaluate import pairwise_accuracy  # noqa: E402
 from atb.supernet.train import make_optimizer  # noqa: E402
@@ -129,10 +129,10 @@ def bench_ranking(checkpoint: Path, ws: Path, archs: list[Arch], args, tmp: Path
             out = alone_dir / f"{arch}-{args.alone_steps}steps-lr{lr:g}-warmup{args.alone_warmup:g}"
             done = (out / ckpt.STATE).is_file() and ckpt.read_state(out)["step"] == args.alone_steps
             if not done:  # the ground truth does not depend on the supernet: reuse a finished run
-                train_supernet(ws, space=args.space, fixed_arch=arch, steps=args.alone_steps,
-                               out_dir=out, batch_size=args.batch_size, seq_len=args.seq_len,
-                               samples=1, lr=lr, warmup=args.alone_warmup,
-                               save_every=args.alone_steps)
+                config = TrainConfig(steps=args.alone_steps, batch_size=args.batch_size,
+                                     seq_len=args.seq_len, samples=1, lr=lr,
+                                     warmup=args.alone_warmup, save_every=args.alone_steps)
+                train_supernet(ws, config, TrainTarget(space=args.space, fixed_arch=arch, out_dir=out))
             alone = FitnessEvaluator.from_checkpoint(out, ws, eval_sequences=args.ranking_sequences)
             per_lr[lr].append(alone.fitness([arch])[0])
     alone_fit = np.max(np.array(list(per_lr.values())), axis=0)
@@ -209,10 +209,10 @@ def main(argv=None) -> int:
         else:
             super_dir = tmp / "super"
             data = prepare_data(ws, max_documents=80 if q else None)
-            trained = train_supernet(ws, "small", args.space, steps=args.supernet_steps, out_dir=super_dir,
-                                     batch_size=args.batch_size, seq_len=args.seq_len,
-                                     samples=args.samples, sampling=args.sampling, lr=args.lr,
-                                     save_every=args.supernet_steps)
+            config = TrainConfig(steps=args.supernet_steps, batch_size=args.batch_size,
+                                 seq_len=args.seq_len, samples=args.samples, sampling=args.sampling,
+                                 lr=args.lr, save_every=args.supernet_steps)
+            trained = train_supernet(ws, config, TrainTarget("small", args.space, out_dir=super_dir))
         report = {
             "mode": "quick" if q else "full", "threads": args.threads, "space": args.space,
             "sampling": args.sampling,

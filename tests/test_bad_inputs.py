@@ -516,14 +516,16 @@ def _supernet_files(root: Path, corpus: Path) -> dict[str, Path]:
     from atb.arch import Arch, SearchSpace
     from atb.supernet.data import prepare_data
     from atb.supernet.extract import extract
+    from atb.supernet.config import TrainConfig, TrainTarget
     from atb.supernet.train import train_supernet
 
     p = {"data_ws": root / "data_ws"}
     prepare_data(p["data_ws"], texts=[corpus], heldout_fraction=0.1)
     p["garbage_data_ws"] = _put(root / "garbage_data_ws" / "data" / "manifest.json", GARBAGE).parents[1]
     p["ckpt_ws"] = _copy(p["data_ws"], root / "ckpt_ws")
-    summary = train_supernet(p["ckpt_ws"], space=SearchSpace("pretrain", Arch.parse(TINY_SUPER)),
-                             steps=1, batch_size=2, seq_len=16, samples=1, log_every=1)
+    summary = train_supernet(p["ckpt_ws"], TrainConfig(steps=1, batch_size=2, seq_len=16, samples=1,
+                                                       log_every=1),
+                             TrainTarget(space=SearchSpace("pretrain", Arch.parse(TINY_SUPER))))
     checkpoint = Path(summary["checkpoint"]).relative_to(p["ckpt_ws"])
     for name, broken in (("garbage_state_ws", "state.json"), ("garbage_weights_ws", "model.safetensors")):
         p[name] = _copy(p["ckpt_ws"], root / name)

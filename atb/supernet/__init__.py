@@ -12,6 +12,7 @@ _EXPORTS = {
     "prepare_data": "atb.supernet.data",
     "train_supernet": "atb.supernet.train",
     "TrainConfig": "atb.supernet.config",
+    "TrainTarget": "atb.supernet.config",
     "FitnessEvaluator": "atb.supernet.evaluate",
     "extract": "atb.supernet.extract",  # shadowed by the module once it is imported: import
     # the function from atb.supernet.extract in library code

@@ -19,6 +19,7 @@ def distill_alone(workspace, supernet: Path, arch: Arch, steps: int, root: Path)
     and the directory are reused when they exist, so an interrupted benchmark resumes."""
     from atb.supernet import checkpoint as ckpt
     from atb.supernet.extract import extract, extract_trainable
+    from atb.supernet.config import TrainConfig, TrainTarget
     from atb.supernet.train import train_supernet
 
     out = Path(root) / f"model-{arch}-{steps}"
@@ -29,8 +30,9 @@ def distill_alone(workspace, supernet: Path, arch: Arch, steps: int, root: Path)
         extract_trainable(supernet, arch, alone)
         state = ckpt.read_state(supernet)
         log.info("distilling %s alone for %d steps", arch, steps)
-        train_supernet(workspace, init=state["init"]["source"], fixed_arch=arch, resume=True,
-                       out_dir=alone, steps=steps, samples=1, save_every=max(1, steps),
-                       space=state["space"])
+        config = TrainConfig(steps=steps, samples=1, save_every=max(1, steps),
+                             init=state["init"]["source"])
+        train_supernet(workspace, config, TrainTarget(space=state["space"], fixed_arch=arch,
+                                                      out_dir=alone), resume=True)
     extract(workspace, arch, out, checkpoint=alone)
     return out

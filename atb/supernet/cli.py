@@ -103,18 +103,25 @@ def _data(args) -> int:
     return 0
 
 
-def train_from_args(args) -> dict:
-    """``train_supernet`` with the options of :func:`add_train_arguments`."""
-    from atb.supernet.train import train_supernet
-
-    return train_supernet(
-        args.workspace, super_config=args.super_config, space=args.space, steps=args.steps,
-        resume=args.resume, batch_size=args.batch_size, seq_len=args.seq_len,
+def train_config_from_args(args) -> TrainConfig:
+    """The :class:`TrainConfig` of the options of :func:`add_train_arguments`."""
+    return TrainConfig(
+        steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len,
         samples=args.samples, sampling=args.sampling, workers=args.workers, lr=args.lr,
         seed=args.seed, save_every=args.save_every, init=args.init,
         importance=args.importance, reorder_hidden=args.reorder_hidden,
         calibration=args.calibration, objective=args.objective, depth=args.depth,
     )
+
+
+def train_from_args(args) -> dict:
+    """``train_supernet`` with the options of :func:`add_train_arguments`."""
+    from atb.supernet.config import TrainTarget
+    from atb.supernet.train import train_supernet
+
+    target = TrainTarget(super_config=args.super_config, space=args.space)
+    return train_supernet(args.workspace, train_config_from_args(args), target,
+                          resume=args.resume)
 
 
 def _train(args) -> int:

@@ -1,12 +1,18 @@
 """Training options in one place, free of torch so that ``atb-supernet --help`` is instant.
 
 :class:`TrainConfig` holds the defaults; ``atb.supernet.cli`` exposes them as the flags of
-``atb-supernet train`` and of ``python -m atb.supernet`` (torchrun).
+``atb-supernet train`` and of ``python -m atb.supernet`` (torchrun). :class:`TrainTarget` says
+which supernet a run trains and where its checkpoint goes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from atb.arch import Arch, SearchSpace
 
 SAMPLING = ("uniform", "sandwich")
 IMPORTANCE = ("activation", "weight", "none")
@@ -44,3 +50,16 @@ class TrainConfig:
     # the layers of a sub-model shallower than the supernet: the first lt (the paper's), or
     # "spread" evenly with the last kept (DistilBERT / DynaBERT); the self-kd teacher is full
     depth: str = "first"
+
+
+@dataclass(frozen=True)
+class TrainTarget:
+    """Which supernet a run trains and where it saves it (not saved in the checkpoint's config:
+    the checkpoint records the super-arch, space and fixed arch itself)."""
+
+    # from scratch: small (the default), base, minilm, or an Arch; with TrainConfig.init the
+    # pretrained checkpoint defines it and this must stay None
+    super_config: str | Arch | None = None
+    space: str | SearchSpace = "pretrain"  # the head strategy, or a whole SearchSpace
+    fixed_arch: Arch | None = None  # train this one arch alone (the stand-alone baseline)
+    out_dir: Path | None = None  # the checkpoint directory; None: under the workspace

@@ -282,7 +282,7 @@ def extract(workspace, arch: Arch | str, out_dir: Path, onnx: bool = False,
 def extract_trainable(checkpoint: Path, arch: Arch | str, out_dir: Path) -> Path:
     """Write ``arch``'s slice of a supernet checkpoint as a checkpoint of its own (a supernet
     whose only member is ``arch``, at step 0, with the objective's head sliced to it and the
-    same teacher), so that ``train_supernet(..., fixed_arch=arch, resume=True, out_dir=...)``
+    same teacher), so that ``train_supernet(..., TrainTarget(fixed_arch=arch, out_dir=...), resume=True)``
     trains the extracted sub-model further under the same objective (the paper's "extracted
     and trained further"; the benchmarks give searched and BERT-rule archs the same budget).
     Its layers are the ones the supernet's depth rule gave ``arch``; as a supernet of ``lt``

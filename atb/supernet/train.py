@@ -31,7 +31,8 @@ from atb import progress
 from atb.arch import Arch, SearchSpace, get_space
 from atb.errors import MissingInputError, UsageError
 from atb.supernet import checkpoint as ckpt
-from atb.supernet.config import DEPTHS, IMPORTANCE, INIT_LR, SAMPLING, SCRATCH_LR, TrainConfig
+from atb.supernet.config import (DEPTHS, IMPORTANCE, INIT_LR, SAMPLING, SCRATCH_LR, TrainConfig,
+                                 TrainTarget)
 from atb.supernet.data import as_workspace, load_split, make_sequences
 
 log = logging.getLogger("atb.supernet.train")
@@ -162,15 +163,6 @@ def resolve_space(super_config: str | Arch = "small", space: str | SearchSpace =
     return get_space(space, super_config)
 
 
-def _options(steps: int, overrides: dict) -> TrainConfig:
-    """The caller's options as given; a misspelt one is named (the dataclass would only say
-    "unexpected keyword"), before any process group is joined."""
-    unknown = set(overrides) - set(TrainConfig.__dataclass_fields__)
-    if unknown:
-        raise UsageError(f"unknown training options: {', '.join(sorted(unknown))}")
-    return TrainConfig(steps=steps, **overrides)
-
-
 def _check_config(cfg: TrainConfig, world: int, super_config) -> None:
     """One-line errors for option combinations that cannot train."""
     if cfg.sampling not in SAMPLING or (cfg.sampling == "sandwich" and cfg.samples < 2):
@@ -239,16 +231,16 @@ def _load_init(cfg: TrainConfig):
     return pretrained
 
 
-def _target(ws, cfg: TrainConfig, super_config, space, fixed_arch: Arch | None,
-            out_dir) -> _Target:
+def _target(ws, cfg: TrainConfig, wanted: TrainTarget) -> _Target:
     """The spaces (``--init``'s checkpoint defines the super-configuration, else
-    ``super_config``) and the checkpoint directory."""
+    ``wanted.super_config``) and the checkpoint directory."""
+    space, fixed_arch, out_dir = wanted.space, wanted.fixed_arch, wanted.out_dir
     pretrained = _load_init(cfg) if cfg.init else None
     if pretrained:
         strategy = space.strategy if isinstance(space, SearchSpace) else space
         full = SearchSpace(strategy, pretrained.super_arch)
     else:
-        full = resolve_space(super_config or "small", space)
+        full = resolve_space(wanted.super_config or "small", space)
     sp = full if fixed_arch is None else SearchSpace(full.strategy, full.validate(fixed_arch))
     path = Path(out_dir) if out_dir else ckpt.checkpoint_dir(
         ws.supernet_dir, sp, pretrained.name if pretrained else None)
@@ -341,6 +333,15 @@ def _resume(target: _Target, cfg: TrainConfig) -> _Start:
     return start
 
 
+def _start(target: _Target, cfg: TrainConfig, ids, mask, resume: bool) -> _Start:
+    """The saved checkpoint's state, the reordered init, or seeded random weights."""
+    if resume:
+        return _resume(target, cfg)
+    if target.pretrained:
+        return _from_init(target, cfg, ids, mask)
+    return _from_scratch(target, cfg)
+
+
 def _broadcast(model) -> None:
     """Every process starts from rank 0's weights (and teacher): the importance ranking is
     computed on each rank, and floating-point ties must not make the ranks disagree."""
@@ -403,66 +404,51 @@ def _loop(update, save, start: _Start, end: int, cfg: TrainConfig, rank: int):
     return loss_value, tokens_done, time.perf_counter() - t0
 
 
-def train_supernet(
-    workspace=None,
-    super_config: str | Arch | None = None,
-    space: str | SearchSpace = "pretrain",
-    steps: int = 300,
-    resume: bool = False,
-    out_dir: Path | None = None,
-    fixed_arch: Arch | None = None,
-    stop_at: int | None = None,
-    **overrides,
-) -> dict:
+def train_supernet(workspace, config: TrainConfig | None = None,
+                   target: TrainTarget | None = None, *, resume: bool = False,
+                   stop_at: int | None = None) -> dict:
     """Train SuperPLM with Algorithm 1; return a summary including the checkpoint path.
 
-    ``overrides`` are :class:`TrainConfig` fields (``batch_size``, ``seq_len``, ``samples``,
-    ``workers``, ``lr``, ``seed``, ``init``, ``depth``, ...). ``super_config`` (default ``small``) names
-    the super-configuration of a from-scratch supernet; with ``init`` (a local 🤗 BERT
+    ``config`` holds the hyper-parameters (``steps``, ``batch_size``, ``lr``, ``seed``,
+    ``init``, ``depth``, ...; :class:`TrainConfig`'s defaults when None). ``target`` says what is
+    trained (:class:`TrainTarget`): ``super_config`` (default ``small``) names the
+    super-configuration of a from-scratch supernet; with ``config.init`` (a local 🤗 BERT
     directory or ``minilm``) the checkpoint defines it, its units are importance-reordered on
     calibration text and the supernet is distilled from it (objective ``self-kd``); ``steps=0``
-    then saves the reordered supernet untrained. With ``resume`` the run continues from the
-    saved step up to ``steps``. ``fixed_arch`` trains one architecture alone (a supernet whose
-    only member is that arch; with ``init`` it starts from that arch's slice of the reordered
-    checkpoint), the stand-alone baseline of the benchmarks. ``out_dir`` replaces the default
-    checkpoint directory. ``stop_at`` ends the run (with a checkpoint) after that step while
-    the schedule still aims at ``steps``: a long run can be trained in chunks with ``resume``.
+    then saves the reordered supernet untrained. ``fixed_arch`` trains one architecture alone
+    (a supernet whose only member is that arch; with ``init`` it starts from that arch's slice
+    of the reordered checkpoint), the stand-alone baseline of the benchmarks. ``out_dir``
+    replaces the default checkpoint directory. With ``resume`` the run continues from the saved
+    step up to ``steps``. ``stop_at`` ends the run (with a checkpoint) after that step while the
+    schedule still aims at ``steps``: a long run can be trained in chunks with ``resume``.
     """
     ws = as_workspace(workspace)
-    options = _options(steps, overrides)
+    wanted = target or TrainTarget()
     rank, world = _dist()
-    cfg = _resolve_config(options, world, super_config, fixed_arch)
-    target = _target(ws, cfg, super_config, space, fixed_arch, out_dir)
+    cfg = _resolve_config(config or TrainConfig(), world, wanted.super_config, wanted.fixed_arch)
+    resolved = _target(ws, cfg, wanted)
     ids, mask = _sequences(ws, cfg)
-
     torch.manual_seed(cfg.seed)
-    if resume:
-        start = _resume(target, cfg)
-    elif target.pretrained:
-        start = _from_init(target, cfg, ids, mask)
-    else:
-        start = _from_scratch(target, cfg)
-
+    start = _start(resolved, cfg, ids, mask, resume)
     model, optimizer = _on_device(start, cfg, world)
     local = range(rank * cfg.workers // world, (rank + 1) * cfg.workers // world)
-    schedule = _Schedule(len(ids), cfg, target.space, target.fixed)
+    schedule = _Schedule(len(ids), cfg, resolved.space, resolved.fixed)
     update = partial(_update, model=model, optimizer=optimizer, schedule=schedule,
                      data=(ids, mask), local=local, world=world)
-    save = partial(_save, target=target, start=start, cfg=cfg, model=model, optimizer=optimizer)
+    save = partial(_save, target=resolved, start=start, cfg=cfg, model=model, optimizer=optimizer)
     end = min(cfg.steps, stop_at or cfg.steps)
     loss_value, tokens, seconds = _loop(update, save, start, end, cfg, rank)
-    sp = target.space
+    sp = resolved.space
     return {
-        "checkpoint": str(target.path), "super_arch": str(sp.super_arch),
+        "checkpoint": str(resolved.path), "super_arch": str(sp.super_arch),
         "super_config": ckpt.super_name(sp),
-        "init": target.pretrained.name if target.pretrained else None,
+        "init": resolved.pretrained.name if resolved.pretrained else None,
         "space": sp.strategy, "objective": model["objective"].name,
         "step": max(start.step, end), "steps_run": max(0, end - start.step),
         "loss": loss_value, "tokens": tokens, "seconds": round(seconds, 3),
         "tokens_per_s": tokens / seconds if seconds > 0 else None,
         "workers": cfg.workers, "processes": world, "rank": rank,
     }
-
 
 if __name__ == "__main__":  # the entry point moved to the package (docs/architecture.md)
     sys.exit("run: python -m atb.supernet ... (or torchrun --nproc_per_node P -m atb.supernet ...)")

@@ -47,7 +47,8 @@ def data_ws(tmp_path_factory, corpus):
 @pytest.fixture(scope="session")
 def trained_ws(data_ws, tiny_spaces):
     """``data_ws`` plus a 3-step pretrain checkpoint of the tiny supernet."""
+    from atb.supernet.config import TrainConfig, TrainTarget
     from atb.supernet.train import train_supernet
 
-    train_supernet(data_ws, space=tiny_spaces["pretrain"], steps=3, **TRAIN_OPTS)
+    train_supernet(data_ws, TrainConfig(steps=3, **TRAIN_OPTS), TrainTarget(space=tiny_spaces["pretrain"]))
     return data_ws

@@ -218,11 +218,12 @@ def test_spread_checkpoint_extracts_its_mapped_layers(data_ws, tiny_spaces, tmp_
 
     from atb.supernet import checkpoint as ckpt
     from atb.supernet.extract import extract_trainable
+    from atb.supernet.config import TrainConfig, TrainTarget
     from atb.supernet.train import train_supernet
 
     path = tmp_path / "spread"
-    train_supernet(data_ws, space=tiny_spaces["pretrain"], steps=1, out_dir=path, depth="spread",
-                   batch_size=4, seq_len=32, samples=2)
+    train_supernet(data_ws, TrainConfig(steps=1, depth="spread", batch_size=4, seq_len=32, samples=2),
+                   TrainTarget(space=tiny_spaces["pretrain"], out_dir=path))
     supernet = ckpt.load_trainable(path)[0]["supernet"]
     arch = Arch(1, 128, 128, 1, 64)
     summary = extract(data_ws, arch, tmp_path / "out", checkpoint=path)

@@ -110,11 +110,13 @@ def test_reordering_puts_important_units_first(tiny_bert):
     apply_reordering(supernet, rescored)  # reordering a sorted model changes nothing
 
 
-def _train(ws, init, **kw):
+def _train(ws, init, steps: int, space: str = "pretrain", resume: bool = False):
+    from atb.supernet.config import TrainConfig, TrainTarget
     from atb.supernet.train import train_supernet
 
-    opts = dict(batch_size=4, seq_len=32, samples=2, log_every=1, calibration=8)
-    return train_supernet(ws, init=str(init), **{**opts, **kw})
+    config = TrainConfig(steps=steps, init=str(init), batch_size=4, seq_len=32, samples=2,
+                         log_every=1, calibration=8)
+    return train_supernet(ws, config, TrainTarget(space=space), resume=resume)
 
 
 def test_init_trains_saves_and_resumes(data_ws, tiny_bert, tmp_path):
@@ -232,6 +234,7 @@ def test_extracted_trainable_continues_where_the_supernet_is(data_ws, tiny_bert,
     """A sub-model cut out as its own checkpoint scores exactly as inside the supernet, and
     trains further from there (the claim benchmark's equal distillation budget)."""
     from atb.supernet.evaluate import FitnessEvaluator
+    from atb.supernet.config import TrainConfig, TrainTarget
     from atb.supernet.extract import extract_trainable
     from atb.supernet.train import train_supernet
 
@@ -241,7 +244,7 @@ def test_extracted_trainable_continues_where_the_supernet_is(data_ws, tiny_bert,
     if init:
         summary = _train(tmp_path, path, steps=2)
     else:
-        summary = train_supernet(tmp_path, super_config=TINY_ARCH, steps=2, **opts)
+        summary = train_supernet(tmp_path, TrainConfig(steps=2, **opts), TrainTarget(TINY_ARCH))
     # the paper's uniform sampling from scratch, sandwich with --init (the full model is trained)
     assert ckpt.read_state(summary["checkpoint"])["config"]["sampling"] == ("sandwich" if init else "uniform")
     arch = Arch.parse("1-128-128-2-64")
@@ -249,8 +252,9 @@ def test_extracted_trainable_continues_where_the_supernet_is(data_ws, tiny_bert,
     inside = FitnessEvaluator.from_checkpoint(summary["checkpoint"], tmp_path, eval_sequences=4)
     alone = FitnessEvaluator.from_checkpoint(alone_dir, tmp_path, eval_sequences=4)
     assert abs(inside.evaluate(arch)["loss"] - alone.evaluate(arch)["loss"]) <= 1e-5
-    more = train_supernet(tmp_path, fixed_arch=arch, resume=True, out_dir=alone_dir, steps=2,
-                          **({"init": str(path)} if init else {"super_config": TINY_ARCH}), **opts)
+    more = train_supernet(tmp_path, TrainConfig(steps=2, init=str(path) if init else None, **opts),
+                          TrainTarget(None if init else TINY_ARCH, fixed_arch=arch, out_dir=alone_dir),
+                          resume=True)
     assert more["step"] == 2 and more["steps_run"] == 2
 
 

@@ -8,6 +8,7 @@ import socket
 import pytest
 import torch
 
+from atb.supernet.config import TrainConfig, TrainTarget
 from atb.supernet.train import train_supernet
 
 
@@ -35,7 +36,8 @@ def _worker(rank: int, ws: str, out: str, port: int, space, opts: dict) -> None:
     os.environ.update(RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     try:
-        train_supernet(ws, space=space, steps=2, out_dir=out, workers=2, **opts)
+        train_supernet(ws, TrainConfig(steps=2, workers=2, **opts),
+                       TrainTarget(space=space, out_dir=out))
     finally:
         dist.destroy_process_group()
 
@@ -45,8 +47,8 @@ def test_two_gloo_workers_equal_single_process_accumulation(data_ws, tiny_spaces
 
     args = (str(data_ws), str(tmp_path / "ddp"), _free_port(), tiny_spaces["pretrain"], train_opts)
     mp.spawn(_worker, args=args, nprocs=2, join=True)
-    train_supernet(data_ws, space=tiny_spaces["pretrain"], steps=2, out_dir=tmp_path / "one",
-                   workers=2, **train_opts)
+    train_supernet(data_ws, TrainConfig(steps=2, workers=2, **train_opts),
+                   TrainTarget(space=tiny_spaces["pretrain"], out_dir=tmp_path / "one"))
     # the same sub-batches, sub-models and masks; only the order of the gradient sums differs
     # (~1e-9), which Adam's normalisation can blow up to ~1e-6 where a gradient is near zero:
     # far below one update (lr 5e-4), far above what a wrong average would leave
@@ -55,12 +57,13 @@ def test_two_gloo_workers_equal_single_process_accumulation(data_ws, tiny_spaces
 
 def test_resume_continues_exactly(data_ws, tiny_spaces, train_opts, tmp_path):
     space = tiny_spaces["kd"]
-    straight = train_supernet(data_ws, space=space, steps=3, out_dir=tmp_path / "a", **train_opts)
-    cut = train_supernet(data_ws, space=space, steps=3, out_dir=tmp_path / "b", stop_at=2,
-                         **train_opts)
+    config = TrainConfig(steps=3, **train_opts)
+    straight = train_supernet(data_ws, config, TrainTarget(space=space, out_dir=tmp_path / "a"))
+    cut = train_supernet(data_ws, config, TrainTarget(space=space, out_dir=tmp_path / "b"),
+                         stop_at=2)
     assert cut["step"] == 2
-    resumed = train_supernet(data_ws, space=space, steps=3, out_dir=tmp_path / "b", resume=True,
-                             **train_opts)
+    resumed = train_supernet(data_ws, config, TrainTarget(space=space, out_dir=tmp_path / "b"),
+                             resume=True)
     assert resumed["step"] == 3 and resumed["steps_run"] == 1
     _assert_same(_weights(tmp_path / "a"), _weights(tmp_path / "b"))
     assert straight["loss"] == resumed["loss"]
@@ -79,14 +82,15 @@ def test_bad_training_options(data_ws, tiny_spaces, train_opts, tmp_path):
     from atb.errors import MissingInputError, UsageError
 
     with pytest.raises(UsageError):
-        train_supernet(data_ws, space=tiny_spaces["pretrain"], steps=1, batch_size=1, workers=2)
+        train_supernet(data_ws, TrainConfig(steps=1, batch_size=1, workers=2),
+                       TrainTarget(space=tiny_spaces["pretrain"]))
     with pytest.raises(MissingInputError, match="nothing to resume"):
-        train_supernet(data_ws, space=tiny_spaces["pretrain"], steps=1, resume=True,
-                       out_dir=tmp_path / "none")
+        train_supernet(data_ws, TrainConfig(steps=1),
+                       TrainTarget(space=tiny_spaces["pretrain"], out_dir=tmp_path / "none"),
+                       resume=True)
 
 
 def test_sandwich_sampling_trains_the_extremes_every_step(tiny_spaces):
-    from atb.supernet.config import TrainConfig
     from atb.supernet.train import _Schedule
 
     space = tiny_spaces["kd"]
@@ -103,9 +107,11 @@ def test_sandwich_needs_two_samples(data_ws, tiny_spaces):
     from atb.errors import UsageError
 
     with pytest.raises(UsageError, match="sandwich needs samples >= 2"):
-        train_supernet(data_ws, space=tiny_spaces["pretrain"], steps=1, samples=1, sampling="sandwich")
+        train_supernet(data_ws, TrainConfig(steps=1, samples=1, sampling="sandwich"),
+                       TrainTarget(space=tiny_spaces["pretrain"]))
     with pytest.raises(UsageError, match="sampling must be one of"):
-        train_supernet(data_ws, space=tiny_spaces["pretrain"], steps=1, sampling="random")
+        train_supernet(data_ws, TrainConfig(steps=1, sampling="random"),
+                       TrainTarget(space=tiny_spaces["pretrain"]))
 
 
 def test_depth_is_saved_reloaded_and_checked_on_resume(data_ws, tiny_spaces, train_opts, tmp_path,
@@ -116,13 +122,13 @@ def test_depth_is_saved_reloaded_and_checked_on_resume(data_ws, tiny_spaces, tra
     from atb.supernet.checkpoint import load_trainable
 
     path = tmp_path / "spread"
-    train_supernet(data_ws, space=tiny_spaces["pretrain"], steps=2, stop_at=1, out_dir=path,
-                   depth="spread", **train_opts)
+    target = TrainTarget(space=tiny_spaces["pretrain"], out_dir=path)
+    train_supernet(data_ws, TrainConfig(steps=2, depth="spread", **train_opts), target, stop_at=1)
     trainable, state = load_trainable(path)
     assert trainable["supernet"].depth == "spread" and state["config"]["depth"] == "spread"
     with caplog.at_level(logging.WARNING, logger="atb.supernet.train"):
-        train_supernet(data_ws, space=tiny_spaces["pretrain"], steps=2, out_dir=path, resume=True,
-                       **train_opts)  # depth left at "first": allowed, but said
+        train_supernet(data_ws, TrainConfig(steps=2, **train_opts), target,
+                       resume=True)  # depth left at "first": allowed, but said
     assert "changed options" in caplog.text and "'depth': ('spread', 'first')" in caplog.text
     old = json.loads((path / "state.json").read_text())
     del old["config"]["depth"]  # a checkpoint from before the option
@@ -134,4 +140,5 @@ def test_unknown_depth_is_refused(data_ws, tiny_spaces):
     from atb.errors import UsageError
 
     with pytest.raises(UsageError, match="depth must be one of first, spread"):
-        train_supernet(data_ws, space=tiny_spaces["pretrain"], steps=1, depth="last")
+        train_supernet(data_ws, TrainConfig(steps=1, depth="last"),
+                       TrainTarget(space=tiny_spaces["pretrain"]))
