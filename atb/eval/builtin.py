@@ -39,9 +39,9 @@ BUILTIN_TASKS = {t.name: t for t in (
                 "vocabulary and style: a bag of words does well, so it favours wide embedding "
                 "tables over what the layers compute", kjv.build, REFERENCE_GENRE),
     BuiltinTask(mr.NAME, mr.DESCRIPTION,
-                "sentiment of one public benchmark sentence (Pang & Lee's MR): a bag of words "
-                "does well, negation and contrast need the layers; the public yardstick "
-                "(needs atb[benchmarks])", mr.build, REFERENCE_MR),
+                "sentiment of a public benchmark sentence (Pang & Lee's MR): a bag of words "
+                "reaches 76%, so a model's margin over it is what reading adds; the public "
+                "yardstick (needs atb[benchmarks])", mr.build, REFERENCE_MR),
 )}
 
 
