@@ -46,6 +46,10 @@ class BackendFailedError(AtbError):
     (an arch's own failure is stored with the arch instead, and the run goes on)."""
 
 
+class NothingMeasuredError(AtbError):
+    """Every arch a command was asked to time failed (each is stored with its reason)."""
+
+
 class StoreError(AtbError):
     """The latency store is unreadable or corrupt."""
 

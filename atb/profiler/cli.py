@@ -103,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             cli.print_json(report.to_dict())
         else:
             _print_summary(report)
+        if args.arch:  # nothing the user asked for measured: exit 2 (a sampled run goes on)
+            report.require_measured()
         if warning := report_warning(report):
             print(warning, file=sys.stderr)
         return 0

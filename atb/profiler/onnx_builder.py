@@ -7,7 +7,8 @@ heads, erf GELU, LayerNormalization), so ONNX Runtime and OpenVINO apply the sam
 both; a test checks numerical equality and ``bench/profile.py`` checks equal latency.
 
 Weights do not change latency, so by default every graph points into one shared file of
-seeded random values (:class:`WeightPool`).
+seeded random values (:class:`WeightPool`). An arch with a weight larger than that file cannot
+be built this way: :func:`pool_overflow` says so from its shapes, before anything is built.
 
 The fp32 graph (:mod:`atb.profiler.onnx_graph`) and the INT8 ones (:mod:`atb.profiler.onnx_int8`,
 builders derived from :class:`GraphBuilder`) are both assembled here, so the INT8 module
@@ -28,6 +29,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from atb.arch import MAX_POSITIONS, TYPE_VOCAB_SIZE, VOCAB_SIZE, Arch
+from atb.errors import ArchSpecError
 
 OPSET = 17  # first opset with LayerNormalization
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -40,6 +42,8 @@ _POOL_FLOATS = 1 << 25  # 32M floats (128 MB); the largest tensor is 30522 x 768
 _ALIGN = 1024  # floats: tensors start on 4 KiB pages so runtimes can mmap them
 _ONES, _ZEROS, _RANDOM = 0, _ALIGN, 2 * _ALIGN  # pool layout: ones, zeros, random values
 POOL_FILE = "atb-weight-pool-v1.bin"
+_POOL_LARGEST = _POOL_FLOATS - _RANDOM  # floats: the largest weight the random region holds
+_MIB = 1 << 20
 
 
 class WeightPool:
@@ -96,6 +100,31 @@ class WeightPool:
         path = self.directory / f"{stem}.onnx"
         path.write_bytes(model.SerializeToString())
         return path
+
+
+def _largest_weight(arch: Arch) -> tuple[str, tuple[int, int]]:
+    """The largest weight matrix of ``arch``'s graph: (what it is, its shape)."""
+    dm = arch.dm
+    shapes = {"word embedding": (VOCAB_SIZE, dm), "position embedding": (MAX_POSITIONS, dm),
+              "FFN": (dm, arch.df), "Q/K/V": (dm, arch.dqkv), "pooler": (dm, dm)}
+    return max(shapes.items(), key=lambda item: math.prod(item[1]))
+
+
+def pool_overflow(arch: Arch) -> str | None:
+    """Why ``arch``'s graph cannot point into the shared :class:`WeightPool` (one line), or None.
+
+    Every weight is a window into the pool, so the limit is the largest single weight, not
+    the arch's total; decided from the shapes alone, before any graph is built.
+    """
+    what, shape = _largest_weight(arch)
+    if math.prod(shape) > _POOL_LARGEST:
+        return (f"too large to build: its largest weight, the {what} ({shape[0]} x {shape[1]}), is "
+                f"{4 * math.prod(shape) / _MIB:.1f} MiB; a weight must fit the {4 * _POOL_LARGEST / _MIB:.1f} MiB "
+                "shared weight pool")
+    if arch.dm > _ALIGN:
+        return (f"too large to build: its hidden size {arch.dm} is over the {_ALIGN} LayerNorm values the "
+                "shared weight pool holds")
+    return None
 
 
 _default_pool: WeightPool | None = None
@@ -161,6 +190,8 @@ def assemble(g: GraphBuilder, arch: Arch, seq_len: int, batch: int) -> onnx.Mode
     the builder emits their quantized forms: :mod:`atb.profiler.onnx_int8`)."""
     if seq_len > MAX_POSITIONS:
         raise ValueError(f"seq_len {seq_len} exceeds {MAX_POSITIONS} positions")
+    if isinstance(g.weights, WeightPool) and (reason := pool_overflow(arch)):
+        raise ArchSpecError(f"arch {arch} is {reason}", hint="pass weights of its own, or time it with the torch backend")
     dm, hs = arch.dm, arch.head_size
 
     # embeddings: word + token type + position, then LayerNorm

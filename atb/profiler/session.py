@@ -13,8 +13,10 @@ The flow of one run (see :mod:`atb.profiler.drift` for why):
 5. time BERT-base with the reference again, carefully.
 
 An arch whose backend raises while it is loaded or timed is stored as failed with its reason
-("load failed: ..." / "timing failed: ..."), dropped from its group, and the run goes on; a
-failed arch is not retried on resume. The reference model or BERT-base failing is no arch's
+("load failed: ..." / "timing failed: ..."), dropped from its group, and the run goes on; so
+is an arch too large for the shared weight pool ("too large to build: ...", decided before its
+graph is built: :func:`~atb.profiler.onnx_builder.pool_overflow`). A failed arch is not
+retried on resume. The reference model or BERT-base failing is no arch's
 failure: the run stops with a :class:`~atb.errors.BackendFailedError`. That, Ctrl-C or a crash
 keeps everything committed and loses at most the group in flight.
 """
@@ -33,9 +35,10 @@ import numpy as np
 
 from atb.arch import BERT_BASE, Arch
 from atb.devices import DeviceSetting, Fingerprint, fingerprint, get_backend, setting_from_key
-from atb.errors import AtbError, BackendFailedError
+from atb.errors import AtbError, BackendFailedError, NothingMeasuredError
 from atb.profiler.drift import corrected_rows
 from atb.profiler.lock import HostLock
+from atb.profiler.onnx_builder import pool_overflow
 from atb.profiler.onnx_graph import default_pool, example_inputs, graph_for
 from atb.profiler.repeatability import SENTINEL_ROLE, read_steal, steal_share
 from atb.profiler.rows import MeasurementRecord, StoreSink
@@ -129,6 +132,17 @@ class ProfileReport:
     @property
     def failed(self) -> list[ArchResult]:
         return [r for r in self.results if r.error]
+
+    def require_measured(self) -> None:
+        """Raise :class:`NothingMeasuredError` (one line: the first failure's reason) when
+        every arch of the report failed. ``atb-profile --arch`` calls it: nothing the user asked
+        for was measured. A sampled run does not: its failures are stored and it goes on."""
+        if not self.results or len(self.failed) < len(self.results):
+            return
+        first = self.failed[0]
+        more = len(self.failed) - 1
+        rest = f"; {more} more failed (--json has each reason)" if more else ""
+        raise NothingMeasuredError(f"nothing measured: arch {first.arch} failed: {first.error}{rest}")
 
     @property
     def noisy_share(self) -> float:
@@ -294,6 +308,9 @@ class ProfilingRun:
         try:
             for arch in archs:
                 started = time.time()
+                if self.backend.uses_onnx and (reason := pool_overflow(arch)):  # no graph to load
+                    outcome[arch] = self._store_failure(arch, role, space, reason, started)
+                    continue
                 try:
                     runner, setup = self._load(arch)
                 except Exception as exc:  # whatever the library raises; Ctrl-C is no Exception

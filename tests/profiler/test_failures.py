@@ -278,3 +278,69 @@ def test_ctrl_c_during_a_group_is_no_failure(tmp_path, monkeypatch):
         profile(tmp_path, samples=8, threads=1)
     rows = _rows(tmp_path)
     assert set(rows) == set(backend.loaded[:GROUP_SIZE]) and all(r.ok for r in rows.values())
+
+
+# -- an arch too large for the shared weight pool ---------------------------------------------
+HUGE = "9-999-99999-99-9999"  # its FFN weight alone is 381.1 MiB
+
+
+class OnnxFlakyBackend(FlakyBackend):
+    """A backend handed graphs: the session checks that each arch can be built first."""
+
+    uses_onnx = True
+
+
+def _cli(argv: list[str]) -> int:
+    from atb.profiler.cli import main
+
+    level = logging.getLogger("atb").level
+    try:
+        return main(argv)
+    finally:
+        logging.getLogger("atb").setLevel(level)  # configure() sets it for the process
+
+
+def test_the_pool_overflow_names_the_largest_weight_against_the_pool():
+    from atb.arch import get_space
+    from atb.profiler.onnx_builder import pool_overflow
+
+    reason = pool_overflow(Arch.parse(HUGE))
+    assert reason == ("too large to build: its largest weight, the FFN (999 x 99999), is 381.1 MiB; "
+                      "a weight must fit the 128.0 MiB shared weight pool")
+    assert "(30522 x 1100), is 128.1 MiB" in pool_overflow(Arch(1, 1100, 128, 1, 64))
+    assert "hidden size 1050" in pool_overflow(Arch(1, 1050, 128, 1, 64))
+    assert pool_overflow(get_space("pretrain", "base").largest) is None
+
+
+def test_building_a_graph_too_large_for_the_pool_is_an_arch_error():
+    from atb.errors import ArchSpecError
+    from atb.profiler.onnx_graph import build_onnx
+
+    with pytest.raises(ArchSpecError, match=f"arch {HUGE} is too large to build: .* 381.1 MiB"):
+        build_onnx(Arch.parse(HUGE))
+
+
+def test_a_requested_arch_too_large_is_stored_as_failed_and_the_cli_exits_2(tmp_path, monkeypatch, capsys):
+    backend = _install(monkeypatch, OnnxFlakyBackend("onnxruntime"))
+    code = _cli(["--arch", HUGE, "--threads", "1", "--workspace", str(tmp_path), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 2 and backend.loaded == []  # decided before any graph is built
+    assert err.splitlines()[-1] == (f"atb-profile: error: nothing measured: arch {HUGE} failed: too large to "
+                                    "build: its largest weight, the FFN (999 x 99999), is 381.1 MiB; a weight must "
+                                    "fit the 128.0 MiB shared weight pool")
+    assert '"failed": 1' in out  # the report is still printed
+    with LatencyStore.open(Workspace.resolve(tmp_path).store_path) as store:
+        (row,) = [r for r in store.measurements() if r.role == "requested"]
+    assert row.status == "failed" and row.error.startswith("too large to build: ")
+
+
+def test_an_arch_run_with_one_arch_measured_exits_0(tmp_path, monkeypatch, capsys):
+    _install(monkeypatch, OnnxFlakyBackend("onnxruntime"))
+    code = _cli(["--arch", HUGE, "--arch", "2-128-256-2-128", "--threads", "1", "--workspace", str(tmp_path)])
+    assert code == 0 and "too large to build" in capsys.readouterr().out
+
+
+def test_a_sampled_run_whose_every_arch_failed_exits_0(tmp_path, monkeypatch, capsys):
+    _install(monkeypatch, FlakyBackend("onnxruntime", fails_to_load=lambda arch, index: index is not None))
+    code = _cli(["--samples", "2", "--threads", "1", "--workspace", str(tmp_path), "--json"])
+    assert code == 0 and '"failed": 2' in capsys.readouterr().out
