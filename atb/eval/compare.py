@@ -108,59 +108,71 @@ def latency_of(model, workspace) -> dict | None:
 
 def check_writable(path) -> None:
     """Refuse a predictions file that cannot be written, before any work is done."""
+    import tempfile
+
     path = Path(path)
     if path.is_dir():
         raise UsageError(f"{path} is a directory", hint="give a file name for the predictions")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8"):
+        with tempfile.TemporaryFile(dir=path.parent):  # where write_predictions' temporary goes
             pass
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def write_predictions(path, result: dict) -> Path:
-    """Every test example's prediction per model and seed as JSON Lines: one object per
-    example with its ``index``, ``label`` and ``predicted`` (model -> one class per seed), after
-    a first line naming the task, method, models and seeds. Paired intervals can be recomputed
-    from this file alone."""
+    """Every test prediction per model and seed, in the format of :mod:`atb.predictions`: a
+    line with the test split's labels, then one line per model and seed (``model`` its name,
+    "A"/"B" or "model"; ``path`` the model given), each with the task and method. Written in
+    one step; paired intervals can be recomputed from this file alone."""
+    from atb import predictions as fmt
+    from atb.jsonl import write_atomic
+
     path = Path(path)
+    models = result.get("models") or [{"name": "model", "model": result["model"],
+                                       "seeds": result["seeds"]}]
+    matrices = result["predictions"]
+    if not isinstance(matrices, dict):
+        matrices = {"model": matrices}
+    common = {"task": result["task"], "method": result["method"]}
+    lines = [fmt.labels_line("test", result["test_labels"], **common)]
+    for m in models:
+        for s, predicted in zip(m["seeds"], np.atleast_2d(matrices[m["name"]])):
+            lines.append(fmt.line(m["name"], s["seed"], "test", predicted=predicted,
+                                  path=str(m["model"]), **common))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        models = result.get("models") or [{"name": "model", "model": result["model"],
-                                           "seeds": result["seeds"]}]
-        predictions = result["predictions"]
-        if not isinstance(predictions, dict):
-            predictions = {"model": predictions}
-        with path.open("w", encoding="utf-8") as f:
-            f.write(json.dumps({"task": result["task"], "method": result["method"],
-                                "models": {m["name"]: {"model": m["model"],
-                                                       "seeds": [s["seed"] for s in m["seeds"]]}
-                                           for m in models}}) + "\n")
-            for i, label in enumerate(result["test_labels"]):
-                f.write(json.dumps({"index": i, "label": int(label), "predicted": {
-                    name: [int(p) for p in matrix[:, i]] for name, matrix in predictions.items()
-                }}) + "\n")
+        write_atomic(path, "".join(json.dumps(x) + "\n" for x in lines))
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return path
 
 
 def read_predictions(path) -> dict:
-    """A file :func:`write_predictions` wrote: its first line's ``task``, ``method`` and
-    ``models`` (name -> model and seeds), plus ``test_labels`` (examples) and ``predictions``
-    (name -> seeds x examples), ready for :func:`atb.stats.correctness`."""
+    """A predictions file of ``atb-eval`` (:func:`write_predictions`'s, or its first format):
+    ``task``, ``method``, ``models`` (name -> the model and its seeds), ``test_labels``
+    (examples) and ``predictions`` (name -> seeds x examples), ready for
+    :func:`atb.stats.correctness`."""
+    from atb import predictions as fmt
     from atb.errors import MissingInputError
 
     path = Path(path)
+    if not path.is_file():
+        raise MissingInputError(f"predictions file {path} does not exist")
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-        head, rows = json.loads(lines[0]), [json.loads(line) for line in lines[1:]]
-    except FileNotFoundError as exc:
-        raise MissingInputError(f"predictions file {path} does not exist") from exc
-    except (OSError, IndexError, ValueError) as exc:
+        lines, labels = fmt.read(path)
+    except UsageError as exc:
         raise UsageError(f"{path} is not a predictions file of atb-eval: {exc}") from exc
-    labels = np.array([r["label"] for r in rows], dtype=np.int64)
-    predictions = {name: np.array([r["predicted"][name] for r in rows], dtype=np.int64).T
-                   for name in head["models"]}
-    return {**head, "test_labels": labels, "predictions": predictions}
+    lines = [x for x in lines if x.get("split") == "test" and "predicted" in x]
+    if not lines or "test" not in labels:
+        raise UsageError(f"{path} is not a predictions file of atb-eval: no test predictions "
+                         "with their labels")
+    by_name = fmt.by_model_and_seed(lines)
+    first = {x["model"]: x for x in reversed(lines)}  # each model's first line
+    return {"task": lines[0].get("task"), "method": lines[0].get("method"),
+            "models": {name: {"model": first[name].get("path", name), "seeds": list(seeds)}
+                       for name, seeds in by_name.items()},
+            "test_labels": labels["test"],
+            "predictions": {name: np.stack(list(seeds.values()))
+                            for name, seeds in by_name.items()}}

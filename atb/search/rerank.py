@@ -23,13 +23,13 @@ of examples; a fine-tuning score's one seed is not in it (a probe's convex fit h
 noise). A verdict on validation is a reason to confirm on the test split (``atb-eval
 compare``), not the confirmation.
 
-Every score is appended to the run's ``screened.jsonl`` as it completes, so a resumed run
+Every score is appended to the run's ``screened.jsonl`` (a predictions file of
+:mod:`atb.predictions`: each arch's validation correctness) as it completes, so a resumed run
 re-ranks only what is missing.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from atb import progress
+from atb import jsonl, predictions, progress
 from atb.arch import Arch
 from atb.search.evaluate import Record
 from atb.search.ports import TaskScore
@@ -165,29 +165,25 @@ def depth_spread(records: list[Record]) -> list[Record]:
 
 
 class ScreenedLog:
-    """``screened.jsonl`` of a run directory: one line per (target, arch) scored."""
+    """``screened.jsonl`` of a run directory: a predictions file (:mod:`atb.predictions`) of
+    one line per (target, arch) scored, its validation correctness with the scores."""
 
     def __init__(self, run_path: Path):
         self.path = Path(run_path) / "screened.jsonl"
 
     def read(self, target: float, settings: str) -> dict[str, dict]:
-        if not self.path.is_file():
-            return {}
-        out = {}
-        for line in self.path.read_text().splitlines():
-            try:
-                d = json.loads(line)
-            except ValueError:
-                log.warning("skipping a damaged line of %s", self.path)
-                continue
-            if d.get("target") == target and d.get("settings") == settings:
-                out[d["arch"]] = d
-        return out
+        """arch -> its line for ``target`` and ``settings``, ``correct`` decoded (bools)."""
+        lines, _ = predictions.read(self.path)
+        return {d["model"]: d for d in lines
+                if d.get("target") == target and d.get("settings") == settings}
 
-    def append(self, line: dict) -> None:
-        with self.path.open("a") as fh:
-            fh.write(json.dumps(line) + "\n")
-            fh.flush()
+    def append(self, arch: str, correct, **scores) -> dict:
+        """Log ``arch``'s validation ``correct`` with ``scores``; the line as :meth:`read`
+        gives it."""
+        jsonl.append(self.path, predictions.line(arch, None, "validation", correct=correct,
+                                                 **scores))
+        return {"model": arch, "seed": None, "split": "validation", **scores,
+                "correct": np.asarray(correct, dtype=bool)}
 
 
 def rerank(target: float, candidates: list[Record], baseline: Record | None, score: TaskScore,
@@ -205,12 +201,11 @@ def rerank(target: float, candidates: list[Record], baseline: Record | None, sco
         for record, role in todo:
             start = time.perf_counter()
             result = score(Arch.parse(record.arch))
-            line = {"target": target, "settings": score.settings, "arch": record.arch,
-                    "role": role, "validation_accuracy": float(result["validation_accuracy"]),
-                    "validation_loss": float(result["validation_loss"]),
-                    "seconds": float(result.get("seconds", time.perf_counter() - start)),
-                    "correct": "".join("1" if c else "0" for c in result["correct"])}
-            cache.append(line)
+            line = cache.append(
+                record.arch, result["correct"], target=target, settings=score.settings,
+                role=role, validation_accuracy=float(result["validation_accuracy"]),
+                validation_loss=float(result["validation_loss"]),
+                seconds=float(result.get("seconds", time.perf_counter() - start)))
             done[record.arch] = line
             log.info("%s %s: validation accuracy %.2f%%, loss %.4f (%.0f s)", role, record.arch,
                      100 * line["validation_accuracy"], line["validation_loss"], line["seconds"])
@@ -220,7 +215,7 @@ def rerank(target: float, candidates: list[Record], baseline: Record | None, sco
         d = done[record.arch]
         return Screened(record.arch, role, record.fitness, record.predicted_speedup,
                         record.measured_speedup, d["validation_accuracy"], d["validation_loss"],
-                        d["seconds"], np.frombuffer(d["correct"].encode(), np.uint8) == ord("1"))
+                        d["seconds"], d["correct"])
 
     ranked, favourite, chosen_by, versus = decide([screened(c, "candidate") for c in candidates])
     log.info("winner %s: %s", ranked[0].arch if ranked else None, chosen_by)

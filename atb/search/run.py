@@ -30,6 +30,7 @@ from typing import Sequence
 import numpy as np
 
 from atb.errors import MissingInputError, UsageError
+from atb.jsonl import append, read_log, write_atomic
 from atb.search.config import SearchConfig, resolve_config
 from atb.search.evaluate import Record
 from atb.search.evolution import Generation
@@ -38,12 +39,6 @@ from atb.workspace import Workspace
 log = logging.getLogger("atb.search.run")
 
 CHECKPOINT_VERSION = 1
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)  # readers see the old file or the new one, never half of one
 
 
 class RunDir:
@@ -96,28 +91,26 @@ class RunDir:
         return self.path / "config.json"
 
     def write_config(self, config: SearchConfig) -> None:
-        _write_atomic(self.config_path, json.dumps(config.to_dict(), indent=2) + "\n")
+        write_atomic(self.config_path, json.dumps(config.to_dict(), indent=2) + "\n")
 
     def load_config(self) -> SearchConfig:
         """The run's :class:`SearchConfig` (what a resumed run searches)."""
         return SearchConfig.load(self.config_path)
 
     def append_record(self, record: Record) -> None:
-        with self.evaluated_path.open("a") as fh:
-            fh.write(json.dumps(record.to_dict()) + "\n")
-            fh.flush()
+        # no fsync: a record is rebuilt in milliseconds; kill -9 loses nothing written
+        append(self.evaluated_path, record.to_dict())
 
     def read_records(self) -> list[Record]:
-        """Every evaluated arch (last line per arch wins); a torn last line is skipped."""
-        if not self.evaluated_path.is_file():
-            return []
+        """Every evaluated arch (last line per arch wins); a torn last line is skipped, a line
+        that is not a record is skipped with a warning."""
         out: dict[str, Record] = {}
-        for line in self.evaluated_path.read_text().splitlines():
+        for d in read_log(self.evaluated_path):
             try:
-                d = json.loads(line)
                 out[d["arch"]] = Record(**d)
-            except (ValueError, TypeError, KeyError):
-                log.warning("skipping a damaged line of %s", self.evaluated_path)
+            except (TypeError, KeyError):
+                log.warning("skipping a line of %s that is not an evaluated arch",
+                            self.evaluated_path)
         return list(out.values())
 
     def save_checkpoint(self, gen: Generation, rng: np.random.Generator, history: list[dict]) -> None:
@@ -128,7 +121,7 @@ class RunDir:
             "rng_state": rng.bit_generator.state,
             "history": history,
         }
-        _write_atomic(self.checkpoint_path, json.dumps(state) + "\n")
+        write_atomic(self.checkpoint_path, json.dumps(state) + "\n")
 
     def load_checkpoint(self) -> tuple[Generation, dict, list[dict]] | None:
         """(last finished generation, generator state, history) or None before generation 1."""
@@ -141,8 +134,8 @@ class RunDir:
         return Generation.from_dict(d["last_generation"]), d["rng_state"], d.get("history", [])
 
     def write_reports(self, report: dict) -> None:
-        _write_atomic(self.path / "report.json", json.dumps(report, indent=2) + "\n")
-        _write_atomic(self.path / "report.md", markdown_report(report))
+        write_atomic(self.path / "report.json", json.dumps(report, indent=2) + "\n")
+        write_atomic(self.path / "report.md", markdown_report(report))
 
     def read_report(self) -> dict:
         path = self.path / "report.json"

@@ -63,10 +63,11 @@ def test_predictions_file_recomputes_the_accuracy(bert_dir, keyword_csv, tmp_pat
                "--predictions", str(out), "--json"])
     assert rc == 0
     result = json.loads(capsys.readouterr().out)
-    lines = out.read_text().splitlines()
-    header, rows = json.loads(lines[0]), [json.loads(x) for x in lines[1:]]
-    assert header["models"]["model"]["seeds"] == [0, 1] and len(rows) == result["n_test"]
-    per_seed = [np.mean([r["predicted"]["model"][s] == r["label"] for r in rows]) for s in (0, 1)]
+    labels, *rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [(r["model"], r["seed"], r["split"]) for r in rows] == [("model", 0, "test"),
+                                                                    ("model", 1, "test")]
+    assert len(labels["labels"]) == result["n_test"]  # one class digit per test example
+    per_seed = [np.mean([p == y for p, y in zip(r["predicted"], labels["labels"])]) for r in rows]
     assert [s["accuracy"] for s in result["seeds"]] == pytest.approx(per_seed)
     read = read_predictions(out)  # what a later paired interval starts from
     assert read["predictions"]["model"].shape == (2, result["n_test"])
@@ -90,8 +91,8 @@ def test_compare_cli_prints_the_verdict(bert_dir, atb_dir, keyword_csv, tmp_path
     assert rc == 0
     text = capsys.readouterr().out
     assert "A - B:" in text and "95% CI" in text
-    header = json.loads(out.read_text().splitlines()[0])
-    assert set(header["models"]) == {"A", "B"}
+    read = read_predictions(out)
+    assert set(read["models"]) == {"A", "B"} and read["models"]["B"]["model"] == str(atb_dir)
 
 
 def test_baselines_state_majority_bag_of_words_and_random_init(keyword_csv):
@@ -106,3 +107,17 @@ def test_baselines_state_majority_bag_of_words_and_random_init(keyword_csv):
     assert rows["bag of words"]["accuracy"] > rows["majority"]["accuracy"] + 0.3  # keywords
     for r in rows.values():
         assert r["accuracy_ci"][0] <= r["accuracy"] <= r["accuracy_ci"][1]
+
+
+def test_a_predictions_file_of_the_first_format_still_reads(tmp_path):
+    # the first lines of data/teacher-kjv-next-predictions.jsonl
+    (tmp_path / "old.jsonl").write_text(
+        '{"task": "kjv-next", "method": "finetune", "models": {"model": {"model": "M", '
+        '"seeds": [0, 1, 2]}}}\n'
+        '{"index": 0, "label": 0, "predicted": {"model": [0, 0, 0]}}\n'
+        '{"index": 1, "label": 0, "predicted": {"model": [0, 1, 0]}}\n')
+    read = read_predictions(tmp_path / "old.jsonl")
+    assert read["task"] == "kjv-next" and read["models"] == {"model": {"model": "M",
+                                                                        "seeds": [0, 1, 2]}}
+    assert read["test_labels"].tolist() == [0, 0]
+    assert read["predictions"]["model"].tolist() == [[0, 0], [0, 1], [0, 0]]
