@@ -105,3 +105,20 @@ def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, level: float
     diffs = _seed_means(a, draws, rng) - _seed_means(b, draws, rng)
     low, high = _bounds(diffs, level)
     return PairedDifference(float(a.mean() - b.mean()), low, high, level, a.shape[1])
+
+
+def paired_over_seeds(mine: dict[int, np.ndarray], theirs: dict[int, np.ndarray],
+                      labels: np.ndarray, names: tuple[str, str]) -> dict | None:
+    """Two models' test predictions (``{seed: classes}``) paired over the seeds both have,
+    keyed by ``names`` (mine, theirs): ``seeds``, ``<mine>_accuracy``, ``<theirs>_accuracy``
+    and ``<mine>_minus_<theirs>``, the paired 95% interval (:func:`paired_difference`'s
+    ``as_dict``); None when no seed is shared."""
+    seeds = sorted(set(mine) & set(theirs))
+    if not seeds:
+        return None
+    a = np.stack([mine[s] == labels for s in seeds])
+    b = np.stack([theirs[s] == labels for s in seeds])
+    first, second = names
+    return {"seeds": seeds, f"{first}_accuracy": float(a.mean()),
+            f"{second}_accuracy": float(b.mean()),
+            f"{first}_minus_{second}": paired_difference(a, b).as_dict()}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from atb.errors import UsageError
-from atb.stats import accuracy_interval, correctness, paired_difference
+from atb.stats import accuracy_interval, correctness, paired_difference, paired_over_seeds
 
 
 def _simulate(rng, difficulty, seeds, shift=0.0, seed_sd=0.01):
@@ -75,3 +75,16 @@ def test_shapes_are_checked():
         correctness([[0, 1, 1]], [0, 1])
     with pytest.raises(UsageError):
         paired_difference(np.ones((2, 5)), np.ones((2, 6)))
+
+
+def test_paired_over_seeds_pairs_only_the_shared_seeds():
+    labels = np.array([0, 1, 1, 0])
+    mine = {0: np.array([0, 1, 1, 0]), 1: np.array([0, 1, 1, 1]), 5: np.array([1, 1, 1, 1])}
+    theirs = {1: np.array([1, 0, 1, 0]), 0: np.array([0, 0, 0, 0]), 2: np.array([0, 1, 1, 0])}
+    r = paired_over_seeds(mine, theirs, labels, ("searched", "rule"))
+    assert r["seeds"] == [0, 1]  # seeds 2 and 5 have no partner
+    assert r["searched_accuracy"] == pytest.approx(7 / 8)
+    assert r["rule_accuracy"] == pytest.approx(4 / 8)
+    d = r["searched_minus_rule"]
+    assert d["difference"] == pytest.approx(3 / 8) and d["n_examples"] == 4
+    assert paired_over_seeds(mine, {9: labels}, labels, ("a", "b")) is None
