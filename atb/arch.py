@@ -94,10 +94,6 @@ class Arch:
         """Multiply-accumulates of one forward pass over ``seq_len`` tokens (batch 1)."""
         return int(cost_terms(archs_to_array([self]), seq_len)["total_macs"][0])
 
-    def follows_fast_rule(self) -> bool:
-        """The paper's rule for good shapes (Sec. 4.4): 1.6dm<=df<=1.9dm, 0.7dm<=dqkv<=dm."""
-        return bool(fast_rule_mask(archs_to_array([self]))[0])
-
 
 BERT_BASE = Arch(12, 768, 3072, 12, 768)  # the latency reference for every speedup
 SUPERPLM_BASE = Arch(8, 768, 3072, 12, 768)  # the paper's SuperPLM
@@ -148,7 +144,8 @@ def cost_terms(archs: np.ndarray, seq_len: int = 128) -> dict[str, np.ndarray]:
 
 
 def fast_rule_mask(archs: np.ndarray) -> np.ndarray:
-    """Rows that satisfy the fast development rule (PAPER.md, Sec. 4.4)."""
+    """Rows that satisfy the fast development rule for good shapes (PAPER.md, Sec. 4.4):
+    1.6 dm <= df <= 1.9 dm and 0.7 dm <= dqkv <= dm."""
     a = np.asarray(archs).reshape(-1, len(FIELDS))
     dm, df, dqkv = a[:, 1], a[:, 2], a[:, 4]
     return (1.6 * dm <= df) & (df <= 1.9 * dm) & (0.7 * dm <= dqkv) & (dqkv <= dm)

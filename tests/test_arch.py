@@ -94,6 +94,6 @@ def test_cost_model_matches_bert_base():
 
 
 def test_fast_rule():
-    assert Arch(4, 500, 850, 8, 400).follows_fast_rule()
-    assert not Arch(4, 500, 2000, 8, 400).follows_fast_rule()
+    inside, too_wide = Arch(4, 500, 850, 8, 400), Arch(4, 500, 2000, 8, 400)
+    assert fast_rule_mask(archs_to_array([inside, too_wide])).tolist() == [True, False]
     assert fast_rule_mask(archs_to_array([Arch(4, 500, 850, 5, 500), Arch(4, 500, 850, 5, 320)])).tolist() == [True, False]

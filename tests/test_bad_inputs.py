@@ -33,6 +33,7 @@ from typing import NamedTuple
 import pytest
 
 from tests.conftest import cli_env
+from tests.profiler.stores import add_record
 
 MAINS = {  # pyproject.toml [project.scripts]
     "atb-profile": "atb.profiler.cli",
@@ -455,11 +456,12 @@ def _store(ws: Path, labels) -> Path:
     key, ref = labels.device_key, "4-512-2048-8-512"
     with LatencyStore.open(Workspace.resolve(ws).store_path) as store:
         run = store.begin_run(key, {}, {}, PROTOCOL_VERSION, {}, ref, "test")
-        store.add(run, key, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, measured(200.0, 1000))
-        store.add(run, key, ref, "reference", PROTOCOL_VERSION, measured(30.0, 1001))
+        add_record(store, run, key, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, measured(200.0, 1000))
+        add_record(store, run, key, ref, "reference", PROTOCOL_VERSION, measured(30.0, 1001))
         for i, (arch, ms) in enumerate(zip(labels.arch_strings(), labels.latency_ms)):
-            store.add(run, key, arch, "sampled", PROTOCOL_VERSION, measured(float(ms), 1002 + i), space="pretrain")
-        store.add(run, key, ref, "reference", PROTOCOL_VERSION, measured(30.0, 2000))
+            add_record(store, run, key, arch, "sampled", PROTOCOL_VERSION, measured(float(ms), 1002 + i),
+                       space="pretrain")
+        add_record(store, run, key, ref, "reference", PROTOCOL_VERSION, measured(30.0, 2000))
     return ws
 
 

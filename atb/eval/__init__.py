@@ -6,9 +6,9 @@ from atb.eval.api import METHODS, evaluate, list_tasks, load_task
 from atb.eval.finetune import FinetuneConfig
 from atb.eval.models import load_encoder, load_tokenizer
 from atb.eval.onnx_encoder import OnnxEncoder, load_onnx_encoder
-from atb.eval.probe import Probe, probe_encoder
+from atb.eval.probe import Probe
 from atb.eval.tasks import Split, Task
 
 __all__ = ["METHODS", "evaluate", "list_tasks", "load_task", "FinetuneConfig", "load_encoder",
-           "load_tokenizer", "OnnxEncoder", "load_onnx_encoder", "Probe", "probe_encoder",
-           "Split", "Task"]
+           "load_tokenizer", "OnnxEncoder", "load_onnx_encoder", "Probe", "Split",
+           "Task"]

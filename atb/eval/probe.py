@@ -98,10 +98,3 @@ class Probe:
         return {"task": self.task.name, "method": "probe", **self.task.sizes(),
                 **report(self.task, per_seed), "embedding_dim": int(features["train"].shape[1]),
                 "encode_seconds": encoded - start, "seconds": time.perf_counter() - start}
-
-
-def probe_encoder(encoder: Callable, tokenizer, task: Task, seeds: int | Sequence[int] = 1,
-                  **options) -> dict:
-    """Probe an already-loaded encoder on ``task`` (one call of a :class:`Probe`; ``options``
-    are its ``max_length``, ``batch_size``, ``c_grid``). Use a :class:`Probe` to probe many."""
-    return Probe(task, tokenizer, **options)(encoder, seeds)

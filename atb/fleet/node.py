@@ -62,13 +62,12 @@ class RowRecorder:
                        "reference_arch": reference_arch, "command": command}
         return 0  # a placeholder: the driver's store numbers the run
 
-    def add(self, record: MeasurementRecord | int, *args, **kwargs) -> int:
-        """Keep one record (or its fields, as the store's ``add`` takes them); a failure's start
-        is fixed here, on the node, not when the driver writes it."""
-        r = MeasurementRecord.of(record, *args, **kwargs)
-        if r.measurement is None:
-            r = replace(r, started_at=r.started_at or time.time())
-        self.rows.append(r.to_row())
+    def add(self, record: MeasurementRecord) -> int:
+        """Keep one record, as the store's ``add`` takes it; a failure's start is fixed here,
+        on the node, not when the driver writes it."""
+        if record.measurement is None:
+            record = replace(record, started_at=record.started_at or time.time())
+        self.rows.append(record.to_row())
         return len(self.rows)
 
     @contextmanager

@@ -35,16 +35,6 @@ class MeasurementRecord:
     setup_s: float | None = None
     started_at: float | None = None  # a failure's; a timing carries its own
 
-    @classmethod
-    def of(cls, record: "MeasurementRecord | int", *args, **kwargs) -> "MeasurementRecord":
-        """``record`` itself, or one built from the fields as ``add(run_id, device_key, ...)``
-        used to take them (tests and scripts still call it so)."""
-        if isinstance(record, MeasurementRecord):
-            if args or kwargs:
-                raise TypeError("add(record) takes the record alone")
-            return record
-        return cls(record, *args, **kwargs)
-
     def to_row(self) -> dict:
         """The fields but the run id, as a fleet node ships them: its run id is a placeholder
         until the driver's store numbers the run."""

@@ -153,13 +153,11 @@ class LatencyStore:
         )
         return int(cursor.lastrowid)
 
-    def add(self, record: MeasurementRecord | int, *args, **kwargs) -> int:
-        """Commit one measurement (or a failure with its reason) at once; ``record`` is a
-        :class:`MeasurementRecord`, or its fields as ``add(run_id, device_key, arch, ...)``."""
-        r = MeasurementRecord.of(record, *args, **kwargs)
-        if r.role not in ROLES:
-            raise ValueError(f"unknown role {r.role}")
-        m = r.measurement
+    def add(self, record: MeasurementRecord) -> int:
+        """Commit one measurement (or a failure with its reason) at once."""
+        if record.role not in ROLES:
+            raise ValueError(f"unknown role {record.role}")
+        m = record.measurement
         if m is not None:
             times = np.asarray(m.times, dtype=np.float64).tobytes()
             starts = np.asarray(m.starts, dtype=np.float64).tobytes()
@@ -167,13 +165,14 @@ class LatencyStore:
                       m.warmup_runs, m.median_ms, int(m.target_met))
         else:
             now = time.time()
-            values = ("failed", r.error or "unknown error", r.started_at or now, now, None, None, None, None, None)
+            values = ("failed", record.error or "unknown error", record.started_at or now, now,
+                      None, None, None, None, None)
         cursor = self._execute(
             "INSERT INTO measurements (run_id, device_key, arch, role, space, status, error, "
             "protocol_version, started_at, finished_at, times, starts, warmup_runs, median_ms, "
             "target_met, setup_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (r.run_id, r.device_key, r.arch, r.role, r.space, *values[:2], r.protocol_version, *values[2:],
-             r.setup_s),
+            (record.run_id, record.device_key, record.arch, record.role, record.space, *values[:2],
+             record.protocol_version, *values[2:], record.setup_s),
         )
         return int(cursor.lastrowid)
 

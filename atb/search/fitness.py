@@ -28,8 +28,6 @@ from atb.errors import UsageError
 
 log = logging.getLogger("atb.search.fitness")
 
-FITNESS_KINDS = ("loss", "params", "retention", "probe:TASK")
-
 
 def parse_fitness(spec: str) -> tuple[str, str | None]:
     """``"loss"`` -> ("loss", None); ``"probe:kjv-genre"`` -> ("probe", "kjv-genre")."""

@@ -47,7 +47,6 @@ class FitnessEvaluator:
         self.checkpoint = checkpoint
         self._batches = batches
         self._cache: dict[Arch, dict] = {}
-        self._per_sequence: dict[Arch, tuple[np.ndarray, np.ndarray]] = {}  # loss sums, tokens
 
     @classmethod
     def from_checkpoint(cls, path: Path, workspace=None, eval_sequences: int = EVAL_SEQUENCES,
@@ -95,9 +94,8 @@ class FitnessEvaluator:
                     sums.append(stats["sequence_loss_sums"].numpy())
                     counts.append(stats["sequence_tokens"].numpy())
                     correct += stats["correct"]
-            self._per_sequence[arch] = (np.concatenate(sums), np.concatenate(counts))
-            tokens = int(self._per_sequence[arch][1].sum())
-            loss = float(self._per_sequence[arch][0].sum()) / max(tokens, 1)
+            tokens = int(np.concatenate(counts).sum())
+            loss = float(np.concatenate(sums).sum()) / max(tokens, 1)
             self._cache[arch] = {
                 "arch": str(arch), "space": self.space.strategy, "objective": self.objective.name,
                 "loss": loss,
@@ -109,24 +107,6 @@ class FitnessEvaluator:
     def fitness(self, archs: list[Arch]) -> np.ndarray:
         """Negative held-out loss of every arch (float64 array, higher is better), cached."""
         return np.array([self.evaluate(a)["fitness"] for a in archs], dtype=np.float64)
-
-    def fitness_gap(self, a: Arch | str, b: Arch | str, rounds: int = 2000, seed: int = 0) -> dict:
-        """``fitness(a) - fitness(b)`` and its evaluation noise: the standard deviation of the
-        gap over paired bootstrap resamples of the held-out sequences (both archs scored on
-        the same resampled sequences), i.e. how much the gap depends on which text is held out."""
-        a, b = self.space.validate(a), self.space.validate(b)
-        gap = self.evaluate(a)["fitness"] - self.evaluate(b)["fitness"]
-        (sa, n), (sb, _) = self._per_sequence[a], self._per_sequence[b]
-        idx = np.random.default_rng(seed).integers(0, len(n), size=(rounds, len(n)))
-        tokens = np.maximum(n[idx].sum(1), 1)
-        resampled = (sb[idx].sum(1) - sa[idx].sum(1)) / tokens  # fitness = -loss
-        return {"gap": gap, "noise": float(resampled.std(ddof=1)), "sequences": int(len(n)),
-                "ratio": abs(gap) / max(float(resampled.std(ddof=1)), 1e-12)}
-
-    @property
-    def cache_size(self) -> int:
-        """Number of archs evaluated so far."""
-        return len(self._cache)
 
 
 def pairwise_accuracy(a, b) -> float:

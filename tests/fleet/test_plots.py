@@ -10,6 +10,8 @@ from atb.plot_cli import main as plot_main
 from atb.profiler.store import LatencyStore
 from atb.profiler.timing import PROTOCOL_VERSION, Measurement
 
+from tests.profiler.stores import add_record
+
 KEYS = ("cpu-onnxruntime-t1-fp32-s128-b1-0000000a", "cpu-onnxruntime-t1-fp32-s128-b1-0000000b")
 ARCHS = {"4-256-512-4-256": (20.0, 50.0), "2-128-256-2-128": (5.0, 12.0), "3-192-384-3-192": (10.0, 40.0),
          "1-64-128-1-64": (2.0, 3.0)}
@@ -25,13 +27,13 @@ def workspace(tmp_path):
     with LatencyStore.open(tmp_path / "latency.sqlite") as store:
         for k, key in enumerate(KEYS):
             run = store.begin_run(key, {}, {}, PROTOCOL_VERSION, {}, "2-384-1536-6-384", "test")
-            store.add(run, key, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, measured(200.0, 1000))
-            store.add(run, key, "2-384-1536-6-384", "reference", PROTOCOL_VERSION, measured(30.0, 1001))
+            add_record(store, run, key, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, measured(200.0, 1000))
+            add_record(store, run, key, "2-384-1536-6-384", "reference", PROTOCOL_VERSION, measured(30.0, 1001))
             for i, (arch, ms) in enumerate(ARCHS.items()):
                 if k == 1 and arch == "1-64-128-1-64":
                     continue
-                store.add(run, key, arch, "sampled", PROTOCOL_VERSION, measured(ms[k], 1002 + i))
-            store.add(run, key, "2-384-1536-6-384", "reference", PROTOCOL_VERSION, measured(30.0, 2000))
+                add_record(store, run, key, arch, "sampled", PROTOCOL_VERSION, measured(ms[k], 1002 + i))
+            add_record(store, run, key, "2-384-1536-6-384", "reference", PROTOCOL_VERSION, measured(30.0, 2000))
     return tmp_path
 
 

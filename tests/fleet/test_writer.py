@@ -11,6 +11,8 @@ from atb.profiler.rows import MeasurementRecord
 from atb.profiler.store import LatencyStore
 from atb.profiler.timing import PROTOCOL_VERSION, Measurement
 
+from tests.profiler.stores import add_record
+
 KEY = "cpu-onnxruntime-t1-fp32-s128-b1-0badf00d"
 REF = "2-384-1536-6-384"
 
@@ -23,13 +25,14 @@ def recorded_run() -> tuple[RowRecorder, list[dict], list[dict]]:
     """A node's recorder after opening (BERT-base) and timing one group, as ProfilingRun drives it."""
     rec = RowRecorder()
     run_id = rec.begin_run(KEY, {"threads": 1}, {"cpu_model": "x"}, PROTOCOL_VERSION, {}, REF, "atb-fleet")
-    rec.add(run_id, KEY, REF, "reference", PROTOCOL_VERSION, measured(30.0, 1000))
-    rec.add(run_id, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, measured(200.0, 1001))
+    add_record(rec, run_id, KEY, REF, "reference", PROTOCOL_VERSION, measured(30.0, 1000))
+    add_record(rec, run_id, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, measured(200.0, 1001))
     opening = rec.take()
-    rec.add(run_id, KEY, REF, "reference", PROTOCOL_VERSION, measured(30.0, 1002))
-    rec.add(run_id, KEY, "4-256-512-4-256", "sampled", PROTOCOL_VERSION, measured(20.0, 1003), space="pretrain")
-    rec.add(run_id, KEY, "2-128-256-2-128", "sampled", PROTOCOL_VERSION, space="pretrain",
-            error="load failed: Fail: boom", started_at=1004.0)
+    add_record(rec, run_id, KEY, REF, "reference", PROTOCOL_VERSION, measured(30.0, 1002))
+    add_record(rec, run_id, KEY, "4-256-512-4-256", "sampled", PROTOCOL_VERSION, measured(20.0, 1003),
+               space="pretrain")
+    add_record(rec, run_id, KEY, "2-128-256-2-128", "sampled", PROTOCOL_VERSION, space="pretrain",
+               error="load failed: Fail: boom", started_at=1004.0)
     return rec, opening, rec.take()
 
 
@@ -66,21 +69,20 @@ def test_a_group_is_committed_whole_or_not_at_all(tmp_path):
 
 
 def test_the_recorder_is_a_store_sink_and_records_as_the_store_takes_them(tmp_path):
-    """A record and the old ``add(run_id, ...)`` fields are one row; a failed transaction drops
-    what it added, as the store rolls back."""
+    """A record is one row, and the store reads it back as the record the node kept; a failed
+    transaction drops what it added, as the store rolls back."""
     rec = RowRecorder()
     record = MeasurementRecord(0, KEY, REF, "reference", PROTOCOL_VERSION, measured(30.0, 1000))
     rec.add(record)
-    rec.add(0, KEY, REF, "reference", PROTOCOL_VERSION, measured(30.0, 1000))
     with pytest.raises(RuntimeError), rec.transaction():
         rec.add(record)
         raise RuntimeError("a group that fails")
-    rows = rec.take()
-    assert rows == [record.to_row()] * 2
-    assert MeasurementRecord.from_row(7, rows[0]) == MeasurementRecord(7, *list(rows[0].values()))
+    (row,) = rec.take()
+    assert row == record.to_row()
+    assert MeasurementRecord.from_row(7, row) == MeasurementRecord(7, *list(row.values()))
     with LatencyStore.open(tmp_path / "s.sqlite") as store:
         run_id = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, REF, "test")
-        store.add(MeasurementRecord.from_row(run_id, rows[0]))
-        store.add(run_id, KEY, REF, "reference", PROTOCOL_VERSION, measured(30.0, 1000))
-        first, second = store.measurements(KEY)
-    assert first.started_at == second.started_at and list(first.times) == list(second.times)
+        store.add(MeasurementRecord.from_row(run_id, row))
+        (stored,) = store.measurements(KEY)
+    assert stored.started_at == record.measurement.started_at
+    assert list(stored.times) == list(record.measurement.times)

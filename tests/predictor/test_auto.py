@@ -9,6 +9,8 @@ from atb.predictor.synthetic import synthetic_labels
 from atb.profiler.timing import PROTOCOL_VERSION
 from atb.workspace import Workspace
 
+from tests.profiler.stores import add_record
+
 KEY = "cpu-test-t1-fp32-s128-b1-00000000"
 
 
@@ -34,11 +36,11 @@ def _fitted(tmp_path):
 
 def _fill(store, labels, t0):
     rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "4-512-2048-8-512", "test")
-    store.add(rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, m(200.0, t0))
-    store.add(rid, KEY, "4-512-2048-8-512", "reference", PROTOCOL_VERSION, m(30.0, t0 + 1))
+    add_record(store, rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, m(200.0, t0))
+    add_record(store, rid, KEY, "4-512-2048-8-512", "reference", PROTOCOL_VERSION, m(30.0, t0 + 1))
     for i, (arch, ms) in enumerate(zip(labels.arch_strings(), labels.latency_ms)):
-        store.add(rid, KEY, arch, "sampled", PROTOCOL_VERSION, m(float(ms), t0 + 2 + i), space="pretrain")
-    store.add(rid, KEY, "4-512-2048-8-512", "reference", PROTOCOL_VERSION, m(30.0, t0 + 3 + len(labels)))
+        add_record(store, rid, KEY, arch, "sampled", PROTOCOL_VERSION, m(float(ms), t0 + 2 + i), space="pretrain")
+    add_record(store, rid, KEY, "4-512-2048-8-512", "reference", PROTOCOL_VERSION, m(30.0, t0 + 3 + len(labels)))
 
 
 def test_fit_when_missing_then_reuse_then_refit_when_stale(tmp_path):
@@ -106,7 +108,7 @@ def test_verification_labels_do_not_make_the_predictor_stale(tmp_path):
     ws, pred = _fitted(tmp_path)
     with LatencyStore.open(ws.store_path) as store:  # a search re-measures its top-k
         rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "4-512-2048-8-512", "verify")
-        store.add(rid, KEY, "3-256-1024-4-256", "verify", PROTOCOL_VERSION, m(10.0, 9000.0), space="pretrain")
+        add_record(store, rid, KEY, "3-256-1024-4-256", "verify", PROTOCOL_VERSION, m(10.0, 9000.0), space="pretrain")
     messages = []
     again = load_or_fit(ws, log=messages.append, **FAST)
     assert messages == [] and again.training["hash"] == pred.training["hash"]
@@ -118,9 +120,9 @@ def test_a_verification_run_that_moves_the_anchor_re_anchors_the_predictor(tmp_p
     ws, pred = _fitted(tmp_path)
     with LatencyStore.open(ws.store_path) as store:  # a later run whose BERT-base came out 10% slow, twice
         rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "4-512-2048-8-512", "verify")
-        store.add(rid, KEY, "4-512-2048-8-512", "reference", PROTOCOL_VERSION, m(30.0, 9000))
+        add_record(store, rid, KEY, "4-512-2048-8-512", "reference", PROTOCOL_VERSION, m(30.0, 9000))
         for t in (9001, 9002):
-            store.add(rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, m(220.0, t))
+            add_record(store, rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, m(220.0, t))
         current = store.labels(KEY).bert_base_ms
     messages = []
     moved = load_or_fit(ws, log=messages.append, **FAST)

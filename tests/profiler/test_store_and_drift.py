@@ -7,7 +7,7 @@ from atb.errors import MissingInputError, StoreError
 from atb.profiler.drift import corrected_rows
 from atb.profiler.store import LatencyStore
 from atb.profiler.timing import PROTOCOL_VERSION, Measurement
-from tests.profiler.stores import KEY, add_run, measured
+from tests.profiler.stores import KEY, add_record, add_run, measured
 
 def test_drift_between_runs_is_corrected(tmp_path):
     with LatencyStore.open(tmp_path / "s.sqlite") as store:
@@ -32,9 +32,12 @@ def test_each_run_is_divided_by_the_reference_next_to_it(tmp_path):
     with LatencyStore.open(tmp_path / "s.sqlite") as store:
         rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "ref", "test")
         # reference and arch interleaved: reference at t = 0.00, 0.10, ...; arch at t = 0.05, ...
-        store.add(rid, KEY, "2-384-1536-6-384", "reference", PROTOCOL_VERSION, series(0.0, [8.0 * f for f in slow]))
-        store.add(rid, KEY, "2-128-256-2-128", "sampled", PROTOCOL_VERSION, series(0.05, [4.0 * f for f in slow]))
-        store.add(rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, series(0.02, [160.0 * f for f in slow]))
+        add_record(store, rid, KEY, "2-384-1536-6-384", "reference", PROTOCOL_VERSION,
+                   series(0.0, [8.0 * f for f in slow]))
+        add_record(store, rid, KEY, "2-128-256-2-128", "sampled", PROTOCOL_VERSION,
+                   series(0.05, [4.0 * f for f in slow]))
+        add_record(store, rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION,
+                   series(0.02, [160.0 * f for f in slow]))
         (row,) = corrected_rows(store, KEY)
     assert row["raw_ms"] == pytest.approx(4.0 * 1.0)  # median of the raw runs
     assert row["iqr_ms"] < 0.05  # the 10% episode is gone from the corrected runs
@@ -44,7 +47,7 @@ def test_each_run_is_divided_by_the_reference_next_to_it(tmp_path):
 def test_failed_measurements_are_kept_with_their_reason(tmp_path):
     with LatencyStore.open(tmp_path / "s.sqlite") as store:
         rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "ref", "test")
-        store.add(rid, KEY, "2-128-256-2-128", "sampled", PROTOCOL_VERSION, error="RuntimeError: boom")
+        add_record(store, rid, KEY, "2-128-256-2-128", "sampled", PROTOCOL_VERSION, error="RuntimeError: boom")
         rows = store.measurements(KEY)
         assert rows[0].status == "failed" and "boom" in rows[0].error
         assert store.sampled_archs(KEY) == {"2-128-256-2-128"}  # not retried on resume
@@ -56,7 +59,7 @@ def test_records_keep_their_raw_times(tmp_path):
     with LatencyStore.open(tmp_path / "s.sqlite") as store:
         rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "ref", "test")
         m = measured(5.0, 0, spread=0.5)
-        store.add(rid, KEY, "2-128-256-2-128", "sampled", PROTOCOL_VERSION, m)
+        add_record(store, rid, KEY, "2-128-256-2-128", "sampled", PROTOCOL_VERSION, m)
         (row,) = store.measurements(KEY)
     assert np.array_equal(row.times, np.asarray(m.times)) and row.protocol_version == PROTOCOL_VERSION
 

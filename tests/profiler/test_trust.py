@@ -15,7 +15,7 @@ from atb.profiler.repeatability import (
 from atb.profiler.stopping import AutoStop, gain_threshold, plan_auto
 from atb.profiler.store import LatencyStore
 from atb.profiler.timing import PROTOCOL_VERSION
-from tests.profiler.stores import KEY, add_run, measured
+from tests.profiler.stores import KEY, add_record, add_run, measured
 from tests.profiler.test_cli import run
 
 ARCHS = {"2-128-512-2-128": 5.0, "3-256-1024-4-256": 10.0, "4-384-1536-6-384": 20.0}
@@ -28,7 +28,7 @@ def test_protocol_4_pools_the_anchor_over_every_run(tmp_path):
         rid = add_run(store, 1.0, 100, ARCHS)
         # two of the second run's BERT-base points came out 20% slow (a slow mode)
         for t in (160, 170):
-            store.add(rid, KEY, BERT, "bert_base", PROTOCOL_VERSION, measured(240, t))
+            add_record(store, rid, KEY, BERT, "bert_base", PROTOCOL_VERSION, measured(240, t))
         rows = corrected_rows(store, KEY)
         estimate = anchor_estimate(store, KEY, PROTOCOL_VERSION)
     bert = {r["bert_base_ms"] for r in rows}
@@ -48,7 +48,7 @@ def test_older_protocols_keep_their_per_run_anchor(tmp_path):
         add_run(store, 1.0, 0, ARCHS, protocol=old)
         rid = add_run(store, 1.0, 100, ARCHS, protocol=old)
         for t in (160, 170):
-            store.add(rid, KEY, BERT, "bert_base", old, measured(240, t))
+            add_record(store, rid, KEY, BERT, "bert_base", old, measured(240, t))
         rows = corrected_rows(store, KEY)
         assert anchor_estimate(store, KEY, PROTOCOL_VERSION) is None  # no protocol-4 run yet
     assert len({round(r["bert_base_ms"], 6) for r in rows}) == 2  # each run its own
@@ -57,7 +57,7 @@ def test_older_protocols_keep_their_per_run_anchor(tmp_path):
 def test_protocol_4_anchor_ignores_protocol_3_runs(tmp_path):
     with LatencyStore.open(tmp_path / "s.sqlite") as store:
         rid = add_run(store, 1.0, 0, ARCHS, protocol=PROTOCOL_VERSION - 1)
-        store.add(rid, KEY, BERT, "bert_base", PROTOCOL_VERSION - 1, measured(400, 60))
+        add_record(store, rid, KEY, BERT, "bert_base", PROTOCOL_VERSION - 1, measured(400, 60))
         add_run(store, 1.0, 100, ARCHS)
         estimate = anchor_estimate(store, KEY, PROTOCOL_VERSION)
         labels = LabelSet.from_store(store, KEY)
@@ -72,7 +72,7 @@ def _sentinel_store(path, retimed_ms: dict[str, float], same_run: bool = False):
     if not same_run:
         rid = add_run(store, 1.0, 100, {"1-128-128-1-64": 2.0})
     for i, (arch, ms) in enumerate(retimed_ms.items()):
-        store.add(rid, KEY, arch, "sentinel", PROTOCOL_VERSION, measured(ms, 130 + i))
+        add_record(store, rid, KEY, arch, "sentinel", PROTOCOL_VERSION, measured(ms, 130 + i))
     return store, rid
 
 

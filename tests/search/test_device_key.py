@@ -17,6 +17,7 @@ from atb.profiler.drift import corrected_rows
 from atb.profiler.store import LatencyStore
 from atb.profiler.timing import PROTOCOL_VERSION, Measurement
 
+from tests.profiler.stores import add_record
 from tests.search.synthetic import SyntheticFitness, SyntheticLatency
 
 KEY = "cpu-test-t1-fp32-s128-b1-00000000"
@@ -32,14 +33,15 @@ def _store_with_verification(path) -> None:
     """30 sampled archs and 3 re-measured by a search, one run with reference and BERT-base."""
     with LatencyStore.open(path) as store:
         rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "2-384-1536-6-384", "test")
-        store.add(rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, _m(200, 0))
-        store.add(rid, KEY, "2-384-1536-6-384", "reference", PROTOCOL_VERSION, _m(30, 2))
+        add_record(store, rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, _m(200, 0))
+        add_record(store, rid, KEY, "2-384-1536-6-384", "reference", PROTOCOL_VERSION, _m(30, 2))
         for i, arch in enumerate(SAMPLED + VERIFIED):
             a = Arch.parse(arch)
             role = "verify" if arch in VERIFIED else "sampled"
-            store.add(rid, KEY, arch, role, PROTOCOL_VERSION, _m(0.5 + a.lt * a.dm / 100, 4 + i), space="pretrain")
-        store.add(rid, KEY, "2-384-1536-6-384", "reference", PROTOCOL_VERSION, _m(30, 60))
-        store.add(rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, _m(200, 62))
+            add_record(store, rid, KEY, arch, role, PROTOCOL_VERSION, _m(0.5 + a.lt * a.dm / 100, 4 + i),
+                       space="pretrain")
+        add_record(store, rid, KEY, "2-384-1536-6-384", "reference", PROTOCOL_VERSION, _m(30, 60))
+        add_record(store, rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, _m(200, 62))
 
 
 def test_verification_labels_are_left_out_unless_asked(tmp_path):

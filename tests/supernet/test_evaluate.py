@@ -15,11 +15,21 @@ def evaluator(trained_ws):
     return FitnessEvaluator.from_workspace(trained_ws, eval_sequences=8, eval_seq_len=32)
 
 
-def test_fitness_is_negative_heldout_loss_and_cached(evaluator):
+def test_fitness_is_negative_heldout_loss_and_cached(evaluator, monkeypatch):
     archs = [Arch(1, 128, 128, 1, 64), Arch(2, 160, 192, 2, 128), Arch(1, 128, 128, 1, 64)]
+    scored = []  # the arch of every batch the objective scores
+    loss = evaluator.objective.loss
+
+    def counted(net, batch, arch):
+        scored.append(arch)
+        return loss(net, batch, arch)
+
+    monkeypatch.setattr(evaluator.objective, "loss", counted)
     fit = evaluator.fitness(archs)
     assert fit.dtype == np.float64 and fit.shape == (3,)
-    assert fit[0] == fit[2] and evaluator.cache_size == 2
+    assert fit[0] == fit[2] and scored.count(archs[0]) == scored.count(archs[1]) > 0  # the repeat is cached
+    calls = len(scored)
+    assert evaluator.fitness(archs[:1])[0] == fit[0] and len(scored) == calls
     detail = evaluator.evaluate(archs[1])
     assert detail["fitness"] == pytest.approx(-detail["loss"]) == pytest.approx(fit[1])
     assert 0.0 <= detail["accuracy"] <= 1.0 and detail["tokens"] > 0
