@@ -67,7 +67,7 @@ def search_fitness(ws: Workspace, space: str | None = None, spec: str = "loss"):
     over the supernet's space), ``retention`` (the teacher's hidden states kept) or
     ``probe:TASK``."""
     from atb.search.fitness import ARCH_FITNESSES, parse_fitness
-    from atb.supernet.evaluate import FitnessEvaluator
+    from atb.supernet.heldout_loss import FitnessEvaluator
 
     kind, task = parse_fitness(spec)  # a bad spec fails before the supernet is loaded
     evaluator = FitnessEvaluator.from_workspace(ws, space=space)

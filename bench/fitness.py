@@ -133,7 +133,7 @@ class Scorers:
     @property
     def evaluator(self):
         if self._evaluator is None:
-            from atb.supernet.evaluate import FitnessEvaluator
+            from atb.supernet.heldout_loss import FitnessEvaluator
 
             self._evaluator = FitnessEvaluator.from_workspace(self.ws)
         return self._evaluator
@@ -246,7 +246,7 @@ class Scorers:
 def two_stage(scorers: Scorers, archs: list[str]) -> tuple[np.ndarray, dict]:
     """``atb-search --task``'s ranking of ``archs`` (see the module's ``two-stage``): scores
     that order them as the two stages would, and what the second stage decided."""
-    from atb.search.evaluate import Record
+    from atb.search.fitness_cache import Record
     from atb.search.rerank import Screened, decide, depth_spread
 
     retention = [float(scorers.score("retention", a)["score"]) for a in archs]

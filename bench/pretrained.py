@@ -43,7 +43,7 @@ from atb.supernet import FitnessEvaluator, prepare_data, train_supernet  # noqa:
 from atb.supernet import checkpoint as ckpt  # noqa: E402
 from atb.supernet.agreement import TeacherAgreement, heldout_sentences  # noqa: E402
 from atb.supernet.config import INIT_LR, TrainConfig, TrainTarget  # noqa: E402
-from atb.supernet.evaluate import pairwise_accuracy  # noqa: E402
+from atb.supernet.heldout_loss import pairwise_accuracy  # noqa: E402
 from atb.supernet.objectives import get_teacher  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("bench_supernet", Path(__file__).with_name("supernet.py"))

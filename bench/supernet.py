@@ -37,7 +37,7 @@ from atb.supernet import FitnessEvaluator, prepare_data, train_supernet  # noqa:
 from atb.supernet import checkpoint as ckpt  # noqa: E402
 from atb.supernet.config import SAMPLING, TrainConfig, TrainTarget  # noqa: E402
 from atb.supernet.data import load_split, make_sequences  # noqa: E402
-from atb.supernet.evaluate import pairwise_accuracy  # noqa: E402
+from atb.supernet.heldout_loss import pairwise_accuracy  # noqa: E402
 from atb.supernet.train import make_optimizer  # noqa: E402
 
 # eight architectures per space, from tiny to the whole supernet (kd: 6 heads, dqkv = dm

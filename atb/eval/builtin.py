@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from atb.errors import MissingInputError
-from atb.eval import kjv, kjv_next, mr
+from atb.eval import kjv_genre, kjv_next, mr
 from atb.eval.tasks import Task
 
 
@@ -35,9 +35,9 @@ BUILTIN_TASKS = {t.name: t for t in (
                 "reading: discourse order across two passages, which only the Transformer "
                 "layers can see (the default task for comparing architectures)",
                 kjv_next.build, REFERENCE_NEXT),
-    BuiltinTask(kjv.NAME, kjv.DESCRIPTION,
+    BuiltinTask(kjv_genre.NAME, kjv_genre.DESCRIPTION,
                 "vocabulary and style: a bag of words does well, so it favours wide embedding "
-                "tables over what the layers compute", kjv.build, REFERENCE_GENRE),
+                "tables over what the layers compute", kjv_genre.build, REFERENCE_GENRE),
     BuiltinTask(mr.NAME, mr.DESCRIPTION,
                 "sentiment of a public benchmark sentence (Pang & Lee's MR): a bag of words "
                 "reaches 76%, so a model's margin over it is what reading adds; the public "

@@ -7,7 +7,7 @@ from atb.predictor.fit import cross_validate, evaluate_predictor, fit_predictor,
 from atb.predictor.metrics import (METRIC_KEYS, PREDICTION_KEYS, SPEEDUP_KEYS, latency_metrics,
                                    prediction_metrics, speedup_metrics)
 from atb.predictor.predictor import LatencyPredictor
-from atb.predictor.transfer import transfer
+from atb.predictor.few_shot import transfer
 
 __all__ = [
     "LatencyPredictor", "fit_predictor", "evaluate_predictor", "session_check", "cross_validate",

@@ -257,7 +257,7 @@ def cmd_transfer(args) -> int:
     import numpy as np
 
     from atb.predictor.predictor import LatencyPredictor
-    from atb.predictor.transfer import transfer
+    from atb.predictor.few_shot import transfer
 
     base = LatencyPredictor.load(args.base)
     _check_output(args)

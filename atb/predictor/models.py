@@ -14,7 +14,7 @@ from atb.errors import PredictorError
 from atb.predictor.analytic import AdditiveLayers, FlopsLinear
 from atb.predictor.base import LatencyModel
 from atb.predictor.gbt import GradientBoostedTrees
-from atb.predictor.head import TransferHead
+from atb.predictor.transfer_head import TransferHead
 from atb.predictor.mlp import MLP, HybridMLP
 
 

@@ -12,7 +12,7 @@ from atb.search.algorithm import SearchAlgorithm, SearchProblem
 from atb.search.api import Candidate, SearchResult, TargetResult, run_search
 from atb.search.baselines import bert_rule_archs, bert_rule_baseline
 from atb.search.config import RESUME_OVERRIDES, SearchConfig
-from atb.search.evaluate import Evaluator, Record
+from atb.search.fitness_cache import Evaluator, Record
 from atb.search.evolution import Evolution, EvolutionConfig, Generation, RandomSearch, evolve, roulette_select
 from atb.search.fast import FastRule, fast_rule_candidates
 from atb.search.pareto import NSGA2, hypervolume, nsga2_search, pareto_front

@@ -2,7 +2,7 @@
 the model: the engine runs whichever algorithm the registry (:mod:`.registry`) makes by name.
 
 An algorithm proposes archs inside the latency window(s) and scores them only through the
-:class:`~atb.search.evaluate.Evaluator` it is handed, so the fitness cache, ``evaluated.jsonl``
+:class:`~atb.search.fitness_cache.Evaluator` it is handed, so the fitness cache, ``evaluated.jsonl``
 and resuming work alike for all of them. What follows the search proper (top-k, BERT-rule
 baseline, re-measurement, reports) is the engine's (:mod:`.api`). Its own module so the
 algorithms and the registry over them import it without a circle.
@@ -17,7 +17,7 @@ from typing import ClassVar, Protocol
 import numpy as np
 
 from atb.arch import SearchSpace
-from atb.search.evaluate import Evaluator
+from atb.search.fitness_cache import Evaluator
 from atb.search.ports import SpeedupModel
 from atb.search.window import Window
 

@@ -26,7 +26,7 @@ from atb.errors import DeviceKeyMismatchError, UsageError
 from atb.search.algorithm import SearchProblem
 from atb.search.baselines import bert_rule_baseline
 from atb.search.config import SearchConfig
-from atb.search.evaluate import SEARCH_SOURCES, Evaluator, Record
+from atb.search.fitness_cache import SEARCH_SOURCES, Evaluator, Record
 from atb.search.evolution import EvolutionConfig, evolve
 from atb.search.pareto import hypervolume, pareto_front
 from atb.search.ports import ExtractModel, FitnessModel, Measure, SpeedupModel, TaskScore

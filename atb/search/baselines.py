@@ -19,7 +19,7 @@ import logging
 import numpy as np
 
 from atb.arch import FIELDS, SearchSpace
-from atb.search.evaluate import Evaluator
+from atb.search.fitness_cache import Evaluator
 from atb.search.ports import SpeedupModel
 from atb.search.window import ACCEPT_BAND, Window
 
@@ -59,7 +59,7 @@ def bert_rule_candidate(space: SearchSpace, latency: SpeedupModel,
 
 def bert_rule_baseline(space: SearchSpace, latency: SpeedupModel, evaluator: Evaluator,
                        window: Window):
-    """The BERT-rule :class:`~atb.search.evaluate.Record` of ``window``, its fitness evaluated
+    """The BERT-rule :class:`~atb.search.fitness_cache.Record` of ``window``, its fitness evaluated
     (or None when the rule cannot reach the window)."""
     archs, pred = bert_rule_candidate(space, latency, window)
     if not len(archs):

@@ -14,7 +14,7 @@ import numpy as np
 
 from atb.arch import FIELDS, SearchSpace
 from atb.search.algorithm import AlgorithmSettings, SearchAlgorithm, SearchProblem
-from atb.search.evaluate import Evaluator
+from atb.search.fitness_cache import Evaluator
 from atb.search.ports import SpeedupModel
 from atb.search.window import Window, sample_in_window
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from atb.errors import UsageError
-from atb.search.evaluate import SEARCH_SOURCES
+from atb.search.fitness_cache import SEARCH_SOURCES
 from atb.search.pareto import pareto_front
 from atb.search.run import RunDir
 from atb.workspace import Workspace

@@ -39,7 +39,7 @@ import numpy as np
 
 from atb import jsonl, predictions, progress
 from atb.arch import Arch
-from atb.search.evaluate import Record
+from atb.search.fitness_cache import Record
 from atb.search.ports import TaskScore
 from atb.stats import accuracy_interval, paired_difference
 

@@ -32,7 +32,7 @@ import numpy as np
 from atb.errors import MissingInputError, UsageError
 from atb.jsonl import append, read_log, write_atomic
 from atb.search.config import SearchConfig, resolve_config
-from atb.search.evaluate import Record
+from atb.search.fitness_cache import Record
 from atb.search.evolution import Generation
 from atb.workspace import Workspace
 

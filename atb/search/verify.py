@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from atb.arch import Arch
-from atb.search.evaluate import Record
+from atb.search.fitness_cache import Record
 from atb.search.ports import Measure
 from atb.search.window import ACCEPT_BAND, Window
 

@@ -13,7 +13,7 @@ _EXPORTS = {
     "train_supernet": "atb.supernet.train",
     "TrainConfig": "atb.supernet.config",
     "TrainTarget": "atb.supernet.config",
-    "FitnessEvaluator": "atb.supernet.evaluate",
+    "FitnessEvaluator": "atb.supernet.heldout_loss",
     "extract": "atb.supernet.extract",  # shadowed by the module once it is imported: import
     # the function from atb.supernet.extract in library code
     "extract_model": "atb.supernet.extract",

@@ -142,7 +142,7 @@ def _extract(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from atb.supernet.evaluate import FitnessEvaluator
+    from atb.supernet.heldout_loss import FitnessEvaluator
 
     evaluator = FitnessEvaluator.from_workspace(args.workspace, space=args.space)
     results = [evaluator.evaluate(a) for a in args.arch]

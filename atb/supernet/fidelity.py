@@ -1,6 +1,6 @@
 """A width-fair fidelity: how much of the teacher's last hidden states a sub-model can express.
 
-The default fitness (:class:`~atb.supernet.evaluate.FitnessEvaluator`, ``loss``) compares a
+The default fitness (:class:`~atb.supernet.heldout_loss.FitnessEvaluator`, ``loss``) compares a
 sub-model's ``dm`` channels with the teacher's *leading* ``dm`` channels, so the channels a
 narrow sub-model drops are never scored and cutting ``dm`` looks free. Here every teacher
 channel counts: a ridge regression from the sub-model's last hidden states (``dm`` channels) to
@@ -29,7 +29,7 @@ RIDGE = 1e-2  # relative to the mean feature variance: a light, scale-free regul
 class FidelityFitness:
     """Held-out ridge R² from a sub-model's last hidden states to the teacher's (cached by arch).
 
-    Built on a :class:`~atb.supernet.evaluate.FitnessEvaluator` whose objective distils from a
+    Built on a :class:`~atb.supernet.heldout_loss.FitnessEvaluator` whose objective distils from a
     teacher (``self-kd`` or ``kd``); an MLM supernet has no teacher states to explain.
     """
 

@@ -5,7 +5,7 @@ import pytest
 
 from atb.arch import get_space
 from atb.search.baselines import bert_rule_archs, bert_rule_baseline, bert_rule_candidate
-from atb.search.evaluate import Evaluator
+from atb.search.fitness_cache import Evaluator
 from atb.search.window import ACCEPT_BAND, Window
 from tests.search.synthetic import SyntheticFitness, SyntheticLatency
 

@@ -80,7 +80,7 @@ def test_retention_fitness_is_layers_times_width_with_parameters_breaking_ties()
 def test_search_fitness_builds_the_cheap_fitnesses_over_the_supernets_space(monkeypatch, spec,
                                                                             kind):
     from atb import compose
-    from atb.supernet.evaluate import FitnessEvaluator
+    from atb.supernet.heldout_loss import FitnessEvaluator
 
     trained = SearchSpace("pretrain", Arch(2, 160, 192, 2, 128))
     monkeypatch.setattr(FitnessEvaluator, "from_workspace",

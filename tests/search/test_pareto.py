@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from atb.search.evaluate import Evaluator
+from atb.search.fitness_cache import Evaluator
 from atb.search.pareto import hypervolume, nsga2_search, pareto_front, repair
 from atb.search.window import Window
 

@@ -12,7 +12,7 @@ from atb.arch import Arch
 from atb.errors import UsageError
 from atb.search import run_search
 from atb.search.config import TASK_FITNESS
-from atb.search.evaluate import Record
+from atb.search.fitness_cache import Record
 from atb.search.fitness import CapacityFitness, RetentionFitness, parse_fitness
 from atb.search.rerank import FAVOURITE_KEPT, depth_spread, rerank
 

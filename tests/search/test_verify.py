@@ -8,7 +8,7 @@ import pytest
 from atb import compose
 from atb.errors import UsageError
 from atb.search import run_search
-from atb.search.evaluate import Record
+from atb.search.fitness_cache import Record
 from atb.search.verify import verify_top_k
 from atb.search.window import Window
 

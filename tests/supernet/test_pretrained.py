@@ -131,7 +131,7 @@ def test_init_trains_saves_and_resumes(data_ws, tiny_bert, tmp_path):
     assert state["init"]["name"] == path.name and state["step"] == 0
     assert state["config"]["sampling"] == "sandwich"  # the --init default
     # at 0 steps the supernet *is* the teacher, and the full model's loss is zero
-    from atb.supernet.evaluate import FitnessEvaluator
+    from atb.supernet.heldout_loss import FitnessEvaluator
 
     evaluator = FitnessEvaluator.from_checkpoint(ckpt_dir, tmp_path, eval_sequences=4)
     assert evaluator.evaluate(TINY_ARCH)["loss"] < 1e-8
@@ -233,7 +233,7 @@ def test_load_errors_are_atb_errors(tmp_path):
 def test_extracted_trainable_continues_where_the_supernet_is(data_ws, tiny_bert, tmp_path, init):
     """A sub-model cut out as its own checkpoint scores exactly as inside the supernet, and
     trains further from there (the claim benchmark's equal distillation budget)."""
-    from atb.supernet.evaluate import FitnessEvaluator
+    from atb.supernet.heldout_loss import FitnessEvaluator
     from atb.supernet.config import TrainConfig, TrainTarget
     from atb.supernet.extract import extract_trainable
     from atb.supernet.train import train_supernet
@@ -261,7 +261,7 @@ def test_extracted_trainable_continues_where_the_supernet_is(data_ws, tiny_bert,
 def test_fidelity_counts_every_teacher_channel(data_ws, tiny_bert, tmp_path):
     """At 0 steps the full model is the teacher (R² = 1); a narrower slice explains less of
     the teacher's states, though its own leading channels may match just as well."""
-    from atb.supernet.evaluate import FitnessEvaluator
+    from atb.supernet.heldout_loss import FitnessEvaluator
     from atb.supernet.fidelity import FidelityFitness
 
     path, _ = tiny_bert
@@ -276,7 +276,7 @@ def test_fidelity_counts_every_teacher_channel(data_ws, tiny_bert, tmp_path):
 
 def test_fidelity_needs_a_teacher(trained_ws):
     from atb.errors import UsageError
-    from atb.supernet.evaluate import FitnessEvaluator
+    from atb.supernet.heldout_loss import FitnessEvaluator
     from atb.supernet.fidelity import FidelityFitness
 
     with pytest.raises(UsageError, match="teacher"):

@@ -16,7 +16,7 @@ import numpy as np
 from atb.arch import array_to_archs
 from atb.search.ports import FitnessModel, SpeedupModel
 
-log = logging.getLogger("atb.search.evaluate")
+log = logging.getLogger("atb.search.fitness_cache")
 
 # Record sources that are search results (may be returned); "bert-rule" records are baselines.
 SEARCH_SOURCES = ("evolution", "fast", "random", "pareto", "replacement")

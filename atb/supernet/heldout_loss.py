@@ -23,7 +23,7 @@ from atb.arch import Arch, SearchSpace
 from atb.supernet import checkpoint as ckpt
 from atb.supernet.data import as_workspace, load_split, make_sequences
 
-log = logging.getLogger("atb.supernet.evaluate")
+log = logging.getLogger("atb.supernet.heldout_loss")
 
 EVAL_SEQUENCES = 32  # the default evaluation set: 32 held-out sequences ...
 EVAL_SEQ_LEN = 128  # ... of up to 128 tokens (~4k tokens, ~600 masked)

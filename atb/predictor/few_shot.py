@@ -1,7 +1,7 @@
 """Few-shot transfer: a predictor for a new device key from an old one plus a few samples.
 
 The base predictor's chosen model is frozen and a head on its log-residuals is fitted on the
-new samples (:class:`~atb.predictor.head.TransferHead`, which says why that suffices and how
+new samples (:class:`~atb.predictor.transfer_head.TransferHead`, which says why that suffices and how
 the head is chosen).
 """
 
@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from atb.errors import PredictorError
-from atb.predictor.head import TransferHead
+from atb.predictor.transfer_head import TransferHead
 from atb.predictor.predictor import LatencyPredictor
 
 
