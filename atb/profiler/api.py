@@ -277,3 +277,33 @@ def _uncertainty_proposer(store: LatencyStore, key: str, seed: int, propose: Pro
         return propose(labels, candidates, n, rng)
 
     return ranked
+
+
+def measured_speedup(workspace, arch) -> dict | None:
+    """The newest drift-corrected label of ``arch`` in the workspace's latency store (any
+    device key: the card names it), or None when the arch was never timed there."""
+    import sqlite3
+
+    from atb.errors import AtbError
+    from atb.profiler.store import LatencyStore
+    from atb.workspace import Workspace
+
+    ws = Workspace.of(workspace, create=False)
+    if not ws.store_path.is_file():
+        return None
+    store = LatencyStore.open(ws.store_path, readonly=True)
+    try:
+        found = None
+        for key in store.device_keys():
+            labels = store.labels(key, roles=("sampled", "requested", "verify"))
+            hits = [i for i, a in enumerate(labels.arch_strings()) if a == str(arch)]
+            if hits:
+                i = hits[-1]
+                found = {"speedup": float(labels.speedup[i]), "device_key": key,
+                         "latency_ms": float(labels.latency_ms[i])}
+        return found
+    except (AtbError, sqlite3.Error) as exc:  # a card never fails the model it describes
+        log.warning("could not read %s's speedup from %s: %s", arch, ws.store_path, exc)
+        return None
+    finally:
+        store.close()

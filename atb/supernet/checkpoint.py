@@ -190,14 +190,15 @@ def build_trainable(space: SearchSpace, objective: str | None = None, init: dict
     always runs in full, so ``depth`` (the supernet's layer rule) is the student's alone.
     """
     from atb.supernet.elastic import SuperPLM
-    from atb.supernet.objectives import DEFAULT_OBJECTIVE, make_objective
+    from atb.supernet.objectives import DEFAULT_OBJECTIVE, SELF_DISTILLATION, make_objective
 
     sizes = {} if not init else {"vocab_size": init["vocab_size"],
                                  "max_positions": init["max_positions"],
                                  "type_vocab_size": init["type_vocab_size"]}
     supernet = SuperPLM(space, **sizes, depth=depth)
     objective = objective or DEFAULT_OBJECTIVE[space.strategy]
-    teacher = SuperPLM(teacher_space or space, **sizes) if objective == "self-kd" else None
+    teacher = (SuperPLM(teacher_space or space, **sizes) if objective in SELF_DISTILLATION
+               else None)
     return torch.nn.ModuleDict({"supernet": supernet,
                                 "objective": make_objective(objective, supernet, teacher)})
 
@@ -215,7 +216,7 @@ def load_trainable(path: Path) -> tuple[torch.nn.ModuleDict, dict]:
     model = build_trainable(space_of(state), state.get("objective"), init, teacher_space,
                             depth_of(state))
     load_weights(path, model)
-    if state.get("objective") == "self-kd":
+    if getattr(model["objective"], "teacher", None) is not None:  # self-distillation's, frozen
         load_weights(path, model["objective"].teacher, TEACHER)
     return model.eval(), state
 

