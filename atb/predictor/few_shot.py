@@ -1,8 +1,8 @@
 """Few-shot transfer: a predictor for a new device key from an old one plus a few samples.
 
 The base predictor's chosen model is frozen and a head on its log-residuals is fitted on the
-new samples (:class:`~atb.predictor.transfer_head.TransferHead`, which says why that suffices and how
-the head is chosen).
+new samples (:class:`~atb.predictor.transfer_head.TransferHead`, which says why that suffices
+and how the head is chosen).
 """
 
 from __future__ import annotations

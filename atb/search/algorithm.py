@@ -2,8 +2,8 @@
 the model: the engine runs whichever algorithm the registry (:mod:`.registry`) makes by name.
 
 An algorithm proposes archs inside the latency window(s) and scores them only through the
-:class:`~atb.search.fitness_cache.Evaluator` it is handed, so the fitness cache, ``evaluated.jsonl``
-and resuming work alike for all of them. What follows the search proper (top-k, BERT-rule
+:class:`~atb.search.fitness_cache.Evaluator` it is handed, so the fitness cache,
+``evaluated.jsonl`` and resuming work alike for all of them. What follows the search proper (top-k, BERT-rule
 baseline, re-measurement, reports) is the engine's (:mod:`.api`). Its own module so the
 algorithms and the registry over them import it without a circle.
 """
