@@ -62,17 +62,18 @@ def append(path: str | os.PathLike, record, *, fsync: bool = False) -> None:
 
 
 def append_text(path: str | os.PathLike, text: str, *, fsync: bool = False,
-                whole: Callable[[str], bool] | None = None) -> None:
+                whole: Callable[[str], bool] | None = None, header: str = "") -> None:
     """Append ``text``, whole lines each ending in a newline (a CSV row, a JSON line), to the
     log at ``path`` with one ``write`` under an exclusive lock (writers in other processes
-    wait). An unterminated last line left by a killed writer is cut off first, with a warning,
-    unless ``whole`` says it is a finished record that only lacks its newline."""
-    assert text.endswith("\n"), "a log record is whole lines"
-    data = text.encode("utf-8")
+    wait); ``header`` goes first when the log is empty (a CSV file's column names). An
+    unterminated last line left by a killed writer is cut off first, with a warning, unless
+    ``whole`` says it is a finished record that only lacks its newline."""
+    assert text.endswith("\n") and header[-1:] in ("", "\n"), "a log record is whole lines"
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
     try:
         _lock(fd)
         _mend_tail(fd, path, whole)
+        data = ((header if os.fstat(fd).st_size == 0 else "") + text).encode("utf-8")
         while data:  # one write in practice; a regular file takes a short write only when full
             data = data[os.write(fd, data):]
         if fsync:

@@ -1,26 +1,27 @@
 """The paper's claim at task level: inside a latency window, does the arch that ``atb-search
 --task`` returns fine-tune better than the window's BERT-rule arch?
 
-For each window of the ground truth (``bench/ranking.py``) the window's rule arch is timed, the
-two-stage search (``--task``: the ``retention`` fitness, then the re-ranking on the task's
-validation split, :mod:`atb.search.rerank`) runs at the rule arch's measured speedup with
-``--search-seeds`` seeds, and the rule arch and every seed's winner are then timed again in
-**one** profiler call under the predictor's key (1-thread labels). A winner more than 3% away
-from the rule arch in that call is reported but not paired. Each paired winner is distilled
-alone with the ground truth's budget and fine-tuned with the window's learning rate and seeds
-(:func:`bench_ranking.fine_tune_rows`); the rule arch's results are the ground truth's own
-(same protocol, seeds, and test split). The verdict is the paired 95% interval of searched -
-rule over the test examples and the seeds both have. The 8x window's ground truth is its rule
-arch alone, fine-tuned at a given lr (``bench/ranking.py --windows 8 --lr 1e-4 --only RULE``):
-its archs take about twice as long as the 15x window's to train. The report ends with each
-window's *ceiling*: the fine-tuned teacher (the full MiniLM, every sub-model's source) minus
-the window's rule arch, paired, from ``data/teacher-<task>-predictions.jsonl`` (``atb-eval
---model MINILM --task kjv-next --method finetune --lr 1e-4 --seeds 3 --predictions FILE``): no
-arch of a window is expected to beat the rule by more.
+For each window of the ground truth (``python -m bench.ranking``) the window's rule arch is
+timed, the two-stage search (``--task``: the ``retention`` fitness, then the re-ranking on the
+task's validation split, :mod:`atb.search.rerank`) runs at the rule arch's measured speedup
+with ``--search-seeds`` seeds, and the rule arch and every seed's winner are then timed again
+in **one** profiler call under the predictor's key (1-thread labels). A winner more than 3%
+away from the rule arch in that call is reported but not paired. Each paired winner is
+distilled alone with the ground truth's budget and fine-tuned with the window's learning rate
+and seeds (:func:`bench.ranking.training.fine_tune_rows`); the rule arch's results are the
+ground truth's own (same protocol, seeds, and test split). The verdict is the paired 95%
+interval of searched - rule over the test examples and the seeds both have. The 8x window's
+ground truth is its rule arch alone, fine-tuned at a given lr (``python -m bench.ranking
+--windows 8 --lr 1e-4 --only RULE``): its archs take about twice as long as the 15x window's to
+train. The report ends with each window's *ceiling*: the fine-tuned teacher (the full MiniLM,
+every sub-model's source) minus the window's rule arch, paired, from
+``data/teacher-<task>-predictions.jsonl`` (``atb-eval --model MINILM --task kjv-next --method
+finetune --lr 1e-4 --seeds 3 --predictions FILE``): no arch of a window is expected to beat the
+rule by more.
 
-    python bench/claim.py --workspace WS --sections search   # idle machine: it times
-    python bench/claim.py --workspace WS --sections train    # about 12 min of CPU per arch
-    python bench/claim.py --workspace WS --sections report   # the table, from data/ only
+    python -m bench.claim --workspace WS --sections search   # idle machine: it times
+    python -m bench.claim --workspace WS --sections train    # about 12 min of CPU per arch
+    python -m bench.claim --workspace WS --sections report   # the table, from data/ only
 
 Files: ``data/claim-pairs.csv`` (window, search seed, both archs, both speedups from one
 call), ``data/claim-<task>.csv`` and ``data/claim-<task>-predictions.jsonl`` (the searched archs'
@@ -31,20 +32,21 @@ first reproduction (kjv-genre, the ``loss`` fitness, +3.6 / -5.5 / -8.1 points a
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
 import time
 from pathlib import Path
 
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-from atb.errors import AtbError  # noqa: E402
+from atb.errors import AtbError
+from atb.stats import paired_over_seeds
+from bench.common import DATA, append_csv, read_csv
+from bench.common import parser as bench_parser
+from bench.ranking import truth
+from bench.ranking.separation import teacher_file
+from bench.ranking.training import fine_tune_rows
 
 log = logging.getLogger("bench.claim")
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "data"
 PAIRS_CSV = DATA / "claim-pairs.csv"
 PAIR_FIELDS = ["window", "search_seed", "rule", "searched", "rule_speedup", "searched_speedup",
                "within_3pct", "attempt", "search_target", "fitness", "chosen_by", "run_dir",
@@ -52,25 +54,13 @@ PAIR_FIELDS = ["window", "search_seed", "rule", "searched", "rule_speedup", "sea
 EQUAL_SPEEDUP = 0.03  # the pair's measured speedups must agree within 3%
 
 
-def ranking_module():
-    """bench/ranking.py, loaded by path (bench/profile.py would shadow the standard library's
-    profile module if bench/ were on sys.path)."""
-    import importlib.util
-
-    if "bench_ranking" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("bench_ranking", ROOT / "bench" / "ranking.py")
-        sys.modules["bench_ranking"] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules["bench_ranking"]
-
-
 def rule_arch(window: float) -> str:
-    rows = [r for r in ranking_module().read_csv(ranking_module().ARCHS_CSV)
-            if float(r["window"]) == window and r["role"] == "rule"]
-    if not rows:
+    rule = truth.rule_arch(window)
+    if rule is None:
         raise AtbError(f"no ground truth for the {window:g}x window in data/",
-                       hint="run bench/ranking.py --sections pick,time,train,eval for it first")
-    return rows[0]["arch"]
+                       hint="run python -m bench.ranking --sections pick,time,train,eval for it "
+                            "first")
+    return rule
 
 
 # -- search and time (idle machine) ------------------------------------------------------------
@@ -85,10 +75,10 @@ def search_pairs(ws, args) -> None:
     target moved by the gap it measured. Rows are written as they are measured, so a stopped
     run resumes at the next attempt."""
     from atb.arch import Arch
-    from atb.compose import run_search, search_measure
+    from atb.compose import search_measure, search_ports
+    from atb.search import SearchConfig, run_search
     from atb.predictor import load_or_fit
 
-    ranking = ranking_module()
     predictor = load_or_fit(ws)
     measure = search_measure(ws, predictor.device_key)
     last = last_attempts()
@@ -106,9 +96,10 @@ def search_pairs(ws, args) -> None:
             rule_speedup = measure([rule])[0]
             pending = {s: (a, rule_speedup if t is None else t) for s, (a, t) in pending.items()}
         while pending:
-            results = {s: run_search(t, workspace=ws, seed=s, task=args.task,
-                                     device_key=predictor.device_key, low_margin=-0.01,
-                                     high_margin=EQUAL_SPEEDUP,
+            configs = {s: SearchConfig(targets=t, seed=s, task=args.task,
+                                       device_key=predictor.device_key, low_margin=-0.01,
+                                       high_margin=EQUAL_SPEEDUP) for s, (a, t) in pending.items()}
+            results = {s: run_search(configs[s], ws, search_ports(configs[s], ws),
                                      run_name=f"claim-{window:g}x-seed{s}-try{a}")
                        for s, (a, t) in pending.items()}
             winners = [results[s].best.arch for s in results]
@@ -117,7 +108,7 @@ def search_pairs(ws, args) -> None:
                 attempt, target = pending.pop(s)
                 inside = abs(speedup / speedups[0] - 1) <= EQUAL_SPEEDUP
                 reranking = results[s].primary.reranking
-                ranking.append_csv(PAIRS_CSV, PAIR_FIELDS, {
+                append_csv(PAIRS_CSV, PAIR_FIELDS, {
                     "window": window, "search_seed": s, "rule": str(rule), "searched": str(arch),
                     "rule_speedup": f"{speedups[0]:.3f}", "searched_speedup": f"{speedup:.3f}",
                     "within_3pct": int(inside), "attempt": attempt,
@@ -134,7 +125,7 @@ def search_pairs(ws, args) -> None:
 def last_attempts() -> dict[tuple[float, int], dict]:
     """Each (window, search seed)'s last row of claim-pairs.csv."""
     out = {}
-    for row in ranking_module().read_csv(PAIRS_CSV):
+    for row in read_csv(PAIRS_CSV):
         out[(float(row["window"]), int(row["search_seed"]))] = row
     return out
 
@@ -149,16 +140,15 @@ def train_searched(ws, args) -> None:
     """Every paired winner distilled and fine-tuned like the ground truth's archs."""
     from atb.supernet import checkpoint as ckpt
 
-    ranking = ranking_module()
     supernet = ckpt.find_checkpoint(ws.supernet_dir)
-    picks = json.loads((DATA / f"ranking-{args.task}-lr.json").read_text())
+    picks = json.loads(truth.lr_file(args.task).read_text())
     for window in args.windows:
         rows = [{"arch": r["searched"], "role": "searched"} for r in last_attempts().values()
                 if float(r["window"]) == window and int(r["within_3pct"])
                 and (not args.only or r["searched"] in args.only)]
         rows = list({r["arch"]: r for r in rows}.values())  # two seeds may find the same arch
-        lr = picks[f"{window:g}x distill {args.distill_steps}"]
-        ranking.fine_tune_rows(ws, supernet, window, rows, lr, args, task_files(args.task))
+        lr = picks[truth.lr_key(window, args.distill_steps)]
+        fine_tune_rows(ws, supernet, window, rows, lr, args, task_files(args.task))
 
 
 # -- report (data/ only) -----------------------------------------------------------------------
@@ -167,10 +157,9 @@ def report(args) -> dict:
     """Per window and search seed: both accuracies and the paired interval, searched - rule."""
     from atb.eval import load_task
 
-    ranking = ranking_module()
     task = load_task(args.task)
-    truth = ranking.read_predictions(task.name, args.distill_steps)
-    searched = ranking.read_predictions(task.name, args.distill_steps, task_files(task.name)[1])
+    ground_truth = truth.read_predictions(task.name, args.distill_steps)
+    searched = truth.read_predictions(task.name, args.distill_steps, task_files(task.name)[1])
     out = {"task": task.name, "distill_steps": args.distill_steps, "pairs": []}
     for (window, _), row in sorted(last_attempts().items()):
         if window not in args.windows:
@@ -180,20 +169,17 @@ def report(args) -> dict:
         entry.update(rule_speedup=float(row["rule_speedup"]),
                      searched_speedup=float(row["searched_speedup"]),
                      within_3pct=bool(int(row["within_3pct"])))
-        paired = ranking.paired_over_seeds(searched.get((window, row["searched"]), {}),
-                                           truth.get((window, row["rule"]), {}), task.test.labels,
-                                           ("searched", "rule"))
+        paired = paired_over_seeds(searched.get((window, row["searched"]), {}),
+                                   ground_truth.get((window, row["rule"]), {}), task.test.labels,
+                                   ("searched", "rule"))
         entry.update(paired or {})
         out["pairs"].append(entry)
-    out["ceilings"] = ceilings(task, truth, sorted({float(p["window"]) for p in out["pairs"]}))
+    out["ceilings"] = ceilings(task, ground_truth,
+                               sorted({float(p["window"]) for p in out["pairs"]}))
     return out
 
 
-def teacher_file(task_name: str) -> Path:
-    return DATA / f"teacher-{task_name}-predictions.jsonl"
-
-
-def ceilings(task, truth: dict, windows: list[float]) -> list[dict]:
+def ceilings(task, ground_truth: dict, windows: list[float]) -> list[dict]:
     """Per window: the fine-tuned teacher (the full MiniLM every sub-model is cut from) minus
     the window's rule arch, paired over test examples and the seeds both have. No sub-model is
     expected above its teacher, so this bounds what any arch of the window can win over the
@@ -213,8 +199,8 @@ def ceilings(task, truth: dict, windows: list[float]) -> list[dict]:
     out = []
     for window in windows:
         rule = rule_arch(window)
-        paired = ranking_module().paired_over_seeds(mine, truth.get((window, rule), {}),
-                                                    task.test.labels, ("teacher", "rule"))
+        paired = paired_over_seeds(mine, ground_truth.get((window, rule), {}),
+                                   task.test.labels, ("teacher", "rule"))
         if paired:
             out.append({"window": window, "rule": rule,
                         "teacher": teacher["models"][name]["model"], **paired})
@@ -249,7 +235,7 @@ def print_report(r: dict) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = bench_parser("bench.claim", __doc__)
     parser.add_argument("--workspace", metavar="DIR", help="the ground truth's workspace")
     parser.add_argument("--windows", type=float, nargs="+", default=[8.0, 15.0, 18.6, 25.0])
     parser.add_argument("--task", default="kjv-next")
@@ -268,13 +254,13 @@ def main(argv=None) -> int:
     args.sections = set(args.sections.split(","))
     unknown = args.sections - {"search", "train", "report"}
     if unknown:
-        print(f"bench/claim.py: unknown section(s) {', '.join(sorted(unknown))}; use search, "
+        print(f"bench.claim: unknown section(s) {', '.join(sorted(unknown))}; use search, "
               "train, report", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     if args.sections & {"search", "train"} and not args.workspace:
-        print("bench/claim.py: --sections search/train need --workspace", file=sys.stderr)
+        print("bench.claim: --sections search/train need --workspace", file=sys.stderr)
         return 2
     try:
         if args.sections & {"search", "train"}:
@@ -291,7 +277,7 @@ def main(argv=None) -> int:
             if not args.json:
                 print_report(result)
     except AtbError as exc:
-        print(f"bench/claim.py: {exc.one_line()}", file=sys.stderr)
+        print(f"bench.claim: {exc.one_line()}", file=sys.stderr)
         return 2
     return 0
 

@@ -11,19 +11,19 @@ Every figure comes from ``atb-eval ... --method finetune --json`` in a fresh pro
   3 seeds; ``--jobs`` left to its default), next to what the same runs cost one after another
   (estimated from ``runs``: grid size + seeds, times one run alone).
 
-    python bench/finetune_cost.py --model DIR                      # ~30 min for a 15x arch
-    python bench/finetune_cost.py --model DIR --sections runs --json
+    python -m bench.finetune_cost --model DIR                      # ~30 min for a 15x arch
+    python -m bench.finetune_cost --model DIR --sections runs --json
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 
 from atb.errors import AtbError
 from atb.eval.finetune import LR_GRID
+from bench.common import parser as bench_parser
 
 SECTIONS = ("runs", "protocol")
 
@@ -58,7 +58,7 @@ def measure_protocol(model: str, task: str) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = bench_parser("bench.finetune_cost", __doc__)
     parser.add_argument("--model", required=True, help="🤗 directory of the encoder to fine-tune")
     parser.add_argument("--task", default="kjv-next")
     parser.add_argument("--lr", type=float, default=1e-4, help="the rate of section runs")
@@ -67,7 +67,7 @@ def main() -> int:
     args = parser.parse_args()
     sections = args.sections.split(",")
     if unknown := [s for s in sections if s not in SECTIONS]:
-        print(f"finetune_cost: unknown section(s) {', '.join(unknown)}; choose from "
+        print(f"bench.finetune_cost: unknown section(s) {', '.join(unknown)}; choose from "
               f"{', '.join(SECTIONS)}", file=sys.stderr)
         return 2
     out = {"model": args.model, "task": args.task}
@@ -77,7 +77,7 @@ def main() -> int:
         if "protocol" in sections:
             out["protocol"] = measure_protocol(args.model, args.task)
     except AtbError as exc:
-        print(f"finetune_cost: {exc}", file=sys.stderr)
+        print(f"bench.finetune_cost: {exc}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(out, indent=2))

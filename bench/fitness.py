@@ -1,5 +1,5 @@
 """Which fitness ranks archs like their fine-tuned task accuracy? Candidates scored offline
-against the committed ground truth of ``bench/ranking.py`` (no retraining of the ground truth).
+against the committed ground truth of ``python -m bench.ranking`` (no retraining of the ground truth).
 
 Within each latency window the ground truth is every arch's mean test accuracy on the reading
 task over its seeds (``data/ranking-<task>-predictions.jsonl``), and the pairs of archs it
@@ -37,50 +37,36 @@ Every arch's raw score is cached in ``data/fitness-scores.csv`` as it completes,
 re-ranking probe's per-example validation results in ``data/fitness-validation.jsonl`` (the
 decision rule needs them for its paired intervals).
 
-    python bench/fitness.py --workspace WS --candidates params,loss,fidelity,probe,screen
-    python bench/fitness.py --workspace WS --report-only --json
+    python -m bench.fitness --workspace WS --candidates params,loss,fidelity,probe,screen
+    python -m bench.fitness --workspace WS --report-only --json
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import logging
 import sys
 import time
-from pathlib import Path
 
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from atb.arch import Arch  # noqa: E402
-from atb.errors import AtbError  # noqa: E402
+from atb import jsonl, predictions
+from atb.arch import Arch
+from atb.errors import AtbError
+from bench.common import DATA, append_csv, commit, read_csv
+from bench.common import parser as bench_parser
+from bench.ranking import truth
 
 log = logging.getLogger("bench.fitness")
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "data"
 SCORES_CSV = DATA / "fitness-scores.csv"
 VALIDATION_JSONL = DATA / "fitness-validation.jsonl"
 SCORE_FIELDS = ["candidate", "arch", "score", "seconds", "validation_accuracy",
                 "validation_loss", "settings", "supernet", "commit", "finished_at"]
-CANDIDATES = ("loss", "fidelity", "params", "retention", "width-first", "params+fidelity", "probe", "screen", "screen-loss",
-              "distill-screen", "two-stage", "random")
+CANDIDATES = ("loss", "fidelity", "params", "retention", "width-first", "params+fidelity",
+              "probe", "screen", "screen-loss", "distill-screen", "two-stage", "random")
 MODEL_FREE = ("params", "retention", "width-first")  # scored from the arch alone: no supernet, any workspace
 DERIVED = {"params+fidelity": ("params", "fidelity"), "screen-loss": ("screen",)}
-
-
-def ranking_module():
-    """bench/ranking.py (the ground truth's files and helpers), loaded by path: putting bench/
-    on sys.path would let bench/profile.py shadow the standard library's profile module."""
-    import importlib.util
-
-    if "bench_ranking" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("bench_ranking", ROOT / "bench" / "ranking.py")
-        sys.modules["bench_ranking"] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules["bench_ranking"]
 
 
 # -- the ground truth --------------------------------------------------------------------------
@@ -91,10 +77,9 @@ def ground_truth(task_name: str, distill_steps: int) -> dict[float, dict]:
     from atb.eval import load_task
     from atb.stats import paired_difference
 
-    ranking = ranking_module()
     task = load_task(task_name)
-    preds = ranking.read_predictions(task.name, distill_steps)
-    rows = {(float(r["window"]), r["arch"]): r for r in ranking.read_csv(ranking.ARCHS_CSV)}
+    preds = truth.read_predictions(task.name, distill_steps)
+    rows = {(float(r["window"]), r["arch"]): r for r in read_csv(truth.ARCHS_CSV)}
     out: dict[float, dict] = {}
     for (window, arch), by_seed in sorted(preds.items()):
         correct = np.stack([by_seed[s] == task.test.labels for s in sorted(by_seed)])
@@ -118,17 +103,12 @@ class Scorers:
     def __init__(self, ws, args):
         self.ws = ws
         self.args = args
-        ranking = ranking_module()
-        self.ranking = ranking
         self.cache = {(r["candidate"], r["arch"], r["settings"]): r
-                      for r in ranking.read_csv(SCORES_CSV)}
+                      for r in read_csv(SCORES_CSV)}
         self._evaluator = self._fidelity_model = self._probe_model = self._screen_model = None
         self._rerank_probe = None
-        self.validation = {}  # arch -> a line of fitness-validation.jsonl
-        if VALIDATION_JSONL.is_file():
-            for line in VALIDATION_JSONL.read_text().splitlines():
-                d = json.loads(line)
-                self.validation[d["arch"]] = d
+        # arch -> its line of fitness-validation.jsonl (a predictions file: ``correct`` bools)
+        self.validation = {d["model"]: d for d in predictions.read(VALIDATION_JSONL)[0]}
 
     @property
     def evaluator(self):
@@ -156,8 +136,8 @@ class Scorers:
         row = {"candidate": candidate, "arch": arch, "seconds": f"{time.perf_counter() - start:.1f}",
                "settings": settings,
                "supernet": "" if candidate in MODEL_FREE else self.evaluator.checkpoint.name,
-               "commit": self.ranking.commit(), "finished_at": int(time.time()), **result}
-        self.ranking.append_csv(SCORES_CSV, SCORE_FIELDS, row)
+               "commit": commit(), "finished_at": int(time.time()), **result}
+        append_csv(SCORES_CSV, SCORE_FIELDS, row)
         self.cache[key] = row
         log.info("%s %s: %s (%s s)", candidate, arch, row["score"], row["seconds"])
         return row
@@ -193,7 +173,7 @@ class Scorers:
 
     def rerank_probe(self, arch: str) -> dict:
         """atb-search's re-ranking score of ``arch`` (``compose.SubmodelProbe``): validation
-        accuracy, loss, and which validation examples it got right ("0"/"1" per example)."""
+        accuracy, loss, and which validation examples it got right (``correct``, bools)."""
         if arch not in self.validation:
             if self.ws is None:
                 raise AtbError(f"no cached re-ranking probe of {arch} in {VALIDATION_JSONL.name}",
@@ -203,16 +183,15 @@ class Scorers:
 
                 self._rerank_probe = SubmodelProbe(self.ws, self.args.task)
             result = self._rerank_probe(Arch.parse(arch))
-            line = {"arch": arch, "settings": self._rerank_probe.settings,
-                    "supernet": self._rerank_probe.checkpoint.name,
-                    "validation_accuracy": float(result["validation_accuracy"]),
-                    "validation_loss": float(result["validation_loss"]),
-                    "seconds": round(float(result["seconds"]), 1),
-                    "correct": "".join("1" if c else "0" for c in result["correct"]),
-                    "commit": self.ranking.commit(), "finished_at": int(time.time())}
-            with VALIDATION_JSONL.open("a") as fh:
-                fh.write(json.dumps(line) + "\n")
-            self.validation[arch] = line
+            line = predictions.line(
+                arch, None, "validation", correct=result["correct"],
+                settings=self._rerank_probe.settings, supernet=self._rerank_probe.checkpoint.name,
+                validation_accuracy=float(result["validation_accuracy"]),
+                validation_loss=float(result["validation_loss"]),
+                seconds=round(float(result["seconds"]), 1), commit=commit(),
+                finished_at=int(time.time()))
+            jsonl.append(VALIDATION_JSONL, line, fsync=True)
+            self.validation[arch] = {**line, "correct": np.asarray(result["correct"], bool)}
             log.info("re-ranking probe %s: %.2f%% (%.0f s)", arch,
                      100 * line["validation_accuracy"], line["seconds"])
         return self.validation[arch]
@@ -258,7 +237,7 @@ def two_stage(scorers: Scorers, archs: list[str]) -> tuple[np.ndarray, dict]:
         v = scorers.rerank_probe(record.arch)
         screened.append(Screened(record.arch, "candidate", record.fitness, 0.0, None,
                                  v["validation_accuracy"], v["validation_loss"], v["seconds"],
-                                 np.frombuffer(v["correct"].encode(), np.uint8) == ord("1")))
+                                 v["correct"]))
     ranked, favourite, chosen_by, _ = decide(screened)
     order = [s.arch for s in ranked] + [r.arch for r in first if r.arch not in {s.arch for s in ranked}]
     scores = np.array([len(order) - order.index(a) for a in archs], dtype=float)
@@ -312,7 +291,7 @@ def run(ws, args) -> dict:
         window = truth.get(window_speedup)
         if window is None:
             raise AtbError(f"no ground truth for the {window_speedup:g}x window in data/",
-                           hint="run bench/ranking.py --sections train,eval for it first")
+                           hint="run python -m bench.ranking --sections train,eval for it first")
         archs = sorted(window["archs"], key=lambda a: -window["archs"][a]["accuracy"])
         entry = {"window": window_speedup, "archs": archs,
                  "accuracy": [window["archs"][a]["accuracy"] for a in archs], "candidates": {}}
@@ -353,7 +332,7 @@ def print_report(r: dict) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = bench_parser("bench.fitness", __doc__)
     parser.add_argument("--workspace", metavar="DIR", help="the ground truth's workspace")
     parser.add_argument("--windows", type=float, nargs="+", default=[15.0, 25.0])
     parser.add_argument("--task", default="kjv-next")

@@ -1,4 +1,4 @@
-"""Benchmark of atb-fleet: what the driver costs per measurement group.
+"""atb-fleet: what the driver costs per measurement group, against the group's timing time.
 
 A one-node Ray cluster is started on 127.0.0.1 (the dashboard and usage statistics off; Ray's
 loopback-to-LAN swap off, so nothing leaves the loopback interface), this process attached as
@@ -7,9 +7,9 @@ it prints the driver's time (fetching the reply, the one-transaction commit, que
 group) against the group's timing time (every timed run of its archs and of the reference) and
 the time the node's actor waited between groups. The cluster is stopped at the end.
 
-    python bench/fleet.py                        # default rule, 80 archs (20 groups), 1 thread
-    python bench/fleet.py --samples 200 --threads 2
-    python bench/fleet.py --quick                # smoke rule, 8 small archs: checks that it runs
+    python -m bench.fleet                        # default rule, 80 archs (20 groups), 1 thread
+    python -m bench.fleet --samples 200 --threads 2
+    python -m bench.fleet --quick                # smoke rule, 8 small archs: checks that it runs
 
 Target (issue 14): driver time per group <= 5% of the group's timing time. Run it on an idle
 machine: the node times on this machine, next to the driver.
@@ -18,24 +18,18 @@ machine: the node times on this machine, next to the driver.
 from __future__ import annotations
 
 import os
-import sys
+import tempfile
+import time
 from pathlib import Path
 
-# bench/profile.py would shadow the standard library's `profile`: drop this script's folder
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-# before Ray is imported: keep every address on 127.0.0.1, report nothing anywhere
+import numpy as np
+
+from bench.common import parser as bench_parser
+
+# before Ray is imported (in start_cluster): keep every address on 127.0.0.1, report nothing
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 os.environ.pop("RAY_ADDRESS", None)
-
-import argparse  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 TARGET = 0.05  # driver time per group / the group's timing time
 
@@ -84,7 +78,7 @@ def report(result, wall_s: float, smoke: bool) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = bench_parser("bench.fleet", __doc__)
     p.add_argument("--samples", type=int, default=80, help="archs to time (groups of 4)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--backend", default="onnxruntime")
@@ -105,13 +99,19 @@ def main() -> None:
             os.environ.pop("ATB_TIMING_RULE", None)
         import ray
 
+        from atb.devices import DeviceSetting
         from atb.fleet import profile_fleet
+        from atb.fleet.cluster import FleetCluster
+        from atb.profiler.api import ProfileConfig
 
         cluster = start_cluster(os.cpu_count() or 1, env)
+        setting = DeviceSetting(backend=options["backend"], threads=options["threads"] or 0,
+                                seq_len=options.get("seq_len", 128))
+        config = ProfileConfig(setting, samples=options["samples"], super_config=options["super_config"])
         try:
             t0 = time.perf_counter()
-            result = profile_fleet(args.workspace or Path(tmp) / "ws", address=cluster.address,
-                                   command="bench/fleet.py", **options)
+            result = profile_fleet(config, args.workspace or Path(tmp) / "ws",
+                                   FleetCluster(cluster.address), command="bench.fleet")
             wall_s = time.perf_counter() - t0
         finally:
             ray.shutdown()

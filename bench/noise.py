@@ -5,8 +5,8 @@ bursts, so drift hits all alike, and the spread of single runs is printed side b
 IQR / median and p90 / p10. A bimodal two-thread distribution (one vCPU intermittently gone)
 shows up as a large IQR at 2 threads and a small one at 1 thread.
 
-    python bench/noise.py                 # ~1 minute; idle machine
-    python bench/noise.py --seconds 3     # shorter
+    python -m bench.noise                 # ~1 minute; idle machine
+    python -m bench.noise --seconds 3     # shorter
 
 Spin policies: "park" is what protocol 2 used (workers block between parallel sections,
 ``session.intra_op.allow_spinning=0``); "spin+stop", protocol 3's, spins inside a run and
@@ -16,22 +16,17 @@ stops when it returns (``allow_spinning=1`` with ``session.force_spinning_stop=1
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+import time
 
-# keep bench/ off sys.path: bench/profile.py would shadow the standard library's `profile`
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import numpy as np
 
-import argparse  # noqa: E402
-import time  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from atb.arch import Arch  # noqa: E402
-from atb.devices import DeviceSetting  # noqa: E402
-from atb.devices.backends.ort import OrtRunner  # noqa: E402
-from atb.errors import AtbError  # noqa: E402
-from atb.profiler.lock import HostLock  # noqa: E402
-from atb.profiler.onnx_graph import build_onnx, default_pool, example_inputs  # noqa: E402
+from atb.arch import Arch
+from atb.devices import DeviceSetting
+from atb.devices.backends.ort import OrtRunner
+from atb.errors import AtbError
+from atb.profiler.lock import HostLock
+from atb.profiler.onnx_graph import build_onnx, default_pool, example_inputs
+from bench.common import parser as bench_parser
 
 MODELS = ["1-128-256-2-128", "2-384-1536-6-384", "4-512-2048-8-512", "12-768-3072-12-768"]
 SPIN_IN_RUN = {"park": False, "spin+stop": True}
@@ -57,16 +52,16 @@ def interleaved_times(runners: dict, seconds: float, burst_s: float = 0.03) -> d
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = bench_parser("bench.noise", __doc__)
     parser.add_argument("--seconds", type=float, default=12.0, help="timing per model (all settings together)")
     args = parser.parse_args()
     pool = default_pool()
     settings = [(1, "spin+stop"), (2, "park"), (2, "spin+stop")]
-    lock = HostLock("bench/noise.py")
+    lock = HostLock("bench.noise")
     try:
         lock.__enter__()
     except AtbError as exc:  # another timer holds the machine: timing now would be worthless
-        print(f"bench/noise.py: {exc}", file=sys.stderr)
+        print(f"bench.noise: {exc}", file=sys.stderr)
         sys.exit(2)
     try:
         print(f"{'model':>20} {'setting':>14} {'runs':>6} {'median ms':>10} {'IQR/median':>11} {'p90/p10':>8}")

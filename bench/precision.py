@@ -1,12 +1,14 @@
 """INT8 against fp32 on ONNX Runtime and OpenVINO: latency per arch, how the INT8 gain varies
 with width and depth, profiling throughput, and the 15x search under each precision. Prints
-measured figures side by side; asserts nothing. Run it on an idle machine:
+measured figures side by side; asserts nothing.
 
-    python bench/precision.py                        # latency + dims: 25 archs, both backends, 1 thread
-    python bench/precision.py --sections latency,dims,throughput --throughput-archs 200
-    python bench/precision.py --sections search --workspace WS   # WS: supernet + fp32 and int8 predictors
-    python bench/precision.py --quick                # smoke: 4 archs, short rule, tiny throughput run
-    python bench/precision.py --json                 # one JSON object on stdout
+Run it on an idle machine:
+
+    python -m bench.precision                        # latency + dims: 25 archs, both backends, 1 thread
+    python -m bench.precision --sections latency,dims,throughput --throughput-archs 200
+    python -m bench.precision --sections search --workspace WS   # WS: supernet + fp32 and int8 predictors
+    python -m bench.precision --quick                # smoke: 4 archs, short rule, tiny throughput run
+    python -m bench.precision --json                 # one JSON object on stdout
 
 Sections:
   latency     every arch and BERT-base built four ways (ORT fp32, ORT int8 = dynamic, OpenVINO
@@ -24,12 +26,12 @@ Sections:
               labels or predictors); each result is then re-measured under the other key:
               do the precisions pick different archs, and what does each pick give in the other?
 
-Predictor accuracy on INT8 labels and fp32 -> INT8 transfer reuse bench/predictor.py:
+Predictor accuracy on INT8 labels and fp32 -> INT8 transfer reuse bench.predictor:
 
     atb-profile --samples 2000 --precision int8 --threads 1 --workspace ws-int8
     atb-profile export --workspace ws-int8 -o int8-ort-t1.csv
-    python bench/predictor.py --data int8-ort-t1.csv --transfer-data '' --sections models
-    python bench/predictor.py --data data/reference-ort-t1.csv --transfer-data int8-ort-t1.csv \\
+    python -m bench.predictor --data int8-ort-t1.csv --transfer-data '' --sections models
+    python -m bench.predictor --data data/reference-ort-t1.csv --transfer-data int8-ort-t1.csv \\
         --sections models,transfer          # fp32 predictor -> INT8 key from 10..200 (50) samples
 
 (targets, issue 13: held-out speedup MAPE <= 3%, within +-10% >= 98%; transfer from 50 samples
@@ -38,20 +40,12 @@ within +-10% >= 95%). The same with --backend openvino for the QDQ scheme.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# bench/profile.py would shadow the standard library's `profile` (imported by torch through
-# cProfile) when this script's folder is first on sys.path: drop that folder
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import argparse
 import contextlib
 import json
-import os
-import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -62,6 +56,8 @@ from atb.profiler.lock import HostLock
 from atb.profiler.onnx_graph import WeightPool, example_inputs, graph_for
 from atb.profiler.session import REFERENCE_ARCH
 from atb.profiler.timing import CAREFUL_RULE, DEFAULT_RULE, SMOKE_RULE, measure_group
+from bench.common import atb_profile
+from bench.common import parser as bench_parser
 
 BACKENDS = ("onnxruntime", "openvino")
 PRECISIONS = ("fp32", "int8")
@@ -116,7 +112,7 @@ def latency(archs: list[Arch], threads: int, rule, careful) -> dict:
     ref_setting = DeviceSetting(backend="onnxruntime", threads=threads).resolve()
     ref_graph = pool.save(graph_for(REFERENCE_ARCH, ref_setting, pool), "precision-reference")
     rows = []
-    with HostLock("bench/precision.py"), \
+    with HostLock("bench.precision"), \
             get_backend("onnxruntime").load(REFERENCE_ARCH, ref_graph, ref_setting, example_inputs()) as reference:
         ref_graph.unlink()  # the runtime holds the model now
         bert = _time_four(BERT_BASE, settings, pool, reference, careful, rng)
@@ -170,15 +166,6 @@ def dims(rows: list[dict]) -> dict:
 
 
 # -- throughput ---------------------------------------------------------------------------
-def atb_profile(args: list[str], quick: bool = False) -> dict:
-    env = {**os.environ, "ATB_TIMING_RULE": "smoke"} if quick else None
-    out = subprocess.run([sys.executable, "-m", "atb.profiler.cli", *args, "--json"], capture_output=True,
-                         text=True, env=env)
-    if out.returncode:
-        sys.exit(f"atb-profile failed: {out.stderr.strip()}")
-    return json.loads(out.stdout)
-
-
 def throughput(root: Path, n: int, threads: int, quick: bool = False) -> dict:
     section(f"throughput: atb-profile --samples {n}, fp32 then int8, per backend, {threads} thread(s)")
     say(f"{'backend':12} {'precision':9} {'archs':>5} {'wall s':>7} {'setup s':>7} {'archs/h':>8}")
@@ -187,7 +174,7 @@ def throughput(root: Path, n: int, threads: int, quick: bool = False) -> dict:
         for p in PRECISIONS:
             t0 = time.perf_counter()
             report = atb_profile(["--samples", str(n), "--threads", str(threads), "--backend", b,
-                                  "--precision", p, "--workspace", str(root / f"tp-{b}-{p}")], quick)
+                                  "--precision", p, "--workspace", str(root / f"tp-{b}-{p}")], smoke=quick)
             wall = time.perf_counter() - t0
             per_hour = 3600 * report["new"] / wall
             result[f"{b}-{p}"] = {"archs": report["new"], "process_wall_s": wall, "archs_per_hour": per_hour,
@@ -231,7 +218,7 @@ def search(workspace: str, target: float, backend: str, threads: int, seed: int)
 
 def main() -> None:
     global QUIET
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = bench_parser("bench.precision", __doc__)
     p.add_argument("--sections", default="latency,dims", help="comma-separated: latency,dims,throughput,search")
     p.add_argument("--archs", type=int, default=25, help="archs of the latency section (at most 25)")
     p.add_argument("--threads", type=int, default=1)
@@ -258,7 +245,7 @@ def main() -> None:
                                               args.quick)
     if "search" in sections:
         if not args.workspace:
-            sys.exit("bench/precision.py: the search section needs --workspace (supernet, fp32 and int8 labels)")
+            sys.exit("bench.precision: the search section needs --workspace (supernet, fp32 and int8 labels)")
         report["search"] = search(args.workspace, args.target, args.backend, args.threads, args.seed)
     if args.json:
         print(json.dumps(report, indent=2, default=str))

@@ -1,10 +1,11 @@
-"""Benchmark of the latency predictor: accuracy of every model, throughput, transfer and
-active-sampling curves. Prints measured figures; asserts nothing.
+"""The latency predictor: the accuracy of every model kind, prediction throughput, and the
+transfer and active-sampling curves (accuracy against the labels spent). Prints measured
+figures; asserts nothing.
 
-    python bench/predictor.py                          # data/reference-ort-t1.csv, transfer to OpenVINO
-    python bench/predictor.py --data FILE.csv --transfer-data OTHER_KEY.csv
-    python bench/predictor.py --synthetic 3000 --quick # no dataset needed (synthetic labels)
-    python bench/predictor.py --sections holdout       # 500-sample predictor, archs of another session
+    python -m bench.predictor                          # data/reference-ort-t1.csv, transfer to OpenVINO
+    python -m bench.predictor --data FILE.csv --transfer-data OTHER_KEY.csv
+    python -m bench.predictor --synthetic 3000 --quick # no dataset needed (synthetic labels)
+    python -m bench.predictor --sections holdout       # 500-sample predictor, archs of another session
 
 Targets (PAPER/issue): within ±10 % >= 99 %, within ±5 % >= 95 %, MAPE <= 2.5 %, Kendall τ >= 0.95;
 transfer from 50 samples within ±10 % >= 95 %; prediction >= 1,000,000 archs/s on one core.
@@ -13,14 +14,6 @@ Run it on an idle machine: throughput figures are only meaningful there.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# bench/profile.py would shadow the standard library's `profile` (imported by torch through
-# cProfile) when this script's folder is first on sys.path: drop that folder
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import argparse
 import dataclasses
 import logging
 import sys
@@ -29,22 +22,21 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from atb.arch import get_space  # noqa: E402
-from atb.predictor import evaluate_predictor, fit_predictor, propose_uncertain, transfer  # noqa: E402
-from atb.predictor.metrics import latency_metrics  # noqa: E402
-from atb.profiler.labels import LabelSet  # noqa: E402
+from atb.arch import get_space
+from atb.predictor import evaluate_predictor, fit_predictor, propose_uncertain, transfer
+from atb.predictor.metrics import latency_metrics
+from atb.profiler.labels import LabelSet
+from bench.common import DATA
+from bench.common import parser as bench_parser
 
 # one-thread labels: on this project's 2-vCPU VM two-thread timings are too noisy to hold a
 # 2.5% predictor to account (data/README.md); pass --data data/reference-ort-t2.csv to see it
-DEFAULT_DATA = ROOT / "data" / "reference-ort-t1.csv"
-DEFAULT_TRANSFER = ROOT / "data" / "transfer-openvino-t1.csv"
+DEFAULT_DATA = DATA / "reference-ort-t1.csv"
+DEFAULT_TRANSFER = DATA / "transfer-openvino-t1.csv"
 # one profiling session's 500 uniform archs, and archs timed in two later runs of another
 # workspace (known architectures of the literature, and 150 uniform archs of another seed)
-DEFAULT_HOLDOUT_TRAIN = ROOT / "data" / "session-ort-t1-500.csv"
-DEFAULT_HOLDOUT = ROOT / "data" / "holdout-ort-t1.csv"
+DEFAULT_HOLDOUT_TRAIN = DATA / "session-ort-t1-500.csv"
+DEFAULT_HOLDOUT = DATA / "holdout-ort-t1.csv"
 SPEEDUP_TARGETS = {"speedup_within_10": 0.99, "speedup_within_5": 0.95, "speedup_mape": 0.025,
                    "speedup_kendall_tau": 0.95}
 TARGETS = {"within_10": 0.99, "within_5": 0.95, "mape": 0.025, "kendall_tau": 0.95}
@@ -75,7 +67,7 @@ def load_data(args) -> tuple[LabelSet, LabelSet | None, str]:
                                  device_key="synthetic-b", speed=0.45, overhead=6.0)
         return base, other, f"synthetic labels ({args.synthetic} rows, 1 % noise)"
     if not Path(args.data).is_file():
-        sys.exit(f"bench/predictor.py: no dataset at {args.data}; pass --data FILE.csv "
+        sys.exit(f"bench.predictor: no dataset at {args.data}; pass --data FILE.csv "
                  "(an atb-profile export) or --synthetic N to run on synthetic labels")
     base = LabelSet.from_csv(args.data)
     other = LabelSet.from_csv(args.transfer_data) if args.transfer_data else None
@@ -205,7 +197,7 @@ def bench_active(labels: LabelSet, kind: str, args):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = bench_parser("bench.predictor", __doc__)
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="label CSV (default %(default)s)")
     parser.add_argument("--transfer-data", default=str(DEFAULT_TRANSFER),
                         help="label CSV of another device key for the transfer curve (default %(default)s; "

@@ -1,4 +1,7 @@
-"""Benchmark of SuperPLM built from a pretrained model (``atb-supernet train --init minilm``).
+"""SuperPLM built from a pretrained model (``atb-supernet train --init minilm``): how well its
+sub-models keep the teacher (held-out distillation loss, teacher agreement) against sub-models
+made other ways, what a supernet update costs per token, and how its fitness ranks archs
+distilled alone.
 
 For eight archs spanning the MiniLM space (BERT-rule archs and archs at about 8x, 15x, 25x and
 60x over BERT-base), printed side by side in one run:
@@ -17,40 +20,35 @@ For eight archs spanning the MiniLM space (BERT-rule archs and archs at about 8x
 * pairwise ranking accuracy of (d)'s fitness against the same archs extracted from the
   reordered checkpoint and distilled stand-alone (``--alone-steps``).
 
-    python bench/pretrained.py --quick                      # smoke run, figures meaningless
-    python bench/pretrained.py --workspace WS --steps 600 --alone-steps 300   # the real run
+    python -m bench.pretrained --quick                      # smoke run, figures meaningless
+    python -m bench.pretrained --workspace WS --steps 600 --alone-steps 300   # the real run
 
 Run it on an idle machine (the cost section times updates).
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
 import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+from atb.arch import Arch, SearchSpace, archs_to_array
+from atb.supernet import FitnessEvaluator, prepare_data, train_supernet
+from atb.supernet import checkpoint as ckpt
+from atb.supernet.agreement import TeacherAgreement, heldout_sentences
+from atb.supernet.config import INIT_LR, TrainConfig, TrainTarget
+from atb.supernet.heldout_loss import pairwise_accuracy
+from atb.supernet.objectives import get_teacher
+from bench import supernet as bench_supernet
+from bench.common import DATA
+from bench.common import parser as bench_parser
 
-from atb.arch import Arch, SearchSpace, archs_to_array  # noqa: E402
-from atb.supernet import FitnessEvaluator, prepare_data, train_supernet  # noqa: E402
-from atb.supernet import checkpoint as ckpt  # noqa: E402
-from atb.supernet.agreement import TeacherAgreement, heldout_sentences  # noqa: E402
-from atb.supernet.config import INIT_LR, TrainConfig, TrainTarget  # noqa: E402
-from atb.supernet.heldout_loss import pairwise_accuracy  # noqa: E402
-from atb.supernet.objectives import get_teacher  # noqa: E402
-
-_spec = importlib.util.spec_from_file_location("bench_supernet", Path(__file__).with_name("supernet.py"))
-bench_supernet = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench_supernet)
-
-REFERENCE_LABELS = Path(__file__).resolve().parent.parent / "data" / "reference-ort-t1.csv"
+REFERENCE_LABELS = DATA / "reference-ort-t1.csv"
 # (arch in the pretrain space of MiniLM: heads of 32, why it is here)
 ARCHS = [("6-384-1536-12-384", "full MiniLM, BERT rule"), ("5-384-1536-12-384", "~8x, BERT rule"),
          ("6-384-704-12-384", "~9x, fast rule"), ("4-320-1280-10-320", "~14x, BERT rule"),
@@ -122,7 +120,7 @@ def ranking(fitness: np.ndarray, ws: Path, archs: list[Arch], args, out_root: Pa
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = bench_parser("bench.pretrained", __doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: shows it runs")
     parser.add_argument("--workspace", default=None, metavar="DIR",
                         help="data and checkpoints live here (reused); default: a temporary one")
@@ -140,7 +138,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     sections = set(args.sections.split(","))
     if args.steps < 1 or args.alone_steps < 1 or args.sequences < 1 or not sections <= SECTIONS:
-        print("bench/pretrained.py: --steps, --alone-steps and --sequences must be >= 1 and "
+        print("bench.pretrained: --steps, --alone-steps and --sequences must be >= 1 and "
               f"--sections a comma-separated subset of {','.join(sorted(SECTIONS))}", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)

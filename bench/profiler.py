@@ -1,24 +1,19 @@
-"""Profiler benchmark: overhead, throughput, test-retest drift, agreement with each backend's
-deployed configuration and with benchmark_app, and direct-graph vs torch-export latency. Run it
-on an idle machine:
+"""The profiler: its overhead and throughput, test-retest drift of its labels, agreement with
+each backend's deployed configuration and with benchmark_app, and direct-graph vs torch-export
+latency.
 
-    python bench/profile.py                 # full: 300 archs, 20-arch retest at 2 and 1 threads,
+Run it on an idle machine:
+
+    python -m bench.profiler                 # full: 300 archs, 20-arch retest at 2 and 1 threads,
                                             # deployment (~25 min on 2 cores)
-    python bench/profile.py --sections deployment   # atb vs the deployed loops (~8 min)
-    python bench/profile.py --sections retest,pairs # protocol 4's repeatability (~10 min)
-    python bench/profile.py --quick         # a smoke run of every section
+    python -m bench.profiler --sections deployment   # atb vs the deployed loops (~8 min)
+    python -m bench.profiler --sections retest,pairs # protocol 4's repeatability (~10 min)
+    python -m bench.profiler --quick         # a smoke run of every section
 
 Everything is printed side by side in one run; nothing here asserts.
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# this file is named profile.py: keep its folder off sys.path so that `import profile`
-# (cProfile, via torch.distributed) finds the standard library, not this script
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
 import io
@@ -26,8 +21,10 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -39,19 +36,8 @@ from atb.profiler.drift import corrected_rows
 from atb.profiler.session import REFERENCE_ARCH
 from atb.profiler.store import LatencyStore
 from atb.profiler.timing import CAREFUL_RULE, TimingRule, measure, measure_group
-
-PROFILE = [sys.executable, "-m", "atb.profiler.cli"]
-
-
-def atb_profile(args: list[str]) -> dict:
-    out = subprocess.run(PROFILE + args + ["--json"], capture_output=True, text=True)
-    if out.returncode:
-        sys.exit(f"atb-profile failed: {out.stderr.strip()}")
-    return json.loads(out.stdout)
-
-
-def section(title: str) -> None:
-    print(f"\n== {title} ==", flush=True)
+from bench.common import ROOT, atb_profile, section
+from bench.common import parser as bench_parser
 
 
 def throughput(root: Path, n: int, threads: int) -> None:
@@ -202,7 +188,7 @@ def deployment(root: Path, archs: list[str], thread_counts: list[int], rounds: i
             setting = DeviceSetting(backend=backend, threads=threads).resolve()
             spinning = backend == "onnxruntime" and threads > 1  # the default session's workers
             ms = {}
-            with HostLock("bench/profile.py deployment"):
+            with HostLock("bench.profiler deployment"):
                 for m in models:
                     with get_backend(backend).load(m, graphs[m], setting, example_inputs()) as runner:
                         ms[m] = paired_medians(runner.run, deployed_runner(backend, graphs[m], threads), rounds,
@@ -268,8 +254,9 @@ def process_pairs(root: Path, settings: list[tuple[str, int]], pairs: int, archs
             result = atb_profile(sum((["--arch", a] for a in archs), []) + [
                 "--backend", backend, "--threads", str(threads), "--workspace", str(ws)])
             run_ids.append((result["device_key"], result["run_id"]))
-            out = subprocess.run([sys.executable, __file__, "--deployed-loop", backend, str(graph_dir), str(threads),
-                                  *models], capture_output=True, text=True)
+            out = subprocess.run([sys.executable, "-m", "bench.profiler", "--deployed-loop", backend,
+                                  str(graph_dir), str(threads), *models], capture_output=True, text=True,
+                                  cwd=ROOT)
             if out.returncode:
                 sys.exit(f"deployed loop failed: {out.stderr.strip()}")
             deployed.append(json.loads(out.stdout))
@@ -306,7 +293,7 @@ def bursts_vs_blocks(root: Path, backends: list[str], reps: int, arch: str = "2-
     pool = WeightPool(root)
     models = (BERT_BASE, REFERENCE_ARCH, Arch.parse(arch))
     graphs = {m: pool.save(build_onnx(m, weights=pool), f"bursts-{m}") for m in models}
-    with HostLock("bench/profile.py bursts"):
+    with HostLock("bench.profiler bursts"):
         for backend in backends:
             setting = DeviceSetting(backend=backend, threads=1).resolve()
             runners = {m: get_backend(backend).load(m, graphs[m], setting, example_inputs()) for m in models}
@@ -394,7 +381,7 @@ def export_parity(threads: int, archs: list[str], seconds: float) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = bench_parser("bench.profiler", __doc__)
     p.add_argument("--quick", action="store_true", help="tiny sizes: check that every section runs")
     p.add_argument("--archs", type=int, default=300, help="archs for the throughput section")
     p.add_argument("--retest", type=int, default=20, help="archs for the test-retest section")
@@ -433,7 +420,7 @@ def main() -> None:
         process_pairs(root, settings, args.pairs if not args.quick else 2, RULE_ARCHS if not args.quick else RULE_ARCHS[:1])
     if "bursts" in sections:
         bursts_vs_blocks(root, ["openvino", "onnxruntime"], 3 if not args.quick else 1)
-    with HostLock("bench/profile.py"):  # the sections below time in this process
+    with HostLock("bench.profiler"):  # the sections below time in this process
         if "benchmark_app" in sections:
             benchmark_app(root, args.threads, secs, rounds)
         if "export" in sections:

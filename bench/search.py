@@ -1,4 +1,6 @@
-"""Benchmark of atb-search on a real workspace (profiled store, fitted predictor, trained supernet).
+"""atb-search on a real workspace (profiled store, fitted predictor, trained supernet): its wall
+time per target, how many of the archs it returns are measured inside the accepted band, and
+its best arch against the BERT-rule arch of the same window.
 
 Prints, per target speedup (5x, 10x, 15x, 20x by default):
 
@@ -13,19 +15,11 @@ A target outside the space (the ``small`` supernet reaches roughly 9x and up) is
 infeasible with its reachable range. Figures are measured, never assumed; run on a quiet host
 (the profiler refuses to time while another timer runs).
 
-    python bench/search.py --workspace atb-workspace [--quick] [--targets 10 15] [--json]
+    python -m bench.search --workspace atb-workspace [--quick] [--targets 10 15] [--json]
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# bench/profile.py would shadow the standard library's `profile` (imported by torch through
-# cProfile) when this script's folder is first on sys.path: drop that folder
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import argparse
 import json
 import logging
 import sys
@@ -34,6 +28,7 @@ import time
 from atb.compose import run_search
 from atb.errors import AtbError, InfeasibleTargetError
 from atb.search import ACCEPT_BAND
+from bench.common import parser as bench_parser
 
 
 def bench_target(target: float, args) -> dict:
@@ -71,7 +66,7 @@ def _fmt(x, spec=".3f"):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = bench_parser("bench.search", __doc__)
     p.add_argument("--workspace", default=None)
     p.add_argument("--targets", type=float, nargs="+", default=[5, 10, 15, 20])
     p.add_argument("--quick", action="store_true", help="T=2, S=10, top-2, targets 10 and 15")
@@ -85,7 +80,7 @@ def main(argv=None) -> int:
     try:
         rows = [bench_target(t, args) for t in args.targets]
     except AtbError as exc:
-        sys.stderr.write(f"bench/search.py: {exc.one_line()}\n")
+        sys.stderr.write(f"bench.search: {exc.one_line()}\n")
         return 2
     if args.json:
         print(json.dumps({"generations": args.generations, "population": args.population, "rows": rows}, indent=2))

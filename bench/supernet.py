@@ -1,4 +1,6 @@
-"""Benchmarks of atb.supernet (print measured figures; nothing is asserted).
+"""atb.supernet: the training cost per token of a supernet update against one sub-model
+trained alone, the evaluator's seconds per arch, and how supernet fitness ranks archs trained
+alone (a small Table 3). Prints measured figures; asserts nothing.
 
 1. Training cost per token: one Algorithm-1 update of the sliced SuperPLM (M sub-model
    passes + one AdamW step over the whole supernet) against training the same sub-model alone
@@ -8,8 +10,8 @@
    loss of the same architectures trained alone for a short time (``--alone-steps``). Use the
    kd space: at CPU budgets masked-LM losses are all still near the unigram plateau.
 
-    python bench/supernet.py --quick            # a smoke run (seconds), figures meaningless
-    python bench/supernet.py --space kd --supernet-steps 1000 --alone-steps 600 --alone-lr 1e-3
+    python -m bench.supernet --quick            # a smoke run (seconds), figures meaningless
+    python -m bench.supernet --space kd --supernet-steps 1000 --alone-steps 600 --alone-lr 1e-3
                                                 # the real run: idle machine, about 45 minutes
 
 Run it on an idle machine; timings from a loaded machine are not comparable.
@@ -17,7 +19,6 @@ Run it on an idle machine; timings from a loaded machine are not comparable.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -25,20 +26,17 @@ import tempfile
 import time
 from pathlib import Path
 
-# `python bench/supernet.py` puts bench/ first on sys.path, where bench/profile.py would
-# shadow the standard library's `profile` (imported by torch.distributed via cProfile)
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from atb.arch import Arch, SearchSpace, get_space  # noqa: E402
-from atb.supernet import FitnessEvaluator, prepare_data, train_supernet  # noqa: E402
-from atb.supernet import checkpoint as ckpt  # noqa: E402
-from atb.supernet.config import SAMPLING, TrainConfig, TrainTarget  # noqa: E402
-from atb.supernet.data import load_split, make_sequences  # noqa: E402
-from atb.supernet.heldout_loss import pairwise_accuracy  # noqa: E402
-from atb.supernet.train import make_optimizer  # noqa: E402
+from atb.arch import Arch, SearchSpace, get_space
+from atb.supernet import FitnessEvaluator, prepare_data, train_supernet
+from atb.supernet import checkpoint as ckpt
+from atb.supernet.config import SAMPLING, TrainConfig, TrainTarget
+from atb.supernet.data import load_split, make_sequences
+from atb.supernet.heldout_loss import pairwise_accuracy
+from atb.supernet.train import make_optimizer
+from bench.common import parser as bench_parser
 
 # eight architectures per space, from tiny to the whole supernet (kd: 6 heads, dqkv = dm
 # rounded down to the space's step of 6)
@@ -144,12 +142,12 @@ def bench_ranking(checkpoint: Path, ws: Path, archs: list[Arch], args, tmp: Path
 
 def _fail(message: str) -> None:
     """A user mistake: one line, exit code 2."""
-    print(f"bench/supernet.py: {message}", file=sys.stderr)
+    print(f"bench.supernet: {message}", file=sys.stderr)
     sys.exit(2)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = bench_parser("bench.supernet", __doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: shows it runs")
     parser.add_argument("--workspace", default=None,
                         help="where data is prepared (overwritten); default: a temporary directory")

@@ -1,9 +1,11 @@
 """How far labels can be trusted, end to end: ``--samples auto`` on a new key, a larger
 predictor of the same key, both scored on archs timed by a *later* ``atb-profile`` call, and
-the sentinels' repeatability next to it. Run it on an idle machine, one thread count per call:
+the sentinels' repeatability next to it.
 
-    python bench/trust.py --workspace /tmp/trust-t1 --threads 1            # ~20 min at 1 thread
-    python bench/trust.py --workspace /tmp/trust-t2 --threads 2 --extend 500 --no-auto
+Run it on an idle machine, one thread count per call:
+
+    python -m bench.trust --workspace /tmp/trust-t1 --threads 1            # ~20 min at 1 thread
+    python -m bench.trust --workspace /tmp/trust-t2 --threads 2 --extend 500 --no-auto
 
 Sections (each resumable: a finished one is read back from WORKSPACE/trust-*.json):
 
@@ -22,24 +24,23 @@ Nothing here asserts.
 
 from __future__ import annotations
 
-import argparse
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 from atb.arch import get_space
+from atb.jsonl import write_atomic
 from atb.predictor.fit import evaluate_predictor, fit_predictor
 from atb.predictor.predictor import LatencyPredictor
 from atb.profiler.api import label_noise
 from atb.profiler.drift import corrected_rows
 from atb.profiler.labels import LabelSet
 from atb.profiler.store import LatencyStore
+from bench import common
+from bench.common import parser as bench_parser
 
-PROFILE = [sys.executable, "-m", "atb.profiler.cli"]
 EVAL_SEED = 777
 
 
@@ -49,19 +50,17 @@ def atb_profile(ws: Path, name: str, args: list[str]) -> dict:
     if cache.is_file():
         return json.loads(cache.read_text())
     t0 = time.perf_counter()
-    out = subprocess.run(PROFILE + args + ["--workspace", str(ws), "--json"], capture_output=True, text=True)
-    if out.returncode:
-        sys.exit(f"atb-profile failed: {out.stderr.strip()}")
-    result = {**json.loads(out.stdout), "process_wall_s": time.perf_counter() - t0}
+    result = {**common.atb_profile(args + ["--workspace", str(ws)]),
+              "process_wall_s": time.perf_counter() - t0}
     ws.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps(result))
+    write_atomic(cache, json.dumps(result))
     return result
 
 
 def fit_saved(ws: Path, name: str, labels: LabelSet) -> LatencyPredictor:
     path = ws / f"predictor-{name}.json"
     if not path.is_file():
-        fit_predictor(labels, source=f"bench/trust.py {name}").save(path)
+        fit_predictor(labels, source=f"bench.trust {name}").save(path)
     return LatencyPredictor.load(path)
 
 
@@ -74,7 +73,7 @@ def sampled_labels(ws: Path, key: str, run_ids: set[int] | None = None, first: i
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = bench_parser("bench.trust", __doc__)
     p.add_argument("--workspace", type=Path, required=True)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--extend", type=int, default=1000, help="sampled archs of the larger predictor")

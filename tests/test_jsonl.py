@@ -60,9 +60,9 @@ def test_a_damaged_middle_line_is_an_error_naming_file_and_line(tmp_path):
 
 def test_csv_rows_append_as_they_are_written(tmp_path):
     path = tmp_path / "rows.csv"
-    jsonl.append_text(path, "a,b\r\n1,2\r\n")
+    jsonl.append_text(path, "1,2\r\n", header="a,b\r\n")  # the header: only into an empty file
     path.write_bytes(path.read_bytes() + b"3,")  # a torn row: never whole for CSV
-    jsonl.append_text(path, "4,5\r\n")
+    jsonl.append_text(path, "4,5\r\n", header="a,b\r\n")
     assert path.read_bytes() == b"a,b\r\n1,2\r\n4,5\r\n"
 
 
