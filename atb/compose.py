@@ -5,14 +5,14 @@ not know the predictor, and the search knows none of the profiler, predictor, su
 eval. What crosses those lines is built here and handed in as plain objects:
 
 * :func:`profile` -- ``atb.profiler.profile`` with the predictor's committee
-  (``atb.predictor.propose_uncertain``) as the ranking for ``strategy="uncertainty"``;
-* :func:`run_search` -- the search engine (``atb.search.api.search``) on the run resolved
-  once (``atb.search.run.open_run``), with the workspace's latency predictor
-  (:func:`search_latency`), fitness (:func:`search_fitness`: the supernet's held-out loss, capacity,
-  retention or an ``atb.eval`` probe of its sub-models), re-measurement under exactly the predictor's device
-  key (:func:`search_measure`), extraction (:func:`search_extractor`) and, with a task, the
-  re-ranking score (:class:`SubmodelScreen`: a sub-model fine-tuned briefly with
-  ``atb.eval.screen``).
+  (``atb.predictor.propose_uncertain``) as the ranking for ``strategy="uncertainty"`` and its
+  learning curve for ``samples="auto"``;
+* :func:`search_ports` -- what ``atb.search.run_search`` is handed: the workspace's latency
+  predictor (:func:`search_latency`), fitness (:func:`search_fitness`: the supernet's held-out
+  loss, capacity, retention or an ``atb.eval`` probe of its sub-models), re-measurement under
+  exactly the predictor's device key (:func:`search_measure`), extraction
+  (:func:`search_extractor`) and, with a task, the re-ranking score (:class:`SubmodelProbe`, or
+  :class:`SubmodelScreen`: a sub-model fine-tuned briefly with ``atb.eval.screen``).
 
 The CLIs and ``atb-demo`` call these. Supernet training needs no other package, so its
 ``torchrun`` entry point (``python -m atb.supernet``) is ``atb.supernet.cli``'s.
@@ -23,35 +23,34 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING
 
 from atb.arch import Arch
 from atb.errors import UsageError
 from atb.workspace import Workspace
 
+if TYPE_CHECKING:
+    from atb.profiler.api import ProfileConfig
+    from atb.search.config import SearchConfig
+    from atb.search.ports import SearchPorts
+
 log = logging.getLogger("atb.compose")
 
 
 # -- profiler + predictor ---------------------------------------------------------------------
-def profile(workspace: Workspace | str | Path | None = None, config=None, **options):
-    """``atb.profiler.profile`` (same config and options); ``strategy="uncertainty"`` ranks
-    candidates by the latency predictor's committee unless ``propose`` is given, and
-    ``samples="auto"`` reads the predictor's learning curve unless ``learning_gain`` is given."""
+def profile(config: ProfileConfig, workspace: Workspace | str | Path | None = None):
+    """``atb.profiler.profile`` of ``config`` with the latency predictor handed in where the
+    sampling needs it: its committee ranks the candidates of ``strategy="uncertainty"``, its
+    learning curve stops ``samples="auto"``."""
+    from atb.profiler.api import ProfilePorts
     from atb.profiler.api import profile as profile_store
 
-    strategy = options.get("strategy", config.strategy if config is not None else None)
-    if strategy == "uncertainty" and options.get("propose") is None:
-        from atb.predictor.active import propose_uncertain
-
-        options["propose"] = propose_uncertain
-    samples = options.get("samples", config.samples if config is not None else None)
-    if samples == "auto" and options.get("learning_gain") is None:
+    propose = learning_gain = None
+    if config.strategy == "uncertainty":
+        from atb.predictor.active import propose_uncertain as propose
+    if config.samples == "auto":
         from atb.predictor.fit import learning_gain
-
-        options["learning_gain"] = learning_gain
-    if config is not None:
-        options["config"] = config
-    return profile_store(workspace, **options)
+    return profile_store(config, workspace, ProfilePorts(propose, learning_gain))
 
 
 # -- the search's collaborators ----------------------------------------------------------------
@@ -231,45 +230,40 @@ def device_key_for_flags(ws: Workspace, backend: str | None, threads: int | None
 
 
 # -- the search -------------------------------------------------------------------------------
-SEARCH_PORTS = ("latency", "fitness", "measure", "extract_model", "task_score")  # built here unless given
+def search_ports(config: SearchConfig, workspace: Workspace, given: SearchPorts | None = None, *,
+                 backend: str | None = None, threads: int | None = None) -> SearchPorts:
+    """The collaborators ``config`` needs, for ``atb.search.run_search``: those ``given`` as
+    they are, the rest built from the workspace's predictor, supernet and profiler.
 
-
-def run_search(target_speedup: float | Sequence[float] | None = None,
-               workspace: Workspace | str | Path | None = None, *, config=None, **options):
-    """``atb.search.run_search`` with the workspace's predictor, supernet and profiler.
-
-    Takes the same settings (``config``, ``target_speedup``, ``options``: SearchConfig fields,
-    ``resume``, which loads the run's config.json, and ``run_name``), resolved here once and
-    handed to the engine with the collaborators they need. A collaborator given in
-    ``options`` (``latency``, ``fitness``, ``measure``, ``extract_model``) is used as it is.
     ``backend``/``threads`` (``atb-search --backend/--threads``) pick the store's device key
-    of that setting when no key is named, and must agree with the predictor's key otherwise
-    (what these flags mean in each command: :mod:`atb.devices.setting`). Every other name goes
-    to the settings, which reject an unknown one as ``atb.search.run_search`` does.
+    of that setting when ``config`` names none, and must agree with the predictor's key
+    otherwise (what these flags mean in each command: :mod:`atb.devices.setting`). Everything
+    that can fail is checked here, before any search work: an unknown task, a missing
+    supernet or predictor, a device key this machine cannot time under.
     """
     from atb.devices import check_flags
-    from atb.search.api import search
-    from atb.search.run import open_run
+    from atb.search.ports import SearchPorts
 
-    latency, fitness, measure, extract_model, task_score = (options.pop(name, None)
-                                                            for name in SEARCH_PORTS)
-    backend, threads, run_name = (options.pop(name, None) for name in ("backend", "threads", "run_name"))
-    run, cfg, ws = open_run(target_speedup, config, workspace=workspace, run_name=run_name, **options)
-    if cfg.device_key is not None:
-        check_flags(cfg.device_key, backend=backend, threads=threads)
-    elif latency is None and (backend is not None or threads is not None):
-        cfg = cfg.replace(device_key=device_key_for_flags(ws, backend, threads))
-    if task_score is None and cfg.task is not None:  # an unknown task fails before any work
-        task_score = search_task_score(ws, cfg)
+    given = given or SearchPorts()
+    device_key = config.device_key
+    if device_key is not None:
+        check_flags(device_key, backend=backend, threads=threads)
+    elif given.latency is None and (backend is not None or threads is not None):
+        device_key = device_key_for_flags(workspace, backend, threads)
+    task_score = given.task_score
+    if task_score is None and config.task is not None:  # an unknown task fails before any work
+        task_score = search_task_score(workspace, config)
+    fitness, latency = given.fitness, given.latency
     if fitness is None:
-        fitness = search_fitness(ws, cfg.space, cfg.fitness_spec)
+        fitness = search_fitness(workspace, config.space, config.fitness_spec)
     if latency is None:
-        latency = search_latency(ws, cfg.device_key)
+        latency = search_latency(workspace, device_key)
     check_flags(latency.device_key, backend=backend, threads=threads)
-    if measure is None and cfg.verify:
+    measure = given.measure
+    if measure is None and config.verify:
         check_label_protocol(latency)
-        measure = search_measure(ws, latency.device_key)
-    if extract_model is None and cfg.extract:
-        extract_model = search_extractor(ws)
-    return search(cfg, ws, run, run_name=run_name, latency=latency, fitness=fitness, measure=measure,
-                  extract_model=extract_model, task_score=task_score)
+        measure = search_measure(workspace, latency.device_key)
+    extract_model = given.extract_model
+    if extract_model is None and config.extract:
+        extract_model = search_extractor(workspace)
+    return SearchPorts(latency, fitness, measure, extract_model, task_score)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 from atb import cli
 from atb.stats import named_verdict
@@ -24,75 +25,115 @@ DEMO_RERANK = 3  # candidates re-ranked on the task by a probe (plus the rule ar
 DEMO_MAX_SAMPLES = 300  # --samples auto stopped at 150-250 in the MiniLM space; this keeps ~10 min
 
 
-def run_demo(
-    workspace: str = "atb-demo-workspace",
-    samples: int | str = "auto",
-    train_steps: int = 200,
-    target_speedup: float = 15.0,
-    seed: int = 0,
-    downstream: bool = True,
-    max_samples: int = DEMO_MAX_SAMPLES,
-) -> dict:
+@dataclass(frozen=True)
+class DemoConfig:
+    """What ``atb-demo`` runs; the defaults take about ten minutes on two cores."""
+
+    samples: int | str = "auto"  # archs to profile; auto: until the predictor stops improving
+    max_samples: int = DEMO_MAX_SAMPLES  # the most archs samples="auto" profiles
+    train_steps: int = 200  # supernet distillation steps
+    target_speedup: float = 15.0
+    seed: int = 0
+    downstream: bool = True  # re-rank the search's candidates on DEMO_TASK (two stages)
+
+
+def run_demo(workspace: str = "atb-demo-workspace", config: DemoConfig | None = None) -> dict:
     """Run every stage once and return what each produced (paths, metrics, the best arch)."""
-    from atb.arch import get_space
-    from atb.compose import profile, run_search
-    from atb.predictor import load_or_fit
-    from atb.predictor.plots import plot_predictor_parity
-    from atb.profiler.repeatability import report_warning
     from atb.search import plot_pareto
-    from atb.supernet import prepare_data, train_supernet
-    from atb.supernet.checkpoint import STATE, checkpoint_dir
-    from atb.supernet.config import TrainConfig, TrainTarget
-    from atb.workspace import Workspace
 
-    ws = Workspace.resolve(workspace)
-    if ws.store_path.is_file():  # a corrupt store fails now, not after a stage has started
-        from atb.profiler.store import LatencyStore
-
-        LatencyStore.open(ws.store_path, readonly=True).close()
+    config, ws = config or DemoConfig(), _open_workspace(workspace)
     t0 = time.perf_counter()
     stages = {}
-
     log.info("[1/6] profiling the MiniLM space (onnxruntime, 128 tokens): %s",
-             f"until more labels no longer help the predictor (at most {max_samples} archs)"
-             if samples == "auto" else f"{samples} archs")
-    options = {"max_samples": max_samples} if samples == "auto" else {}
-    report = profile(ws, samples=samples, space="pretrain", super_config=DEMO_SUPER, seed=seed, **options)
-    stages["profile"] = {"device_key": report.device_key, "total": report.total, "new": report.new,
-                         "bert_base_ms": report.bert_base_ms, "wall_s": time.perf_counter() - t0,
-                         "auto": report.auto, "repeatability": report.key_repeatability,
-                         "anchor": report.anchor, "warning": report_warning(report)}
-
+             f"until more labels no longer help the predictor (at most {config.max_samples} archs)"
+             if config.samples == "auto" else f"{config.samples} archs")
+    stages["profile"] = _profile(ws, config)
+    stages["profile"]["wall_s"] = time.perf_counter() - t0
     log.info("[2/6] fitting the latency predictor")
-    predictor = load_or_fit(ws, report.device_key)
-    parity = plot_predictor_parity(predictor, ws.plots_dir / "predictor-parity.png")
-    stages["predictor"] = {"chosen": predictor.chosen, "heldout": parity["metrics"],
-                           "plot": parity["files"][0], "path": str(predictor.path)}
-
-    log.info("[3/6] building SuperPLM from MiniLM and distilling it (%d steps)", train_steps)
-    if not (ws.data_dir / "manifest.json").is_file():
-        prepare_data(ws)
-    checkpoint = checkpoint_dir(ws.supernet_dir, get_space("pretrain", DEMO_SUPER), DEMO_SUPER)
-    trained = train_supernet(ws, TrainConfig(steps=train_steps, seed=seed, init=DEMO_SUPER),
-                             TrainTarget(space="pretrain"), resume=(checkpoint / STATE).is_file())
-    stages["supernet"] = {k: trained.get(k) for k in ("checkpoint", "step", "loss", "seconds", "init")}
-
-    log.info("[4/6] searching for a %g x speedup, re-measuring the best archs%s", target_speedup,
-             f" and re-ranking them on {DEMO_TASK}" if downstream else "")
-    task = dict(task=DEMO_TASK, rerank=DEMO_RERANK) if downstream else {}
-    result = run_search(target_speedup, workspace=ws, seed=seed, device_key=report.device_key,
-                        extract=True, **task)
+    stages["predictor"] = _predictor(ws, stages["profile"]["device_key"])
+    log.info("[3/6] building SuperPLM from MiniLM and distilling it (%d steps)", config.train_steps)
+    stages["supernet"] = _supernet(ws, config)
+    log.info("[4/6] searching for a %g x speedup, re-measuring the best archs%s",
+             config.target_speedup, f" and re-ranking them on {DEMO_TASK}" if config.downstream else "")
+    result = _search(ws, config, stages["profile"]["device_key"])
     stages["search"] = result.to_dict()
-
     log.info("[5/6] comparing the searched arch with the BERT-rule arch")
     stages["comparison"] = compare_with_rule(result)
-
     log.info("[6/6] drawing the Pareto plot")
     plots = plot_pareto(result.run_dir, ws.plots_dir / "pareto.png", workspace=ws)
-    stages["plots"] = [parity["files"][0]] + [str(p) for p in plots]
+    stages["plots"] = [stages["predictor"]["plot"]] + [str(p) for p in plots]
     stages["wall_s"] = time.perf_counter() - t0
     stages["workspace"] = str(ws.root)
     return stages
+
+
+def _open_workspace(workspace):
+    """The workspace; a corrupt store fails now, not after a stage has started."""
+    from atb.workspace import Workspace
+
+    ws = Workspace.resolve(workspace)
+    if ws.store_path.is_file():
+        from atb.profiler.store import LatencyStore
+
+        LatencyStore.open(ws.store_path, readonly=True).close()
+    return ws
+
+
+def _profile(ws, config: DemoConfig) -> dict:
+    """Stage 1: labels of the MiniLM space on this CPU (the default setting)."""
+    from dataclasses import replace
+
+    from atb.compose import profile
+    from atb.profiler.api import ProfileConfig
+    from atb.profiler.repeatability import report_warning
+
+    profiling = ProfileConfig(samples=config.samples, space="pretrain", super_config=DEMO_SUPER,
+                              seed=config.seed)
+    if config.samples == "auto":
+        profiling = replace(profiling, max_samples=config.max_samples)
+    report = profile(profiling, ws)
+    return {"device_key": report.device_key, "total": report.total, "new": report.new,
+            "bert_base_ms": report.bert_base_ms, "wall_s": None, "auto": report.auto,
+            "repeatability": report.key_repeatability, "anchor": report.anchor,
+            "warning": report_warning(report)}
+
+
+def _predictor(ws, device_key: str) -> dict:
+    """Stage 2: the latency predictor of the key, fitted (or reused) and its parity plot."""
+    from atb.predictor import load_or_fit
+    from atb.predictor.plots import plot_predictor_parity
+
+    predictor = load_or_fit(ws, device_key)
+    parity = plot_predictor_parity(predictor, ws.plots_dir / "predictor-parity.png")
+    return {"chosen": predictor.chosen, "heldout": parity["metrics"], "plot": parity["files"][0],
+            "path": str(predictor.path)}
+
+
+def _supernet(ws, config: DemoConfig) -> dict:
+    """Stage 3: SuperPLM from the bundled MiniLM, distilled (a checkpoint there is resumed)."""
+    from atb.arch import get_space
+    from atb.supernet import prepare_data, train_supernet
+    from atb.supernet.checkpoint import STATE, checkpoint_dir
+    from atb.supernet.config import TrainConfig, TrainTarget
+
+    if not (ws.data_dir / "manifest.json").is_file():
+        prepare_data(ws)
+    checkpoint = checkpoint_dir(ws.supernet_dir, get_space("pretrain", DEMO_SUPER), DEMO_SUPER)
+    training = TrainConfig(steps=config.train_steps, seed=config.seed, init=DEMO_SUPER)
+    trained = train_supernet(ws, training, TrainTarget(space="pretrain"),
+                             resume=(checkpoint / STATE).is_file())
+    return {k: trained.get(k) for k in ("checkpoint", "step", "loss", "seconds", "init")}
+
+
+def _search(ws, config: DemoConfig, device_key: str):
+    """Stage 4: the search at the target under the profiled key, the best extracted."""
+    from atb.compose import search_ports
+    from atb.search import SearchConfig, run_search
+
+    task = {"task": DEMO_TASK, "rerank": DEMO_RERANK} if config.downstream else {}
+    searching = SearchConfig(targets=config.target_speedup, seed=config.seed,
+                             device_key=device_key, extract=True, **task)
+    return run_search(searching, ws, search_ports(searching, ws))
 
 
 def compare_with_rule(result) -> dict | None:
@@ -192,8 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--target-speedup {args.target_speedup} must be greater than 1")
 
     def body() -> int:
-        result = run_demo(args.workspace, args.samples, args.train_steps, args.target_speedup,
-                          args.seed, args.downstream, args.max_samples)
+        config = DemoConfig(args.samples, args.max_samples, args.train_steps, args.target_speedup,
+                            args.seed, args.downstream)
+        result = run_demo(args.workspace, config)
         cli.print_json(result) if args.json else _print(result)
         return 0
 

@@ -166,13 +166,15 @@ def _setting_text(setting: DeviceSetting) -> str:
             f"{setting.precision}, {setting.seq_len} tokens")
 
 
-def check_flags(device_key: str, **flags) -> None:
+def check_flags(device_key: str, *, backend: str | None = None, threads: int | None = None,
+                precision: str | None = None, seq_len: int | None = None) -> None:
     """Every flag given (``backend``, ``threads``, ``precision``, ``seq_len``; None = not
     given) must name the setting of ``device_key``; with none given the key is not read.
 
     Re-measurement always times under exactly the predictor's key, so a flag that contradicts
     it is a ``DeviceKeyMismatchError``, not another setting.
     """
+    flags = {"backend": backend, "threads": threads, "precision": precision, "seq_len": seq_len}
     given = {name: value for name, value in flags.items() if value is not None}
     if not given:
         return
@@ -187,15 +189,19 @@ def check_flags(device_key: str, **flags) -> None:
             )
 
 
-def setting_for_key(device_key: str, fp: Fingerprint | None = None, **flags) -> DeviceSetting:
+def setting_for_key(device_key: str, fp: Fingerprint | None = None,
+                    given: DeviceSetting | None = None) -> DeviceSetting:
     """The setting that times under exactly ``device_key`` on this machine.
 
-    ``flags`` as for :func:`check_flags`. Raises ``DeviceKeyMismatchError`` when this machine
+    ``given`` (a setting asked for, its threads 0 when not named) must be the key's
+    (:func:`check_flags`). Raises ``DeviceKeyMismatchError`` when this machine
     (``fp``), or the version of the key's backend library here, gives the same setting another
     key: timings taken here would not be labels of ``device_key``.
     """
     fp = fp or fingerprint()
-    check_flags(device_key, **flags)
+    if given is not None:
+        check_flags(device_key, backend=given.backend, threads=given.threads or None,
+                    precision=given.precision, seq_len=given.seq_len)
     here = setting_from_key(device_key).resolve(fp)
     if here.key(fp) != device_key:
         raise DeviceKeyMismatchError(

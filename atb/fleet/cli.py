@@ -63,16 +63,18 @@ def main(argv: list[str] | None = None) -> int:
     return cli.run(PROG, body)
 
 
-def _resource(args) -> dict:
-    return {"resource": args.resource} if args.resource else {}
+def _cluster(args):
+    """The :class:`~atb.fleet.cluster.FleetCluster` of ``--address`` and ``--resource``."""
+    from atb.fleet.cluster import DEFAULT_RESOURCE, FleetCluster
+
+    return FleetCluster(address=args.address, resource=args.resource or DEFAULT_RESOURCE)
 
 
 def cmd_profile(args) -> int:
     from atb.fleet.driver import profile_fleet
     from atb.profiler.cli import config_from_args
 
-    report = profile_fleet(args.workspace, config_from_args(args, samples=args.samples),
-                           address=args.address, **_resource(args))
+    report = profile_fleet(config_from_args(args, args.samples), args.workspace, _cluster(args))
     if args.json:
         cli.print_json(report.to_dict())
     else:
@@ -100,7 +102,8 @@ def _print_profile(report) -> None:
 def cmd_status(args) -> int:
     from atb.fleet.status import fleet_status
 
-    status = fleet_status(args.workspace, address=args.address, **_resource(args))
+    cluster = _cluster(args)
+    status = fleet_status(args.workspace, address=cluster.address, resource=cluster.resource)
     if args.json:
         cli.print_json(status)
         return 0

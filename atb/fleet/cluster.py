@@ -25,6 +25,16 @@ INSTALL_HINT = "pip install 'atb[fleet]'"
 DEFAULT_RESOURCE = "atb-target"  # the custom resource a target node offers (ray start --resources)
 NAMESPACE = "atb-fleet"  # the Ray namespace of the profiling actors
 CONNECT_TIMEOUT_S = 5.0
+START_TIMEOUT_S = 120.0  # a node whose profiler is not running by then is reported, not waited for
+
+
+@dataclass(frozen=True)
+class FleetCluster:
+    """Which Ray cluster a fleet call reaches, and which of its nodes it times on."""
+
+    address: str | None = None  # the head's HOST:PORT or "auto"; None: an attached process's
+    resource: str = DEFAULT_RESOURCE  # the custom resource that marks a target node
+    start_timeout_s: float = START_TIMEOUT_S  # how long a node's profiler may take to start
 
 
 def import_ray():

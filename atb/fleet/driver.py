@@ -36,7 +36,8 @@ from typing import Callable
 from atb.arch import Arch, get_space
 from atb.devices import DeviceSetting
 from atb.errors import FleetError, UsageError
-from atb.fleet.cluster import DEFAULT_RESOURCE, NAMESPACE, TargetNode, connected, target_nodes
+from atb.fleet.cluster import (DEFAULT_RESOURCE, NAMESPACE, START_TIMEOUT_S, FleetCluster, TargetNode,
+                               connected, target_nodes)
 from atb.fleet.node import NodeProfiler
 from atb.fleet.writer import StoreWriter
 from atb.profiler.api import ProfileConfig
@@ -50,7 +51,6 @@ from atb.workspace import Workspace
 log = logging.getLogger("atb.fleet")
 
 PIPELINE = 2  # group calls waiting in a node's actor: the node never waits on the driver's commit
-START_TIMEOUT_S = 120.0  # a node whose profiler is not running by then is reported, not waited for
 
 
 def actor_name(node_id: str) -> str:
@@ -141,56 +141,41 @@ class _Node:
         return sum(kind == "group" for kind, _, _ in self.calls)
 
 
-def profile_fleet(
-    workspace: Workspace | str | Path | None = None,
-    config: ProfileConfig | None = None,
-    *,
-    address: str | None = None,
-    resource: str = DEFAULT_RESOURCE,
-    on_group: Callable[[GroupEvent], None] | None = None,
-    **options,
-) -> FleetReport:
-    """Time ``samples`` sampled archs per device key on every node of a Ray cluster that
-    offers ``resource``, into the workspace store on this machine.
+def profile_fleet(config: ProfileConfig, workspace: Workspace | str | Path | None = None,
+                  cluster: FleetCluster | None = None, *,
+                  on_group: Callable[[GroupEvent], None] | None = None,
+                  command: str | None = None) -> FleetReport:
+    """Time ``config.samples`` sampled archs per device key on every node of a Ray cluster
+    that offers ``cluster.resource``, into the workspace store on this machine.
 
     What is timed is ``config`` (a :class:`~atb.profiler.api.ProfileConfig`: ``samples``,
-    ``space``, ``super_config``, ``seed``, the setting; sampled archs only, uniformly), with
-    ``options`` (its fields and the setting's as keywords, as for ``atb.profiler.profile``) in
-    place of its values; ``options`` also take ``start_timeout_s`` (default
-    :data:`START_TIMEOUT_S`) and ``command`` (what the runs record; default this process's).
+    ``space``, ``super_config``, ``seed``, the setting; sampled archs only, uniformly).
     Each node times with its own host lock under its own device key (fingerprinted on the
-    node): ``threads`` (default: each node's physical cores), ``backend``, ``precision`` and
+    node): ``threads`` (0: each node's physical cores), ``backend``, ``precision`` and
     ``seq_len`` are the setting every node resolves for itself. Every committed group reaches
     the store as it arrives, in one transaction, so stopping (Ctrl-C, a crash, a dead node)
-    loses at most the groups in flight; calling again resumes each key. ``address`` is the
-    head's ``HOST:PORT`` (or ``auto``); a process already attached to Ray (``ray.init``)
-    uses its connection. ``rule``/``careful_rule`` default to this process's rules
+    loses at most the groups in flight; calling again resumes each key. ``cluster``
+    (:class:`~atb.fleet.cluster.FleetCluster`) names the head's ``HOST:PORT`` (or ``auto``;
+    a process already attached to Ray uses its connection), the target resource and how long
+    a node may take to start. ``rule``/``careful_rule`` default to this process's rules
     (``ATB_TIMING_RULE``) and are the same on every node. ``on_group`` sees each committed
-    group. Returns which nodes did what, the store's totals per key, and the driver's costs.
+    group; ``command`` is what the runs record (default: this process's). Returns which nodes
+    did what, the store's totals per key, and the driver's costs.
     """
-    start_timeout_s = options.pop("start_timeout_s", START_TIMEOUT_S)
-    command = options.pop("command", None)
-    config = ProfileConfig.of(config, **options)
-    if config.samples is None or config.archs is not None:
-        raise UsageError("a fleet times sampled archs: give a number of samples (and no archs)")
-    if config.strategy != "uniform":
-        raise UsageError(f"a fleet samples uniformly (strategy {config.strategy!r} asked)")
-    samples = config.check().samples
-    setting = config.setting.check()  # each node resolves it (threads, bf16) for itself
-    if not resource:
-        raise UsageError("the target resource name is empty", hint=f"the default is {DEFAULT_RESOURCE}")
+    cluster = cluster or FleetCluster()
+    setting = _check_fleet_config(config, cluster)  # each node resolves it (threads, bf16) for itself
     search_space = get_space(config.space, config.super_config)
     default_rule, default_careful = rules_from_env()
     ws = Workspace.of(workspace)
-    with LatencyStore.open(ws.store_path) as store, connected(address) as ray:
-        nodes = target_nodes(ray, resource)
+    with LatencyStore.open(ws.store_path) as store, connected(cluster.address) as ray:
+        nodes = target_nodes(ray, cluster.resource)
         if not nodes:
             raise FleetError(
-                f"no alive node of the cluster offers the resource {resource!r}",
-                hint=f"start target nodes with ray start --address HEAD:PORT --resources '{{\"{resource}\": 1}}'",
+                f"no alive node of the cluster offers the resource {cluster.resource!r}",
+                hint=f"start target nodes with ray start --address HEAD:PORT --resources "
+                     f"'{{\"{cluster.resource}\": 1}}'",
             )
-        fleet = _Fleet(ray, StoreWriter(store), nodes, resource, samples, search_space, config.seed,
-                       on_group, start_timeout_s)
+        fleet = _Fleet(ray, StoreWriter(store), nodes, cluster, config, search_space, on_group)
         try:
             fleet.run(setting, config.rule or default_rule, config.careful_rule or default_careful,
                       command or " ".join(sys.argv))
@@ -200,17 +185,30 @@ def profile_fleet(
     reports = [n.report for n in fleet.nodes]
     if all(r.state == NodeState.FAILED and r.run_id is None for r in reports):  # e.g. --threads above every node's
         raise FleetError(f"no target node could profile; {reports[0].name}: {reports[0].error}")
-    return FleetReport(samples, reports, totals, fleet.stats())
+    return FleetReport(config.samples, reports, totals, fleet.stats())
+
+
+def _check_fleet_config(config: ProfileConfig, cluster: FleetCluster) -> DeviceSetting:
+    """What a fleet cannot time, refused before the cluster is reached; the setting, checked."""
+    if config.samples is None or config.archs is not None:
+        raise UsageError("a fleet times sampled archs: give a number of samples (and no archs)")
+    if config.strategy != "uniform":
+        raise UsageError(f"a fleet samples uniformly (strategy {config.strategy!r} asked)")
+    config.check()
+    setting = config.setting.check()
+    if not cluster.resource:
+        raise UsageError("the target resource name is empty", hint=f"the default is {DEFAULT_RESOURCE}")
+    return setting
 
 
 class _Fleet:
     """The driver's state during one fleet run."""
 
-    def __init__(self, ray, writer: StoreWriter, targets: list[TargetNode], resource: str, samples: int,
-                 space, seed: int, on_group, start_timeout_s: float):
-        self.ray, self.writer, self.resource = ray, writer, resource
-        self.samples, self.space, self.seed = samples, space, seed
-        self.on_group, self.start_timeout_s = on_group, start_timeout_s
+    def __init__(self, ray, writer: StoreWriter, targets: list[TargetNode], cluster: FleetCluster,
+                 config: ProfileConfig, space, on_group):
+        self.ray, self.writer, self.resource = ray, writer, cluster.resource
+        self.samples, self.space, self.seed = config.samples, space, config.seed
+        self.on_group, self.start_timeout_s = on_group, cluster.start_timeout_s
         self.nodes = [_Node(t, NodeReport(t.node_id, t.name, t.hostname, t.ip)) for t in targets]
         self.queues: dict[str, deque] = {}
         self.keys: list[str] = []

@@ -9,7 +9,7 @@ in the predictor's committee.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -35,9 +35,6 @@ STRATEGIES = ("uniform", "uncertainty")
 Propose = Callable[[LabelSet, np.ndarray, int, np.random.Generator], np.ndarray]
 
 
-SETTING_OPTIONS = ("device", "backend", "threads", "precision", "seq_len")  # keywords of the setting
-
-
 @dataclass(frozen=True)
 class ProfileConfig:
     """What a profiling call times, and how: the setting and the sampling options.
@@ -46,7 +43,8 @@ class ProfileConfig:
     ``super_config`` supernet -- for the setting's device key), ``samples="auto"`` (sample
     until the predictor stops improving, at most ``max_samples``: :mod:`atb.profiler.stopping`)
     or ``archs`` (time exactly these). ``rule``/``careful_rule`` override the timing rules
-    (:mod:`atb.profiler.timing`).
+    (:mod:`atb.profiler.timing`). The CLIs build it from their flags
+    (``atb.profiler.cli.config_from_args``).
     """
 
     setting: DeviceSetting = field(default_factory=DeviceSetting)
@@ -60,24 +58,9 @@ class ProfileConfig:
     rule: TimingRule | None = None
     careful_rule: TimingRule | None = None
 
-    @classmethod
-    def of(cls, config: "ProfileConfig | None" = None, **options) -> "ProfileConfig":
-        """``config`` (default: the defaults) with ``options`` in place of its values.
-
-        ``options`` are the fields, and the setting's by name (``backend``, ``threads``: None
-        means each machine's physical cores, ``precision``, ``seq_len``, ``device``): the
-        keywords of :func:`profile` and ``profile_fleet`` become a config here, and only here.
-        """
-        config = config or cls()
-        unknown = set(options) - {f.name for f in fields(cls)} - {"setting"} - set(SETTING_OPTIONS)
-        if unknown:
-            raise TypeError(f"unexpected profiling option(s): {', '.join(sorted(unknown))}")
-        setting = {name: options.pop(name) for name in SETTING_OPTIONS if name in options}
-        if "threads" in setting:
-            setting["threads"] = setting["threads"] or 0
-        if options.get("archs") is not None:
-            options["archs"] = tuple(options["archs"])
-        return replace(config, setting=replace(config.setting, **setting), **options)
+    def __post_init__(self):
+        if self.archs is not None:  # a list given: the config stays hashable and frozen
+            object.__setattr__(self, "archs", tuple(self.archs))
 
     def check(self) -> "ProfileConfig":
         """Check the sampling options (not the setting: that needs a machine)."""
@@ -96,42 +79,45 @@ class ProfileConfig:
         return self
 
 
-def profile(
-    workspace: Workspace | str | Path | None = None,
-    config: ProfileConfig | None = None,
-    *,
-    propose: Propose | None = None,
-    learning_gain: LearningGain | None = None,
-    role: str | None = None,
-    **options,
-) -> ProfileReport:
+@dataclass(frozen=True)
+class ProfilePorts:
+    """What the profiler is handed for the samplings that need the latency predictor (which
+    it does not know): ``atb.compose.profile`` hands in the predictor's."""
+
+    propose: Propose | None = None  # strategy "uncertainty": the ranking of candidates
+    learning_gain: LearningGain | None = None  # samples "auto": the predictor's learning curve
+
+
+def profile(config: ProfileConfig, workspace: Workspace | str | Path | None = None,
+            ports: ProfilePorts | None = None) -> ProfileReport:
     """Time archs on this CPU into the workspace store and return drift-corrected results.
 
-    What is timed is ``config`` (a :class:`ProfileConfig`), with ``options`` (its fields and
-    the setting's, as keywords: ``samples=``, ``backend=``, ``threads=`` ...) in place of its
-    values. Either ``samples=N`` (the store ends up holding N sampled archs of ``space`` -- of
-    the ``super_config`` supernet, ``base`` by default -- for this device key; a re-run
-    continues where the last one stopped) or ``archs=[...]`` (time exactly these, inside the
-    space or not, e.g. BERT-rule baselines). ``strategy="uncertainty"`` picks sampled archs
-    where ``propose`` (refitted on the labels measured so far) is least sure, after a uniform
-    warm start; ``atb.compose.profile`` supplies the latency predictor's committee.
-    ``samples="auto"`` needs ``learning_gain`` (:mod:`atb.profiler.stopping`), which
-    ``atb.compose.profile`` supplies too.
+    What is timed is ``config`` (a :class:`ProfileConfig`): either ``samples=N`` (the store
+    ends up holding N sampled archs of ``space`` -- of the ``super_config`` supernet, ``base``
+    by default -- for this device key; a re-run continues where the last one stopped) or
+    ``archs`` (time exactly these, inside the space or not, e.g. BERT-rule baselines).
+    ``strategy="uncertainty"`` picks sampled archs where ``ports.propose`` (refitted on the
+    labels measured so far) is least sure, after a uniform warm start; ``samples="auto"``
+    needs ``ports.learning_gain`` (:mod:`atb.profiler.stopping`). ``atb.compose.profile``
+    supplies both from the latency predictor.
     """
-    config = ProfileConfig.of(config, **options).check()
-    if config.strategy == "uncertainty" and config.samples is not None and propose is None:
-        raise UsageError("uncertainty sampling needs a ranking function (propose=...)",
+    config, ports = config.check(), ports or ProfilePorts()
+    if config.strategy == "uncertainty" and config.samples is not None and ports.propose is None:
+        raise UsageError("uncertainty sampling needs a ranking function (ProfilePorts(propose=...))",
                          hint="call atb.compose.profile, which hands in the latency predictor's")
-    if config.samples == AUTO and learning_gain is None:
-        raise UsageError("--samples auto needs the predictor's learning curve (learning_gain=...)",
+    if config.samples == AUTO and ports.learning_gain is None:
+        raise UsageError("--samples auto needs the predictor's learning curve "
+                         "(ProfilePorts(learning_gain=...))",
                          hint="call atb.compose.profile, which hands it in")
     config = replace(config, setting=config.setting.resolve())
-    return _profile(Workspace.of(workspace), config, propose=propose, learning_gain=learning_gain, role=role)
+    return _profile(Workspace.of(workspace), config, ports)
 
 
-def _profile(ws: Workspace, config: ProfileConfig, *, propose: Propose | None = None,
-             learning_gain: LearningGain | None = None, role: str | None = None) -> ProfileReport:
-    """:func:`profile` for a config whose setting is resolved."""
+def _profile(ws: Workspace, config: ProfileConfig, ports: ProfilePorts | None = None,
+             role: str | None = None) -> ProfileReport:
+    """:func:`profile` for a config whose setting is resolved; requested archs are stored as
+    ``role`` (default ``requested``)."""
+    ports = ports or ProfilePorts()
     setting, samples, seed = config.setting, config.samples, config.seed
     key = setting.key()
     search_space = get_space(config.space, config.super_config)
@@ -145,7 +131,7 @@ def _profile(ws: Workspace, config: ProfileConfig, *, propose: Propose | None = 
             done = store.sampled_archs(key)
             auto = AutoStop(floor=min(AUTO_FLOOR, config.max_samples), cap=config.max_samples)
             batches = plan_auto(search_space, seed, done, auto, observe=lambda: _observe(store, key),
-                                gain=learning_gain)
+                                gain=ports.learning_gain)
             expected, role, todo = max(auto.floor - len(done), 0), "sampled", None
         else:
             done = store.sampled_archs(key)
@@ -156,7 +142,7 @@ def _profile(ws: Workspace, config: ProfileConfig, *, propose: Propose | None = 
             if config.strategy == "uniform":
                 batches = [plan_uniform(search_space, seed, need, done)]
             else:
-                ranked = _uncertainty_proposer(store, key, seed, propose)
+                ranked = _uncertainty_proposer(store, key, seed, ports.propose)
                 batches = plan_uncertain(search_space, seed, need, done, ranked)
             expected, role, todo = need, "sampled", None
         run, timed, errors = run_profile(
@@ -211,32 +197,21 @@ def _sentinels(store: LatencyStore, key: str, seed: int, archs_in_run: int) -> S
     return Sentinels(earlier=tuple(Arch.parse(pool[i]) for i in sorted(chosen)))
 
 
-def profile_archs(
-    archs: list[Arch | str],
-    workspace: Workspace | str | Path | None = None,
-    backend: str | None = None,
-    threads: int | None = None,
-    precision: str | None = None,
-    seq_len: int | None = None,
-    source: str = VERIFICATION_SOURCE,
-    *,
-    device_key: str | None = None,
-) -> ProfileReport:
+def profile_archs(archs: list[Arch | str], workspace: Workspace | str | Path | None = None,
+                  setting: DeviceSetting | None = None, source: str = VERIFICATION_SOURCE, *,
+                  device_key: str | None = None) -> ProfileReport:
     """Re-measure ``archs`` (e.g. a search's top-k) and add them to the store as ``source``.
 
     With ``device_key`` the archs are timed under exactly that key (the predictor's), and a
-    setting flag that contradicts it, or a machine that gives the setting another key, is a
+    ``setting`` that contradicts it, or a machine that gives the setting another key, is a
     ``DeviceKeyMismatchError`` (:func:`atb.devices.setting_for_key`); nothing is timed then.
-    Without it the flags choose the setting (defaults: onnxruntime, physical cores, fp32, 128
-    tokens).
+    Without it ``setting`` is timed (default: onnxruntime, physical cores, fp32, 128 tokens).
     """
     ws = Workspace.of(workspace)
     if device_key is not None:
-        setting = setting_for_key(device_key, backend=backend, threads=threads, precision=precision,
-                                  seq_len=seq_len)
+        setting = setting_for_key(device_key, given=setting)
     else:
-        setting = DeviceSetting(backend=backend or "onnxruntime", threads=threads or 0,
-                                precision=precision or "fp32", seq_len=seq_len or 128).resolve()
+        setting = (setting or DeviceSetting()).resolve()
     report = _profile(ws, ProfileConfig(setting, archs=tuple(archs)), role=source)
     if device_key is not None and report.device_key != device_key:  # setting_for_key rules it out
         raise DeviceKeyMismatchError(f"timed under {report.device_key}, not {device_key}")

@@ -11,6 +11,7 @@ An entry point (docs/architecture.md, "Layer order"): it may import atb.compose.
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 from atb import cli
 from atb.profiler.repeatability import report_warning
@@ -41,14 +42,19 @@ def add_setting_options(p, threads_default: str) -> None:
     p.add_argument("--seed", type=cli.seed_int, default=0)
 
 
-def config_from_args(args, **fields):
-    """The ``ProfileConfig`` of :func:`add_setting_options`' flags, with ``fields`` (the one
+def config_from_args(args, samples: int | str | None = None, archs: list | None = None,
+                     strategy: str = "uniform", max_samples: int | None = None):
+    """The ``ProfileConfig`` of :func:`add_setting_options`' flags and what to time (the one
     place ``atb-profile`` and ``atb-fleet profile`` turn their flags into a config)."""
+    from atb.devices import DeviceSetting
     from atb.profiler.api import ProfileConfig
 
-    return ProfileConfig.of(backend=args.backend, threads=args.threads, precision=args.precision,
-                            seq_len=args.seq_len, space=args.space, super_config=args.super_config,
-                            seed=args.seed, **fields)
+    setting = DeviceSetting(device=getattr(args, "device", "cpu"), backend=args.backend,
+                            threads=args.threads or 0, precision=args.precision,
+                            seq_len=args.seq_len)
+    config = ProfileConfig(setting, samples=samples, archs=archs, space=args.space,
+                           super_config=args.super_config, seed=args.seed, strategy=strategy)
+    return replace(config, max_samples=max_samples) if max_samples else config
 
 
 def build_parser():
@@ -95,10 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         from atb.compose import profile  # hands the predictor's ranking to --strategy uncertainty
 
         archs = [Arch.parse(a) for a in args.arch] if args.arch else None
-        extra = {"max_samples": args.max_samples} if args.max_samples else {}
-        config = config_from_args(args, samples=args.samples, archs=archs, strategy=args.strategy,
-                                  device=args.device, **extra)
-        report = profile(args.workspace, config)
+        config = config_from_args(args, args.samples, archs, args.strategy, args.max_samples)
+        report = profile(config, args.workspace)
         if args.json:
             cli.print_json(report.to_dict())
         else:

@@ -1,8 +1,8 @@
 """atb.search: Algorithm-2 evolution under a latency window, the fast rule, Pareto tools.
 
 See docs/architecture.md, "Search". ``run_search`` is the search engine (it is handed its
-speedup model, fitness, measurement and extraction, typed in ``atb.search.ports``;
-``atb.compose.run_search`` builds the workspace's), ``SearchConfig`` its settings and a run's
+speedup model, fitness, measurement and extraction as ``SearchPorts``, typed in
+``atb.search.ports``; ``atb.compose.search_ports`` builds the workspace's), ``SearchConfig`` its settings and a run's
 ``config.json``; each ``--algorithm`` is a ``SearchAlgorithm`` made by name from the registry
 (``ALGORITHMS``, ``make_algorithm``); the pure pieces are exported for notebooks and tests. This
 package imports no other atb package but the leaves.
@@ -17,7 +17,7 @@ from atb.search.evolution import Evolution, EvolutionConfig, Generation, RandomS
 from atb.search.fast import FastRule, fast_rule_candidates
 from atb.search.pareto import NSGA2, hypervolume, nsga2_search, pareto_front
 from atb.search.plots import plot_pareto
-from atb.search.ports import ExtractModel, FitnessModel, Measure, SpeedupModel
+from atb.search.ports import ExtractModel, FitnessModel, Measure, SearchPorts, SpeedupModel, TaskScore
 from atb.search.registry import ALGORITHMS, make_algorithm
 from atb.search.run import RunDir
 from atb.search.verify import verify_top_k
@@ -29,6 +29,6 @@ __all__ = [
     "EvolutionConfig", "Generation", "evolve", "roulette_select", "fast_rule_candidates",
     "hypervolume", "nsga2_search", "pareto_front", "plot_pareto", "RunDir", "verify_top_k",
     "Window", "check_feasible", "sample_in_window",
-    "SpeedupModel", "FitnessModel", "Measure", "ExtractModel",
+    "SpeedupModel", "FitnessModel", "Measure", "ExtractModel", "TaskScore", "SearchPorts",
     "SearchAlgorithm", "SearchProblem", "make_algorithm", "Evolution", "RandomSearch", "FastRule", "NSGA2",
 ]

@@ -6,18 +6,16 @@ with the BERT-rule baseline under the same window, computes the Pareto front of 
 evaluated, writes the run directory's reports and returns a :class:`SearchResult`.
 
 The engine imports no other atb package: it is handed a speedup model, a fitness, a
-``measure`` function and an ``extract_model`` function (:mod:`atb.search.ports`; tests and
-notebooks hand in their own). ``atb.compose.run_search`` builds the real ones from a workspace
-and calls :func:`search` with the run it resolved (:func:`~atb.search.run.open_run`).
+``measure`` function and an ``extract_model`` function (:class:`~atb.search.ports.SearchPorts`;
+tests and notebooks hand in their own, ``atb.compose.search_ports`` builds the workspace's).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -29,7 +27,7 @@ from atb.search.config import SearchConfig
 from atb.search.fitness_cache import SEARCH_SOURCES, Evaluator, Record
 from atb.search.evolution import EvolutionConfig, evolve
 from atb.search.pareto import hypervolume, pareto_front
-from atb.search.ports import ExtractModel, FitnessModel, Measure, SpeedupModel, TaskScore
+from atb.search.ports import ExtractModel, SearchPorts
 from atb.search.registry import ALGORITHMS, make_algorithm
 from atb.search.rerank import Reranking, depth_spread, rerank
 from atb.search.run import RunDir, open_run
@@ -39,8 +37,8 @@ from atb.workspace import Workspace
 
 log = logging.getLogger("atb.search")
 
-__all__ = ["ALGORITHMS", "Candidate", "TargetResult", "SearchResult", "run_search", "search",
-           "ExtractModel"]
+__all__ = ["ALGORITHMS", "Candidate", "TargetResult", "SearchResult", "run_search", "ExtractModel",
+           "SearchPorts"]
 
 
 @dataclass
@@ -169,171 +167,156 @@ def _resolve_space(cfg: SearchConfig, fitness) -> SearchSpace:
     return fspace
 
 
-def _check_collaborators(cfg: SearchConfig, latency, fitness, measure, extract_model,
-                         task_score) -> None:
-    builder = "atb.compose.run_search builds the workspace's"
-    if cfg.task is not None and task_score is None:
+def _check_ports(cfg: SearchConfig, ports: SearchPorts) -> None:
+    builder = "atb.compose.search_ports builds the workspace's"
+    if cfg.task is not None and ports.task_score is None:
         raise UsageError("re-ranking on a task needs a task_score function", hint=builder)
-    if latency is None or fitness is None:
+    if ports.latency is None or ports.fitness is None:
         raise UsageError("run_search needs a latency predictor and a fitness evaluator", hint=builder)
-    if cfg.verify and measure is None:
+    if cfg.verify and ports.measure is None:
         raise UsageError("re-measuring the top-k needs a measure function",
-                         hint=f"pass measure=..., or verify=False; {builder}")
-    if cfg.extract and extract_model is None:
+                         hint=f"pass SearchPorts(measure=...), or verify=False; {builder}")
+    if cfg.extract and ports.extract_model is None:
         raise UsageError("extracting the best arch needs an extract_model function", hint=builder)
-    if cfg.device_key is not None and latency.device_key != cfg.device_key:
+    if cfg.device_key is not None and ports.latency.device_key != cfg.device_key:
         raise DeviceKeyMismatchError(
-            f"the latency predictor is for device key {latency.device_key}, the run for {cfg.device_key}",
+            f"the latency predictor is for device key {ports.latency.device_key}, the run for "
+            f"{cfg.device_key}",
             hint="use the predictor of the run's key (--device-key), or start a new run",
         )
 
 
-def run_search(
-    target_speedup: float | Sequence[float] | None = None,
-    *,
-    config: SearchConfig | None = None,
-    workspace: str | Path | Workspace | None = None,
-    resume: str | Path | None = None,
-    run_name: str | None = None,
-    latency: SpeedupModel | None = None,
-    fitness: FitnessModel | None = None,
-    measure: Measure | None = None,
-    extract_model: ExtractModel | None = None,
-    task_score: TaskScore | None = None,
-    **options,
-) -> SearchResult:
-    """Search the best arch whose measured speedup over BERT-base is ``target_speedup``.
+def run_search(config: SearchConfig, workspace: str | Path | Workspace | None = None,
+               ports: SearchPorts | None = None, *, run_name: str | None = None,
+               resume: str | Path | None = None) -> SearchResult:
+    """Search the best arch whose measured speedup over BERT-base is ``config.targets[0]``.
 
-    The run's settings are ``config`` (a :class:`SearchConfig`; default: its defaults) with
-    ``target_speedup`` and ``options`` (its field names: ``algorithm``, ``generations``,
-    ``top_k``, ``verify``, ...) applied. ``target_speedup`` is one number, or several for
+    ``config`` (a :class:`SearchConfig`) holds the settings: one target, or several for
     ``algorithm="pareto"`` (the first is the primary target). Candidates must have a
     predicted speedup in ``[T (1+low_margin), T (1+high_margin)]`` (see
     :mod:`atb.search.window`); with ``verify`` the top-k are timed by ``measure`` and archs
-    outside ``[0.95, 1.10] x T`` are replaced. ``resume`` continues the run in that directory
-    with its saved ``config.json``; only ``verify``, ``top_k``, ``max_verify_rounds`` and
-    ``extract`` may differ from it.
+    outside ``[0.95, 1.10] x T`` are replaced. A new run's directory is ``run_name`` (default:
+    time, algorithm and targets) under ``workspace``'s runs. ``resume`` continues the run in
+    that directory with its saved ``config.json``: only ``verify``, ``top_k``,
+    ``max_verify_rounds`` and ``extract`` of ``config`` may differ from it (a field left None
+    is not compared), and ``workspace`` defaults to the run's.
 
     With ``task`` (a two-stage search) the measured top ``rerank`` candidates, spread over
     depths, and the BERT-rule arch are scored by ``task_score``; the first stage's favourite
     stays the best unless a candidate is significantly better on validation
     (:mod:`atb.search.rerank`).
 
-    ``latency`` (a :class:`~atb.search.ports.SpeedupModel`), ``fitness`` (a
-    :class:`~atb.search.ports.FitnessModel`), ``measure``, ``extract_model`` and
-    ``task_score`` (a :class:`~atb.search.ports.TaskScore`) are required as the settings
-    need them. Raises ``InfeasibleTargetError`` when the space cannot reach
-    the target, ``UsageError`` for bad settings, ``DeviceKeyMismatchError`` when the predictor
-    is not the run's.
-    """
-    run, cfg, ws = open_run(target_speedup, config, workspace=workspace, resume=resume, run_name=run_name,
-                            **options)
-    return search(cfg, ws, run, run_name=run_name, latency=latency, fitness=fitness, measure=measure,
-                  extract_model=extract_model, task_score=task_score)
-
-
-def search(
-    config: SearchConfig,
-    workspace: Workspace,
-    run: RunDir | None = None,
-    *,
-    run_name: str | None = None,
-    latency: SpeedupModel | None = None,
-    fitness: FitnessModel | None = None,
-    measure: Measure | None = None,
-    extract_model: ExtractModel | None = None,
-    task_score: TaskScore | None = None,
-) -> SearchResult:
-    """:func:`run_search` from what :func:`~atb.search.run.open_run` resolved: ``config``
-    checked, ``run`` the resumed run (None: a new one, named ``run_name``, in ``workspace``).
-
-    ``atb.compose.run_search`` calls this once it has built the collaborators the settings
-    need, so the run directory, the settings and the workspace are resolved only once.
+    ``ports`` (:class:`~atb.search.ports.SearchPorts`) hand in the latency model, fitness,
+    ``measure``, ``extract_model`` and ``task_score`` as the settings need them;
+    ``atb.compose.search_ports`` builds the workspace's. Raises ``InfeasibleTargetError`` when
+    the space cannot reach the target, ``UsageError`` for bad settings,
+    ``DeviceKeyMismatchError`` when the predictor is not the run's.
     """
     t0 = time.perf_counter()
-    _check_collaborators(config, latency, fitness, measure, extract_model, task_score)
-    space = _resolve_space(config, fitness)
-    cfg = config.replace(space=space.strategy, super_arch=str(space.super_arch), device_key=latency.device_key)
-    windows = cfg.windows()
+    run, cfg, ws = open_run(config, workspace, run_name=run_name, resume=resume)
+    ports = ports or SearchPorts()
+    _check_ports(cfg, ports)
+    space = _resolve_space(cfg, ports.fitness)
+    cfg = replace(cfg, space=space.strategy, super_arch=str(space.super_arch),
+                  device_key=ports.latency.device_key)
+    windows = cfg.windows()  # built once: the search, the targets and the reports share them
     rng = np.random.default_rng(cfg.seed)
-    reachable = check_feasible(list(windows.values()), space, latency, rng)
+    reachable = check_feasible(list(windows.values()), space, ports.latency, rng)
     log.info("%s; searching %s", space.describe(), "; ".join(w.describe() for w in windows.values()))
-
     if run is None:
         label = f"{cfg.algorithm}-{'-'.join(f'{t:g}' for t in cfg.targets)}x"
-        run = RunDir.create(workspace.runs_dir, run_name, label)
+        run = RunDir.create(ws.runs_dir, run_name, label)
     run.write_config(cfg)  # a resumed run records the overrides it ran with
-    evaluator = Evaluator(fitness, latency, on_record=run.append_record)
+    evaluator = Evaluator(ports.fitness, ports.latency, on_record=run.append_record)
     evaluator.preload(run.read_records())
     log.info("run directory %s", run.path)
-
-    algorithm = make_algorithm(cfg.algorithm, cfg)
-    history = algorithm.run(SearchProblem(space, latency, evaluator, list(windows.values()), rng, run))
-
-    replacement = EvolutionConfig(2, cfg.population, cfg.mutation_prob, cfg.explore_prob)
-    pool_size = max(cfg.top_k, cfg.rerank) if cfg.task else cfg.top_k
-    results = {}
-    for t, w in windows.items():
-        top, dropped, baseline = _finish_target(
-            w, space, latency, evaluator, pool_size, measure if cfg.verify else None, run,
-            cfg.max_verify_rounds, replacement, rng, spread=cfg.task is not None)
-        reranking = None
-        if cfg.task is not None and top:
-            reranking = rerank(t, top[:cfg.rerank], baseline, task_score, run.path)
-            order = {s.arch: i for i, s in enumerate(reranking.ranked)}
-            top = sorted(top[:cfg.rerank], key=lambda r: order[r.arch])
-        results[t] = TargetResult(w, [Candidate.from_record(r) for r in top[:cfg.top_k]],
-                                  [Candidate.from_record(r) for r in dropped],
-                                  Candidate.from_record(baseline) if baseline else None, reranking)
-
-    searched = [r for r in evaluator.records.values()
-                if r.source in SEARCH_SOURCES and np.isfinite(r.fitness)]
-    front, hv, ref = [], 0.0, None
-    if searched:
-        pts = np.array([[r.predicted_speedup, r.fitness] for r in searched])
-        ref = (float(pts[:, 0].min()), float(pts[:, 1].min()))
-        front = [Candidate.from_record(searched[i]) for i in pareto_front(pts)]
-        hv = hypervolume(pts, ref)
-
-    result = SearchResult(
-        target_speedup=cfg.targets[0], algorithm=cfg.algorithm, space=space.describe(),
-        device_key=latency.device_key, targets=results, evaluated=len(evaluator),
-        run_dir=run.path, runtime_s=0.0, reachable=reachable, verified=cfg.verify,
-        front=front, hypervolume=hv, hv_reference=ref, history=history, config=cfg,
-    )
+    state = _Search(cfg, space, ports, evaluator, run, rng)
+    history = make_algorithm(cfg.algorithm, cfg).run(
+        SearchProblem(space, ports.latency, evaluator, list(windows.values()), rng, run))
+    result = state.result(windows, reachable, history)
     if cfg.extract and result.best is not None:
-        result.extracted = str(extract_model(result.best.arch, run.path / "best-model"))
+        result.extracted = str(ports.extract_model(result.best.arch, run.path / "best-model"))
     result.runtime_s = time.perf_counter() - t0
     run.write_reports(result.to_dict())
     return result
 
 
-def _finish_target(window, space, latency, evaluator, top_k, measure, run, max_rounds,
-                   replacement_cfg, rng, spread: bool = False) -> tuple[list, list, Record | None]:
-    """Top-k records of one target (measured when ``measure`` is given; with ``spread`` taken
-    round-robin over depths), the dropped ones and its BERT-rule baseline record."""
+@dataclass
+class _Search:
+    """One search's state once its algorithm has run: what finishing each target and the
+    Pareto front read."""
 
-    def replenish(corrected: Window) -> list[Record]:
-        # A short evolution (2 generations) inside the window corrected by the measurements.
-        gens = evolve(space, latency, evaluator, corrected, rng, replacement_cfg, source="replacement")
-        keys = {"-".join(map(str, row)) for g in gens for row in g.archs}
-        return [evaluator.records[k] for k in keys]
+    cfg: SearchConfig
+    space: SearchSpace
+    ports: SearchPorts
+    evaluator: Evaluator
+    run: RunDir
+    rng: np.random.Generator
 
-    baseline = bert_rule_baseline(space, latency, evaluator, window)
-    dropped: list[Record] = []
-    if measure is None:
-        ranked = evaluator.ranked(SEARCH_SOURCES)
-        top = [r for r in ranked if window.contains([r.predicted_speedup])[0]]
-        top = (depth_spread(top) if spread else top)[:top_k]
-    else:
+    def result(self, windows: dict[float, Window], reachable, history: list[dict]) -> SearchResult:
+        """Every target finished, the front of the searched archs, as one result."""
+        cfg = self.cfg
+        targets = {t: self.target_result(t, w) for t, w in windows.items()}
+        front, hv, ref = self.front()
+        return SearchResult(
+            target_speedup=cfg.targets[0], algorithm=cfg.algorithm, space=self.space.describe(),
+            device_key=self.ports.latency.device_key, targets=targets,
+            evaluated=len(self.evaluator), run_dir=self.run.path, runtime_s=0.0,
+            reachable=reachable, verified=cfg.verify, front=front, hypervolume=hv,
+            hv_reference=ref, history=history, config=cfg,
+        )
+
+    def target_result(self, target: float, window: Window) -> TargetResult:
+        """One target's top-k (re-ranked on the task when there is one), dropped archs and
+        BERT-rule baseline."""
+        cfg = self.cfg
+        pool_size = max(cfg.top_k, cfg.rerank) if cfg.task else cfg.top_k
+        top, dropped, baseline = self.finish(window, pool_size)
+        reranking = None
+        if cfg.task is not None and top:
+            reranking = rerank(target, top[:cfg.rerank], baseline, self.ports.task_score,
+                               self.run.path)
+            order = {s.arch: i for i, s in enumerate(reranking.ranked)}
+            top = sorted(top[:cfg.rerank], key=lambda r: order[r.arch])
+        return TargetResult(window, [Candidate.from_record(r) for r in top[:cfg.top_k]],
+                            [Candidate.from_record(r) for r in dropped],
+                            Candidate.from_record(baseline) if baseline else None, reranking)
+
+    def front(self) -> tuple[list[Candidate], float, tuple[float, float] | None]:
+        """The Pareto front of the searched archs, its hypervolume and reference point."""
+        searched = [r for r in self.evaluator.records.values()
+                    if r.source in SEARCH_SOURCES and np.isfinite(r.fitness)]
+        if not searched:
+            return [], 0.0, None
+        pts = np.array([[r.predicted_speedup, r.fitness] for r in searched])
+        ref = (float(pts[:, 0].min()), float(pts[:, 1].min()))
+        return [Candidate.from_record(searched[i]) for i in pareto_front(pts)], hypervolume(pts, ref), ref
+
+    def finish(self, window: Window, top_k: int) -> tuple[list, list, Record | None]:
+        """Top-k records of one target (measured with ``verify``; with a task taken
+        round-robin over depths), the dropped ones and its BERT-rule baseline record."""
+        spread = self.cfg.task is not None
+        latency, evaluator = self.ports.latency, self.evaluator
+        baseline = bert_rule_baseline(self.space, latency, evaluator, window)
+        if not self.cfg.verify:
+            top = [r for r in evaluator.ranked(SEARCH_SOURCES) if window.contains([r.predicted_speedup])[0]]
+            return (depth_spread(top) if spread else top)[:top_k], [], baseline
         # A wider pool: after recalibration, archs just outside the window may be the right ones.
         wide = Window(window.target, window.lo * 0.9, window.hi * 1.1)
         pool = [r for r in evaluator.ranked(SEARCH_SOURCES) if wide.contains([r.predicted_speedup])[0]]
         pool = depth_spread(pool) if spread else pool
-        top, dropped = verify_top_k(pool, window, top_k, measure, extra=[baseline] if baseline else [],
-                                    max_rounds=max_rounds, replenish=replenish)
+        top, dropped = verify_top_k(pool, window, top_k, self.ports.measure,
+                                    extra=[baseline] if baseline else [],
+                                    max_rounds=self.cfg.max_verify_rounds, replenish=self.replenish)
         for rec in top + dropped + ([baseline] if baseline else []):
-            run.append_record(rec)  # the later line carries the measured speedup
-        top = depth_spread(top) if spread else top  # verification returns them by fitness
-    return top, dropped, baseline
+            self.run.append_record(rec)  # the later line carries the measured speedup
+        return (depth_spread(top) if spread else top), dropped, baseline  # verified: by fitness
 
+    def replenish(self, corrected: Window) -> list[Record]:
+        """A short evolution (2 generations) inside the window corrected by the measurements."""
+        cfg = self.cfg
+        replacement = EvolutionConfig(2, cfg.population, cfg.mutation_prob, cfg.explore_prob)
+        gens = evolve(self.space, self.ports.latency, self.evaluator, corrected, self.rng,
+                      replacement, source="replacement")
+        keys = {"-".join(map(str, row)) for g in gens for row in g.archs}
+        return [self.evaluator.records[k] for k in keys]

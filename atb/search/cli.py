@@ -1,9 +1,10 @@
 """``atb-search``: the best architecture that is really ``--target-speedup`` times faster than
 BERT-base on the target device; and ``atb-plot pareto`` (:func:`add_plot_subcommand`).
 
-A thin layer over :func:`atb.compose.run_search`: parse, check, call, print (a table, or one
-JSON object with ``--json``). Heavy modules are imported only when a search runs. Options
-left out are not passed on, so a resumed run keeps its saved settings.
+A thin layer over :func:`atb.search.run_search` with the workspace's collaborators
+(:func:`atb.compose.search_ports`): parse, check, build the typed settings, call, print (a
+table, or one JSON object with ``--json``). Heavy modules are imported only when a search
+runs. Options left out are not set, so a resumed run keeps its saved settings.
 """
 
 from __future__ import annotations
@@ -124,12 +125,24 @@ def _check(args: argparse.Namespace) -> None:
 
 def search_options(args: argparse.Namespace) -> dict:
     """The SearchConfig fields given on the command line (left-out ones stay unset)."""
-    return {"algorithm": args.algorithm, "space": args.space, "generations": args.generations,
+    return {"targets": args.target_speedup,
+            "algorithm": args.algorithm, "space": args.space, "generations": args.generations,
             "population": args.population, "seed": args.seed, "top_k": args.top_k,
             "verify": args.verify, "device_key": args.device_key, "extract": args.extract,
             "fitness_spec": args.fitness, "task": args.task, "rerank": args.rerank,
             "rerank_by": args.rerank_by,
             "screen_steps": args.screen_steps, "screen_lr": args.screen_lr}
+
+
+def search_config(args: argparse.Namespace):
+    """``(the run's SearchConfig, its workspace)``: the flags given, or a resumed run's saved
+    settings with the flags that may change (a flag left out keeps the saved value)."""
+    from atb.search.config import resolve_config
+    from atb.search.run import RunDir, run_workspace
+
+    run = RunDir.open(args.resume) if args.resume is not None else None
+    config = resolve_config(search_options(args), run.load_config() if run else None)
+    return config, run_workspace(args.workspace, run)
 
 
 def _print_human(result) -> None:
@@ -186,11 +199,12 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         _check(args)
-        from atb.compose import run_search
+        from atb.compose import search_ports
+        from atb.search.api import run_search
 
-        result = run_search(args.target_speedup, workspace=args.workspace, resume=args.resume,
-                            run_name=args.name, backend=args.backend, threads=args.threads,
-                            **search_options(args))
+        config, workspace = search_config(args)
+        ports = search_ports(config, workspace, backend=args.backend, threads=args.threads)
+        result = run_search(config, workspace, ports, run_name=args.name, resume=args.resume)
         if args.json:
             cli.print_json(result.to_dict())
         else:

@@ -10,10 +10,9 @@ proper -- may change on resume; another field given with a different value is a
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
-from dataclasses import replace as _replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping
 
 from atb.errors import UsageError
 from atb.search.fitness import parse_fitness
@@ -52,7 +51,9 @@ class SearchConfig:
     mutation_prob: float = 0.5  # pm
     explore_prob: float = 0.5  # pe
     max_verify_rounds: int = 3  # measurement calls per target at most
-    fitness_spec: str = "loss"  # loss, params, retention or probe:TASK (config.json before version 1: "fitness")
+    # loss, params, retention or probe:TASK (config.json before version 1: "fitness"); None:
+    # loss, or TASK_FITNESS with a task (the cheap fitness that screens for a re-ranking)
+    fitness_spec: str | None = None
     task: str | None = None  # re-rank the measured top candidates on this task (two-stage search)
     rerank: int = 6  # candidates re-ranked on the task (the BERT-rule arch comes on top)
     rerank_by: str = "probe"  # probe (a linear probe) or finetune (a short fine-tuning run)
@@ -69,18 +70,17 @@ class SearchConfig:
             object.__setattr__(self, "targets", tuple(float(t) for t in targets or ()))
         except (TypeError, ValueError):
             raise UsageError(f"target speedups must be numbers (got {self.targets!r})") from None
+        if self.fitness_spec is None:
+            object.__setattr__(self, "fitness_spec", "loss" if self.task is None else TASK_FITNESS)
 
     # -- building -----------------------------------------------------------------------
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
 
-    def replace(self, **changes) -> "SearchConfig":
-        unknown = sorted(set(changes) - set(self.field_names()))
-        if unknown:
-            raise UsageError(f"unknown search option(s): {', '.join(unknown)}",
-                             hint="options are the fields of atb.search.SearchConfig")
-        return _replace(self, **changes)
+    def given(self) -> dict:
+        """The fields that hold a value (None: not given), as :meth:`resumed_with` takes them."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
     def validate(self) -> "SearchConfig":
         """Raise ``UsageError`` for settings no search can run with; returns self."""
@@ -151,8 +151,9 @@ class SearchConfig:
         return cls.from_dict(d, where=str(path))
 
     # -- resuming -----------------------------------------------------------------------------
-    def resumed_with(self, **given) -> "SearchConfig":
-        """This (saved) configuration with ``given`` applied where a resumed run allows it.
+    def resumed_with(self, given: Mapping[str, object]) -> "SearchConfig":
+        """This (saved) configuration with ``given`` (field name -> value) applied where a
+        resumed run allows it.
 
         A value equal to the saved one, or None (not given), is fine for every field; a
         different value is allowed for :data:`RESUME_OVERRIDES` only.
@@ -174,24 +175,18 @@ class SearchConfig:
                          "start a new run for other settings",
                 )
             changes[name] = value
-        return _replace(self, **changes).validate()
+        return replace(self, **changes).validate()
 
 
-def resolve_config(target_speedup: float | Sequence[float] | None = None,
-                   config: SearchConfig | None = None, saved: SearchConfig | None = None,
-                   **options) -> SearchConfig:
-    """The configuration a run uses: ``saved`` (a resumed run's) with what may change, or
-    ``config`` (default: the defaults) with ``target_speedup`` and ``options`` applied.
-
-    ``options`` are :class:`SearchConfig` fields; None means "not given".
-    """
-    given = {k: v for k, v in options.items() if v is not None}
-    if target_speedup is not None:
-        given["targets"] = target_speedup
-    if saved is None and given.get("task") is not None and "fitness_spec" not in given:
-        given["fitness_spec"] = TASK_FITNESS  # the cheap fitness that screens for a re-ranking
+def resolve_config(given: Mapping[str, object], saved: SearchConfig | None = None) -> SearchConfig:
+    """The configuration a run uses, from the settings ``given`` by name (a command line's
+    flags; None means "not given"): ``saved`` (a resumed run's) with what may change, or the
+    defaults with ``given`` applied."""
+    given = {k: v for k, v in given.items() if v is not None}
     if saved is not None:
-        if config is not None:  # a full configuration: its explicit values must agree too
-            given = {**{k: v for k, v in asdict(config).items() if v is not None}, **given}
-        return saved.resumed_with(**given)
-    return (config or SearchConfig()).replace(**given).validate()
+        return saved.resumed_with(given)
+    unknown = sorted(set(given) - set(SearchConfig.field_names()))
+    if unknown:
+        raise UsageError(f"unknown search option(s): {', '.join(unknown)}",
+                         hint="options are the fields of atb.search.SearchConfig")
+    return SearchConfig(**given).validate()

@@ -1,14 +1,15 @@
 """What the search is handed: the speedup model, the fitness, ``measure``, ``extract_model``
-and, with a task, the re-ranking ``TaskScore``.
+and, with a task, the re-ranking ``TaskScore``; :class:`SearchPorts` carries them together.
 
 The search imports no other atb package (docs/architecture.md, "Layer order"): these are
-built by ``atb.compose`` (from the predictor, the supernet, the profiler) or by tests and
-notebooks, and checked only by shape. Defined here, once, so every search module names the
-same thing the same way.
+built by ``atb.compose.search_ports`` (from the predictor, the supernet, the profiler) or by
+tests and notebooks, and checked only by shape. Defined here, once, so every search module
+names the same thing the same way.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -63,3 +64,15 @@ class TaskScore(Protocol):
     def __call__(self, arch: Arch, /) -> dict:
         """``validation_accuracy``, ``validation_loss``, ``correct`` (a bool array over the
         validation examples, for paired comparisons) and ``seconds``."""
+
+
+@dataclass(frozen=True)
+class SearchPorts:
+    """The collaborators of one search, each None until given; which ones a run needs
+    follows from its settings (``atb.search.run_search`` names a missing one)."""
+
+    latency: SpeedupModel | None = None  # always
+    fitness: FitnessModel | None = None  # always
+    measure: Measure | None = None  # with verify
+    extract_model: ExtractModel | None = None  # with extract
+    task_score: TaskScore | None = None  # with a task

@@ -25,13 +25,12 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from atb.errors import MissingInputError, UsageError
 from atb.jsonl import append, read_log, write_atomic
-from atb.search.config import SearchConfig, resolve_config
+from atb.search.config import SearchConfig
 from atb.search.fitness_cache import Record
 from atb.search.evolution import Generation
 from atb.workspace import Workspace
@@ -147,25 +146,30 @@ class RunDir:
             raise UsageError(f"cannot read the search report {path}: {exc}") from exc
 
 
-def open_run(target_speedup: float | Sequence[float] | None = None, config: SearchConfig | None = None,
-             *, workspace: str | Path | Workspace | None = None, resume: str | os.PathLike | None = None,
-             run_name: str | None = None, **options) -> tuple[RunDir | None, SearchConfig, Workspace]:
+def open_run(config: SearchConfig, workspace: str | Path | Workspace | None = None, *,
+             run_name: str | None = None, resume: str | os.PathLike | None = None,
+             ) -> tuple[RunDir | None, SearchConfig, Workspace]:
     """What a search starts from, resolved once: ``(the resumed run or None, its settings, its
     workspace)``.
 
-    The settings are the resumed run's ``config.json`` with what may change, or ``config``
-    with ``target_speedup`` and ``options`` applied (:func:`~atb.search.config.resolve_config`).
-    The workspace is the given one, or the one a resumed run lives in
-    (``<workspace>/runs/<name>``). A new run's directory is made later, once its target is
-    known to be reachable.
+    The settings are ``config``, checked; or, resuming, the run's ``config.json`` with what
+    ``config`` may change (:meth:`~atb.search.config.SearchConfig.resumed_with`: its other
+    values must agree). The workspace is the given one, or the one a resumed run lives in
+    (:func:`run_workspace`). A new run's directory is made later, once its target is known
+    to be reachable.
     """
     run = RunDir.open(resume) if resume is not None else None
     if run is not None and run_name is not None:
         raise UsageError("a resumed run keeps its directory", hint="leave out the run name")
-    cfg = resolve_config(target_speedup, config, run.load_config() if run else None, **options)
+    cfg = run.load_config().resumed_with(config.given()) if run else config.validate()
+    return run, cfg, run_workspace(workspace, run)  # after the settings are checked: it may create a directory
+
+
+def run_workspace(workspace: str | Path | Workspace | None, run: RunDir | None) -> Workspace:
+    """``workspace``, or when it is None the one ``run`` lives in (``<workspace>/runs/<name>``)."""
     if workspace is None and run is not None:
         workspace = run.path.resolve().parent.parent
-    return run, cfg, Workspace.of(workspace)  # after the settings are checked: it may create a directory
+    return Workspace.of(workspace)
 
 
 def _fmt(x, spec: str = ".2f") -> str:

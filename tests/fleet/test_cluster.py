@@ -16,7 +16,9 @@ from atb.fleet import NAMESPACE, actor_name, fleet_status, node_fingerprint, pro
 from atb.fleet.cli import main as fleet_main
 from atb.fleet.node import TAG_ENV
 from atb.profiler.store import LatencyStore
+from atb.fleet.cluster import FleetCluster
 from tests.conftest import cli_env
+from tests.profiler.configs import profile_config
 from tests.fleet.conftest import NODES
 
 SAMPLES = 12  # three groups per key: one committed, then the node is killed
@@ -54,7 +56,8 @@ def first_run(cluster, tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ATB_TIMING_RULE", "smoke")
-        report = profile_fleet(ws, address=cluster.address, on_group=on_group, **OPTIONS)
+        report = profile_fleet(profile_config(**OPTIONS), ws, FleetCluster(cluster.address),
+                               on_group=on_group)
     return ws, report, killed, seen, sampled_rows(ws)
 
 

@@ -10,9 +10,10 @@ from contextlib import contextmanager
 import pytest
 
 from atb.fleet import driver
-from atb.fleet.cluster import TargetNode
+from atb.fleet.cluster import FleetCluster, TargetNode
 from atb.profiler.store import LatencyStore
 from atb.profiler.timing import PROTOCOL_VERSION, Measurement
+from tests.profiler.configs import profile_config
 
 REF, BERT = "2-384-1536-6-384", "12-768-3072-12-768"
 KEYS = {"n1": "cpu-onnxruntime-t1-fp32-s128-b1-0000000a", "n2": "cpu-onnxruntime-t1-fp32-s128-b1-0000000a",
@@ -148,7 +149,7 @@ def sampled(ws) -> list[tuple[str, str, int]]:
 
 
 def test_nodes_of_one_key_share_its_archs(fake_cluster, tmp_path):
-    report = driver.profile_fleet(tmp_path, samples=12, super_config="small")
+    report = driver.profile_fleet(profile_config(samples=12, super_config="small"), tmp_path)
     rows = sampled(tmp_path)
     assert Counter(k for k, _, _ in rows) == {KEYS["n1"]: 12, KEYS["n3"]: 12}
     assert max(Counter((k, a) for k, a, _ in rows).values()) == 1
@@ -163,7 +164,8 @@ def test_a_dead_nodes_queued_groups_go_to_its_keys_other_node(fake_cluster, tmp_
         if event.node.name == "n1":
             fake_cluster.kill(fake_cluster.actors["n1"])
 
-    report = driver.profile_fleet(tmp_path, samples=20, super_config="small", on_group=on_group)
+    report = driver.profile_fleet(profile_config(samples=20, super_config="small"), tmp_path,
+                                  on_group=on_group)
     by_name = {n.name: n for n in report.nodes}
     assert by_name["n1"].state == "lost" and by_name["n1"].timed == 4
     assert by_name["n2"].state == "done" and by_name["n2"].timed == 16  # its own and n1's queued group
@@ -177,10 +179,11 @@ def test_a_resumed_run_times_only_what_is_missing(fake_cluster, tmp_path):
         if event.node.name == "n3":
             fake_cluster.kill(fake_cluster.actors["n3"])
 
-    first = driver.profile_fleet(tmp_path, samples=12, super_config="small", on_group=on_group)
+    first = driver.profile_fleet(profile_config(samples=12, super_config="small"), tmp_path,
+                                 on_group=on_group)
     assert first.untimed == {KEYS["n3"]: 8}
     before = sampled(tmp_path)
-    second = driver.profile_fleet(tmp_path, samples=12, super_config="small")
+    second = driver.profile_fleet(profile_config(samples=12, super_config="small"), tmp_path)
     after = sampled(tmp_path)
     assert after[:len(before)] == before and second.untimed == {}
     assert {n.name: n.state for n in second.nodes} == {"n1": "nothing to do", "n2": "nothing to do", "n3": "done"}
@@ -193,11 +196,11 @@ def test_the_driver_ships_the_config_s_setting_and_each_node_rebuilds_it(fake_cl
     from atb.profiler.api import ProfileConfig
 
     setting = DeviceSetting(backend="openvino", threads=2, seq_len=64)
-    driver.profile_fleet(tmp_path, ProfileConfig(setting, samples=4, super_config="small"))
+    driver.profile_fleet(ProfileConfig(setting, samples=4, super_config="small"), tmp_path)
     shipped = fake_cluster.created["n1"][0]
     assert shipped == setting.to_dict() and NodeProfiler(shipped, None, None, "test").setting == setting
-    driver.profile_fleet(tmp_path / "kw", samples=4, super_config="small", backend="openvino", threads=2,
-                         seq_len=64)  # the keywords build the same config
+    driver.profile_fleet(profile_config(samples=4, super_config="small", backend="openvino", threads=2,
+                                        seq_len=64), tmp_path / "kw")  # the same setting again
     assert fake_cluster.created["n1"][0] == shipped
 
 
@@ -205,11 +208,11 @@ def test_a_setting_or_config_no_node_could_time_fails_before_the_cluster(fake_cl
     from atb.errors import BackendUnavailableError, UsageError
 
     with pytest.raises(BackendUnavailableError, match="int8"):
-        driver.profile_fleet(tmp_path, samples=4, backend="torch", precision="int8")
+        driver.profile_fleet(profile_config(samples=4, backend="torch", precision="int8"), tmp_path)
     with pytest.raises(UsageError, match="sampled archs"):
-        driver.profile_fleet(tmp_path, archs=["2-128-256-2-128"])
+        driver.profile_fleet(profile_config(archs=["2-128-256-2-128"]), tmp_path)
     with pytest.raises(UsageError, match="uniformly"):
-        driver.profile_fleet(tmp_path, samples=4, strategy="uncertainty")
-    with pytest.raises(TypeError, match="sample"):
-        driver.profile_fleet(tmp_path, sample=4)
+        driver.profile_fleet(profile_config(samples=4, strategy="uncertainty"), tmp_path)
+    with pytest.raises(UsageError, match="resource name is empty"):
+        driver.profile_fleet(profile_config(samples=4), tmp_path, FleetCluster(resource=""))
     assert fake_cluster.actors == {}

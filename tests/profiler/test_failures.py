@@ -4,6 +4,7 @@ A fake backend stands in for onnxruntime, torch and OpenVINO (no graph is built 
 it raises the exception types those libraries raise, at the moment a test chooses.
 """
 
+import dataclasses
 import logging
 import time
 
@@ -18,6 +19,7 @@ from atb.profiler.session import GROUP_SIZE, REFERENCE_ARCH
 from atb.profiler.store import LatencyStore
 from atb.profiler.timing import Measurement, TimingFailure, TimingRule, measure_group
 from atb.workspace import Workspace
+from tests.profiler.configs import profile_config
 
 ANCHORS = {REFERENCE_ARCH, BERT_BASE}  # loaded by every run, not archs of its own
 
@@ -165,7 +167,7 @@ def test_ctrl_c_is_never_taken_for_a_failure():
 def test_an_arch_failing_on_its_third_run_is_stored_as_failed_and_the_group_goes_on(
         tmp_path, monkeypatch, backend_name, make_error):
     backend = _install(monkeypatch, FlakyBackend(backend_name, make_error, fails=third_run_of_second_arch))
-    report = profile(tmp_path, samples=6, threads=1, backend=backend_name)
+    report = profile(profile_config(samples=6, threads=1, backend=backend_name), tmp_path)
 
     failing = backend.loaded[1]
     assert backend.failed == [failing]
@@ -187,31 +189,30 @@ def test_an_arch_failing_on_its_third_run_is_stored_as_failed_and_the_group_goes
     assert all(r.speedup and r.speedup > 0 for r in timed.values())
 
 
-def test_a_config_and_the_same_keywords_time_the_same(tmp_path, monkeypatch):
+def test_the_same_config_times_the_same_archs(tmp_path, monkeypatch):
     from atb.devices import DeviceSetting
     from atb.profiler.api import ProfileConfig
 
     backend = _install(monkeypatch, FlakyBackend("onnxruntime"))
     config = ProfileConfig(DeviceSetting(threads=1), samples=4, seed=3)
-    assert ProfileConfig.of(samples=4, seed=3, threads=1) == config
-    report = profile(tmp_path / "a", config)
+    assert profile_config(samples=4, seed=3, threads=1) == config
+    report = profile(config, tmp_path / "a")
     first, backend.loaded[:] = set(backend.loaded), []
-    again = profile(tmp_path / "b", samples=4, seed=3, threads=1)
+    again = profile(config, tmp_path / "b")
     assert set(backend.loaded) == first and again.device_key == report.device_key
-    assert profile(tmp_path / "a", config, samples=5).new == 1  # a keyword replaces the config's value
-    with pytest.raises(TypeError, match="sample"):
-        profile(tmp_path, sample=4)
+    assert profile(dataclasses.replace(config, samples=5), tmp_path / "a").new == 1  # one more
+    assert ProfileConfig(archs=["2-128-256-2-128"]).archs == ("2-128-256-2-128",)  # kept hashable
 
 
 def test_a_failed_arch_is_not_retried_on_resume(tmp_path, monkeypatch):
     first = _install(monkeypatch, FlakyBackend("onnxruntime", fails=third_run_of_second_arch))
-    profile(tmp_path, samples=6, threads=1)
+    profile(profile_config(samples=6, threads=1), tmp_path)
     failing = first.loaded[1]
 
     again = _install(monkeypatch, FlakyBackend("onnxruntime"))
-    assert profile(tmp_path, samples=6, threads=1).new == 0  # the failed arch counts as sampled
+    assert profile(profile_config(samples=6, threads=1), tmp_path).new == 0  # the failed arch counts as sampled
     assert again.loaded == []
-    report = profile(tmp_path, samples=7, threads=1)
+    report = profile(profile_config(samples=7, threads=1), tmp_path)
     assert report.new == 1 and report.total == 7
     assert len(again.loaded) == 1 and failing not in again.loaded
     assert _rows(tmp_path)[failing].status == "failed"
@@ -222,7 +223,7 @@ def test_a_failed_arch_is_not_retried_on_resume(tmp_path, monkeypatch):
 def test_an_arch_failing_to_load_is_stored_as_failed(tmp_path, monkeypatch, backend_name, make_error):
     backend = _install(monkeypatch, FlakyBackend(backend_name, make_error,
                                                  fails_to_load=lambda arch, index: index == 0))
-    report = profile(tmp_path, samples=5, threads=1, backend=backend_name)
+    report = profile(profile_config(samples=5, threads=1, backend=backend_name), tmp_path)
     (failed,) = report.failed
     assert str(failed.arch) == backend.loaded[0]
     assert failed.error.startswith(f"load failed: {type(make_error()).__name__}: ")
@@ -236,14 +237,14 @@ def test_the_reference_failing_stops_the_run_and_keeps_the_groups_committed(tmp_
     backend = _install(monkeypatch, FlakyBackend("onnxruntime", lambda: RuntimeError("device lost"),
                                                  fails=reference_breaks_in_second_group))
     with pytest.raises(BackendFailedError, match=f"reference model {REFERENCE_ARCH}: RuntimeError: device lost"):
-        profile(tmp_path, samples=8, threads=1)
+        profile(profile_config(samples=8, threads=1), tmp_path)
     rows = _rows(tmp_path)
     first_group = backend.loaded[:GROUP_SIZE]
     assert set(rows) == set(first_group)  # the group in flight is lost, not blamed
     assert all(r.ok for r in rows.values())
 
     healthy = _install(monkeypatch, FlakyBackend("onnxruntime"))
-    report = profile(tmp_path, samples=8, threads=1)
+    report = profile(profile_config(samples=8, threads=1), tmp_path)
     assert report.new == 4 and report.total == 8
     assert not set(healthy.loaded) & set(first_group)
 
@@ -252,7 +253,7 @@ def test_bert_base_failing_stops_the_run(tmp_path, monkeypatch):
     _install(monkeypatch, FlakyBackend("torch", _torch_runtime,
                                        fails=lambda r: r.arch == BERT_BASE and r.calls == 3))
     with pytest.raises(BackendFailedError, match="torch backend failed on BERT-base"):
-        profile(tmp_path, samples=4, threads=1, backend="torch")
+        profile(profile_config(samples=4, threads=1, backend="torch"), tmp_path)
     assert _rows(tmp_path) == {}
 
 
@@ -275,7 +276,7 @@ def test_ctrl_c_during_a_group_is_no_failure(tmp_path, monkeypatch):
     backend = _install(monkeypatch, FlakyBackend("onnxruntime", KeyboardInterrupt,
                                                  fails=lambda r: r.index == GROUP_SIZE + 1 and r.calls == 3))
     with pytest.raises(KeyboardInterrupt):
-        profile(tmp_path, samples=8, threads=1)
+        profile(profile_config(samples=8, threads=1), tmp_path)
     rows = _rows(tmp_path)
     assert set(rows) == set(backend.loaded[:GROUP_SIZE]) and all(r.ok for r in rows.values())
 

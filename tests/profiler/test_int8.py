@@ -242,9 +242,10 @@ def test_quantization_numerics():
 def test_an_int8_run_stores_its_scheme_and_times_bert_base_in_int8(backend, scheme, tmp_path):
     from atb.profiler.api import profile
     from atb.profiler.store import LatencyStore
+    from tests.profiler.configs import profile_config
 
-    report = profile(tmp_path, archs=["1-128-256-2-128"], backend=backend, threads=1, precision="int8",
-                     seq_len=16)
+    report = profile(profile_config(archs=["1-128-256-2-128"], backend=backend, threads=1,
+                                    precision="int8", seq_len=16), tmp_path)
     assert "-int8-s16-" in report.device_key and report.to_dict()["quant_scheme"] == scheme
     assert report.results[0].speedup > 0 and report.bert_base_ms > 0  # BERT-base under the same key
     with LatencyStore.open(tmp_path / "latency.sqlite") as store:

@@ -67,3 +67,22 @@ class SyntheticMeasure:
         self.calls.append([str(a) for a in archs])
         s = BERT_MS / synthetic_ms(archs_to_array(archs))
         return list(self.scale * s * (1 + self.rng.normal(0, 0.01, len(s))))
+
+
+PORTS = ("latency", "fitness", "measure", "extract_model", "task_score")
+
+
+def search_with(workspace, target=15, *, run_name=None, resume=None, **kw):
+    """``atb.search.run_search`` from keywords, as the tests write them: the port names
+    (``latency``, ``fitness``, ...) go to the ``SearchPorts``, the rest to the settings (a
+    resumed run's saved ones, with what may change)."""
+    from atb.search import SearchConfig, SearchPorts, run_search
+    from atb.search.config import resolve_config
+    from atb.search.run import RunDir
+
+    ports = SearchPorts(**{name: kw.pop(name) for name in PORTS if name in kw})
+    if resume is not None:
+        config = resolve_config(kw, RunDir.open(resume).load_config())
+    else:
+        config = SearchConfig(targets=target, **kw)
+    return run_search(config, workspace, ports, run_name=run_name, resume=resume)

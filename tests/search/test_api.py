@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from atb.errors import InfeasibleTargetError, UsageError
-from atb.search import ACCEPT_BAND, run_search
+from atb.search import ACCEPT_BAND
 
-from tests.search.synthetic import SyntheticFitness, SyntheticLatency, SyntheticMeasure
+from tests.search.synthetic import SyntheticFitness, SyntheticLatency, SyntheticMeasure, search_with
 
 CONTRACT = ("target_speedup", "best", "top_k", "evaluated", "run_dir")
 CANDIDATE = ("arch", "fitness", "predicted_speedup", "measured_speedup")
@@ -16,7 +16,7 @@ def search(tmp_path, small_space, **kw):
     kw.setdefault("latency", SyntheticLatency())
     kw.setdefault("fitness", SyntheticFitness(small_space))
     kw.setdefault("measure", SyntheticMeasure())
-    return run_search(kw.pop("target", 15), workspace=tmp_path / "ws", **kw)
+    return search_with(tmp_path / "ws", kw.pop("target", 15), **kw)
 
 
 def in_band(c, target):

@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from atb import compose
+from atb.search import SearchConfig, SearchPorts
 from atb.search.cli import main
 
 from tests.search.synthetic import SyntheticFitness, SyntheticLatency, SyntheticMeasure
@@ -147,8 +148,8 @@ def test_a_flag_that_contradicts_a_given_predictor(tmp_path, small_space):
     from atb.errors import DeviceKeyMismatchError
 
     with pytest.raises(DeviceKeyMismatchError, match=f"--backend openvino contradicts .*{KEY}"):
-        compose.run_search(15, workspace=tmp_path, latency=SyntheticLatency(), backend="openvino",
-                           fitness=SyntheticFitness(small_space), measure=SyntheticMeasure())
+        compose.search_ports(SearchConfig(targets=15), tmp_path, SearchPorts(
+            SyntheticLatency(), SyntheticFitness(small_space), SyntheticMeasure()), backend="openvino")
 
 
 def test_flags_that_agree_with_the_key_pick_it(tmp_path, synthetic, store_of, capsys):

@@ -1,11 +1,12 @@
 """SearchConfig: the run's settings and its config.json; what a resumed run may change."""
 
+import dataclasses
 import json
 
 import pytest
 
 from atb.errors import UsageError
-from atb.search import RESUME_OVERRIDES, SearchConfig, run_search
+from atb.search import RESUME_OVERRIDES, SearchConfig, SearchPorts, run_search
 from atb.search.config import TASK_FITNESS, resolve_config
 
 from tests.search.synthetic import SyntheticFitness, SyntheticLatency, SyntheticMeasure
@@ -51,48 +52,49 @@ def test_a_damaged_config_json_is_a_usage_error(tmp_path, text, needle):
 ])
 def test_bad_settings_are_usage_errors(options):
     with pytest.raises(UsageError):
-        resolve_config(options.pop("targets", 15), **options)
+        resolve_config({"targets": 15, **options})
 
 
 def test_a_task_screens_with_the_retention_fitness_unless_told_otherwise():
     assert TASK_FITNESS == "retention"
-    assert resolve_config(15, task="kjv-next").fitness_spec == "retention"
-    assert resolve_config(15, task="kjv-next", fitness_spec="params").fitness_spec == "params"
-    assert resolve_config(15).fitness_spec == "loss"  # without a task: the supernet's loss
+    assert resolve_config({"targets": 15, "task": "kjv-next"}).fitness_spec == "retention"
+    assert SearchConfig(targets=15, task="kjv-next").fitness_spec == "retention"
+    assert resolve_config({"targets": 15, "task": "kjv-next", "fitness_spec": "params"}).fitness_spec == "params"
+    assert resolve_config({"targets": 15}).fitness_spec == "loss"  # without a task: the supernet's loss
     saved = SearchConfig(targets=15, task="kjv-next", fitness_spec="params")
-    assert resolve_config(None, saved=saved, task="kjv-next").fitness_spec == "params"  # kept
+    assert resolve_config({"task": "kjv-next"}, saved).fitness_spec == "params"  # kept
 
 
 def test_resume_allows_only_the_documented_overrides():
     saved = SearchConfig(targets=15, generations=2, space="pretrain", device_key="k")
     assert set(RESUME_OVERRIDES) == {"verify", "top_k", "max_verify_rounds", "extract"}
-    c = resolve_config(None, saved=saved, verify=False, top_k=1, extract=True, max_verify_rounds=1)
+    c = resolve_config({"verify": False, "top_k": 1, "extract": True, "max_verify_rounds": 1}, saved)
     assert (c.verify, c.top_k, c.extract, c.max_verify_rounds) == (False, 1, True, 1)
     assert c.generations == 2 and c.targets == (15.0,)
-    assert resolve_config(15, saved=saved, generations=2, space=None) == saved  # same value, or not given
+    assert resolve_config({"targets": 15, "generations": 2, "space": None}, saved) == saved  # same value, or not given
     for field, value in (("generations", 3), ("seed", 1), ("device_key", "other"), ("space", "kd"),
                          ("low_margin", 0.0), ("targets", 12)):
         with pytest.raises(UsageError, match=f"keeps its {field}"):
-            resolve_config(value if field == "targets" else None, saved=saved,
-                           **({} if field == "targets" else {field: value}))
+            resolve_config({field: value}, saved)
 
 
 def test_the_engine_refuses_a_changed_setting_on_resume(tmp_path, small_space):
-    kw = dict(workspace=tmp_path, latency=SyntheticLatency(), fitness=SyntheticFitness(small_space),
-              measure=SyntheticMeasure())
-    r = run_search(15, run_name="r", generations=1, population=6, **kw)
-    assert SearchConfig.load(r.run_dir / "config.json").super_arch == str(small_space.super_arch)
+    ports = SearchPorts(SyntheticLatency(), SyntheticFitness(small_space), SyntheticMeasure())
+    r = run_search(SearchConfig(targets=15, generations=1, population=6), tmp_path, ports, run_name="r")
+    saved = SearchConfig.load(r.run_dir / "config.json")
+    assert saved.super_arch == str(small_space.super_arch)
     with pytest.raises(UsageError, match="population"):
-        run_search(resume=r.run_dir, population=7, **kw)
-    again = run_search(resume=r.run_dir, top_k=1, **kw)
+        run_search(dataclasses.replace(saved, population=7), None, ports, resume=r.run_dir)
+    again = run_search(dataclasses.replace(saved, top_k=1), None, ports, resume=r.run_dir)
     assert again.run_dir == r.run_dir and len(again.top_k) == 1
 
 
 def test_the_engine_needs_its_collaborators(tmp_path, small_space):
+    config = SearchConfig(targets=15)
     with pytest.raises(UsageError, match="latency predictor and a fitness"):
-        run_search(15, workspace=tmp_path, fitness=SyntheticFitness(small_space))
+        run_search(config, tmp_path, SearchPorts(fitness=SyntheticFitness(small_space)))
     with pytest.raises(UsageError, match="measure"):
-        run_search(15, workspace=tmp_path, latency=SyntheticLatency(), fitness=SyntheticFitness(small_space))
-    r = run_search(15, workspace=tmp_path, latency=SyntheticLatency(), fitness=SyntheticFitness(small_space),
-                   verify=False, generations=1, population=6)
+        run_search(config, tmp_path, SearchPorts(SyntheticLatency(), SyntheticFitness(small_space)))
+    quick = SearchConfig(targets=15, verify=False, generations=1, population=6)
+    r = run_search(quick, tmp_path, SearchPorts(SyntheticLatency(), SyntheticFitness(small_space)))
     assert r.best is not None and not r.verified

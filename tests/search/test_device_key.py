@@ -9,13 +9,15 @@ import pytest
 
 from atb import compose
 from atb.arch import Arch
-from atb.devices import device_key_for
+from atb.devices import DeviceSetting, device_key_for
 from atb.errors import DeviceKeyMismatchError, MissingInputError
 from atb.profiler.api import profile_archs
 from atb.profiler.labels import LabelSet, write_csv
 from atb.profiler.drift import corrected_rows
 from atb.profiler.store import LatencyStore
 from atb.profiler.timing import PROTOCOL_VERSION, Measurement
+from atb.search import SearchConfig, SearchPorts, run_search
+from atb.workspace import Workspace
 
 from tests.profiler.stores import add_record
 from tests.search.synthetic import SyntheticFitness, SyntheticLatency
@@ -80,7 +82,7 @@ def test_re_measurement_refuses_a_key_this_machine_cannot_time_under(tmp_path):
     with pytest.raises(DeviceKeyMismatchError, match=elsewhere):
         compose.search_measure(tmp_path, elsewhere)
     with pytest.raises(DeviceKeyMismatchError, match="threads 2 contradicts"):
-        profile_archs(["2-128-256-2-128"], tmp_path, threads=2, device_key=here)
+        profile_archs(["2-128-256-2-128"], tmp_path, DeviceSetting(threads=2), device_key=here)
     assert not (tmp_path / "latency.sqlite").exists()  # refused before anything was timed
 
 
@@ -89,8 +91,10 @@ def test_search_re_measures_under_exactly_the_predictors_key(tmp_path, small_spa
     key = device_key_for(backend="onnxruntime", threads=1)
     latency = SyntheticLatency()
     latency.device_key = key
-    r = compose.run_search(15, workspace=tmp_path, latency=latency, fitness=SyntheticFitness(small_space),
-                           generations=1, population=6, top_k=1, max_verify_rounds=1)
+    config = SearchConfig(targets=15, generations=1, population=6, top_k=1, max_verify_rounds=1)
+    ports = compose.search_ports(config, Workspace.of(tmp_path),
+                                 SearchPorts(latency, SyntheticFitness(small_space)))
+    r = run_search(config, tmp_path, ports)
     d = r.to_dict()
     measured = [c for c in d["top_k"] + d["dropped"] + d["baselines"] if c["measured_speedup"] is not None]
     assert measured and all(np.isfinite(c["measured_speedup"]) for c in measured)

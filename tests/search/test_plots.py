@@ -1,14 +1,13 @@
 import argparse
 
-from atb.search import run_search
 from atb.search.cli import add_plot_subcommand
 from atb.search.plots import plot_pareto
 
-from tests.search.synthetic import SyntheticFitness, SyntheticLatency, SyntheticMeasure
+from tests.search.synthetic import SyntheticFitness, SyntheticLatency, SyntheticMeasure, search_with
 
 
 def _run(tmp_path, small_space, **kw):
-    return run_search(kw.pop("target", 15), workspace=tmp_path / "ws", latency=SyntheticLatency(),
+    return search_with(tmp_path / "ws", kw.pop("target", 15), latency=SyntheticLatency(),
                       fitness=SyntheticFitness(small_space), measure=SyntheticMeasure(),
                       generations=2, population=10, **kw)
 

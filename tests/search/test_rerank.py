@@ -10,13 +10,12 @@ import pytest
 
 from atb.arch import Arch
 from atb.errors import UsageError
-from atb.search import run_search
 from atb.search.config import TASK_FITNESS
 from atb.search.fitness_cache import Record
 from atb.search.fitness import CapacityFitness, RetentionFitness, parse_fitness
 from atb.search.rerank import FAVOURITE_KEPT, depth_spread, rerank
 
-from tests.search.synthetic import SyntheticFitness, SyntheticLatency, SyntheticMeasure
+from tests.search.synthetic import SyntheticFitness, SyntheticLatency, SyntheticMeasure, search_with
 from tests.search.test_api import search
 
 EXAMPLES = 400
@@ -198,9 +197,9 @@ def test_two_stage_search_resumes_without_scoring_again(tmp_path, small_space):
         search(tmp_path, small_space, task="fake-task", rerank=4, task_score=crashed,
                run_name="r")
     resumed = FakeTaskScore()
-    result = run_search(workspace=tmp_path / "ws", resume=tmp_path / "ws" / "runs" / "r",
-                        latency=SyntheticLatency(), fitness=SyntheticFitness(small_space),
-                        measure=SyntheticMeasure(), task_score=resumed)
+    result = search_with(None, resume=tmp_path / "ws" / "runs" / "r",
+                         latency=SyntheticLatency(), fitness=SyntheticFitness(small_space),
+                         measure=SyntheticMeasure(), task_score=resumed)
     assert len(resumed.scored) == 3 and not set(resumed.scored) & set(crashed.scored)
     r = result.to_dict()["reranking"]
     assert len(r["ranked"]) == 4
@@ -214,9 +213,9 @@ def test_a_task_needs_a_score_and_defaults_the_first_stage_to_retention(tmp_path
         search(tmp_path, small_space, task="fake-task")
     from atb.search.config import resolve_config
 
-    assert resolve_config(15, task="kjv-next").fitness_spec == TASK_FITNESS == "retention"
-    assert resolve_config(15, task="kjv-next", fitness_spec="loss").fitness_spec == "loss"
-    assert resolve_config(15).fitness_spec == "loss"
+    assert resolve_config({"targets": 15, "task": "kjv-next"}).fitness_spec == TASK_FITNESS == "retention"
+    assert resolve_config({"targets": 15, "task": "kjv-next", "fitness_spec": "loss"}).fitness_spec == "loss"
+    assert resolve_config({"targets": 15}).fitness_spec == "loss"
 
 
 @pytest.mark.parametrize("kw", [{"rerank": 0}, {"screen_steps": 0}, {"screen_lr": 0.0},

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import sys
 import types
@@ -7,12 +8,14 @@ import pytest
 
 from atb import compose
 from atb.errors import UsageError
-from atb.search import run_search
+from atb.search import SearchConfig, SearchPorts, run_search
 from atb.search.fitness_cache import Record
 from atb.search.verify import verify_top_k
 from atb.search.window import Window
 
-from tests.search.synthetic import SyntheticFitness, SyntheticLatency, SyntheticMeasure
+from atb.workspace import Workspace
+
+from tests.search.synthetic import SyntheticFitness, SyntheticLatency, SyntheticMeasure, search_with
 
 
 def rec(arch, fitness, pred):
@@ -61,30 +64,31 @@ def test_extract_writes_the_best_sub_model(tmp_path, small_space, monkeypatch):
 
     # A stand-in module: touching the real atb.supernet.extract would import torch.
     monkeypatch.setitem(sys.modules, "atb.supernet.extract", types.SimpleNamespace(extract=fake_extract))
-    r = compose.run_search(15, workspace=tmp_path, latency=SyntheticLatency(),
-                           fitness=SyntheticFitness(small_space), measure=SyntheticMeasure(),
-                           generations=1, population=8, extract=True)
+    config = SearchConfig(targets=15, generations=1, population=8, extract=True)
+    given = SearchPorts(SyntheticLatency(), SyntheticFitness(small_space), SyntheticMeasure())
+    r = run_search(config, tmp_path, compose.search_ports(config, Workspace.of(tmp_path), given))
     assert seen["arch"] == str(r.best.arch) and r.extracted == str(r.run_dir / "best-model")
 
 
 def test_the_engine_is_handed_its_extractor(tmp_path, small_space):
-    kw = dict(workspace=tmp_path, latency=SyntheticLatency(), fitness=SyntheticFitness(small_space),
-              measure=SyntheticMeasure(), generations=1, population=8, extract=True)
+    config = SearchConfig(targets=15, generations=1, population=8, extract=True)
+    ports = SearchPorts(SyntheticLatency(), SyntheticFitness(small_space), SyntheticMeasure())
     with pytest.raises(UsageError, match="extract_model"):
-        run_search(15, **kw)
+        run_search(config, tmp_path, ports)
     written = []
-    r = run_search(15, extract_model=lambda arch, out: written.append(arch) or str(out), **kw)
+    extract = lambda arch, out: written.append(arch) or str(out)  # noqa: E731
+    r = run_search(config, tmp_path, dataclasses.replace(ports, extract_model=extract))
     assert written == [r.best.arch] and r.extracted == str(r.run_dir / "best-model")
 
 
 def test_pareto_resume_replays_without_re_evaluating(tmp_path, small_space):
     with pytest.raises(RuntimeError):
-        run_search([12, 20], workspace=tmp_path, algorithm="pareto", generations=2, population=10,
-                   latency=SyntheticLatency(), fitness=SyntheticFitness(small_space, fail_after=8),
-                   measure=SyntheticMeasure(), run_name="p")
+        search_with(tmp_path, [12, 20], algorithm="pareto", generations=2, population=10,
+                    latency=SyntheticLatency(), fitness=SyntheticFitness(small_space, fail_after=8),
+                    measure=SyntheticMeasure(), run_name="p")
     again = SyntheticFitness(small_space)
-    r = run_search(None, workspace=tmp_path, resume=tmp_path / "runs" / "p", latency=SyntheticLatency(),
-                   fitness=again, measure=SyntheticMeasure())
+    r = search_with(tmp_path, resume=tmp_path / "runs" / "p", latency=SyntheticLatency(),
+                    fitness=again, measure=SyntheticMeasure())
     lines = [json.loads(x) for x in (r.run_dir / "evaluated.jsonl").read_text().splitlines()]
     pareto = {x["arch"] for x in lines if x["source"] == "pareto"}
     assert len(pareto) == 20 and len(set(again.evaluated)) == len(again.evaluated)
