@@ -21,7 +21,7 @@ Sections:
   dims        the INT8 gain grouped by dm, lt and df/dm (median per level), from the latency data.
   throughput  `atb-profile --samples N` once in fp32 and once in int8 per backend, same N, fresh
               workspaces: archs per hour (target: int8 within 1.2x of fp32).
-  search      `atb.compose.run_search` at --target (15) under the fp32 key and the int8 key of
+  search      `atb.search.run_search` at --target (15) under the fp32 key and the int8 key of
               the same backend and threads (the workspace needs a supernet and both keys'
               labels or predictors); each result is then re-measured under the other key:
               do the precisions pick different archs, and what does each pick give in the other?
@@ -188,7 +188,8 @@ def throughput(root: Path, n: int, threads: int, quick: bool = False) -> dict:
 
 # -- search -------------------------------------------------------------------------------
 def search(workspace: str, target: float, backend: str, threads: int, seed: int) -> dict:
-    from atb.compose import run_search, search_measure
+    from atb.compose import search_measure, search_ports
+    from atb.search import SearchConfig, run_search
     from atb.workspace import Workspace
 
     section(f"search: {target:g}x under fp32 and under int8 ({backend}, {threads} thread(s)), "
@@ -197,7 +198,8 @@ def search(workspace: str, target: float, backend: str, threads: int, seed: int)
     keys = {p: device_key_for(backend, threads=threads, precision=p) for p in PRECISIONS}
     picks = {}
     for p, key in keys.items():
-        result = run_search(target, workspace=ws, seed=seed, device_key=key, run_name=f"precision-{p}-{target:g}x")
+        config = SearchConfig(targets=target, seed=seed, device_key=key)
+        result = run_search(config, ws, search_ports(config, ws), run_name=f"precision-{p}-{target:g}x")
         best = result.best
         picks[p] = {"key": key, "arch": str(best.arch) if best else None, "fitness": best.fitness if best else None,
                     "predicted_speedup": best.predicted_speedup if best else None,

@@ -25,17 +25,20 @@ import logging
 import sys
 import time
 
-from atb.compose import run_search
+from atb.compose import search_ports
 from atb.errors import AtbError, InfeasibleTargetError
-from atb.search import ACCEPT_BAND
+from atb.search import ACCEPT_BAND, SearchConfig, run_search
+from atb.workspace import Workspace
 from bench.common import parser as bench_parser
 
 
 def bench_target(target: float, args) -> dict:
     t0 = time.perf_counter()
     try:
-        r = run_search(target, workspace=args.workspace, generations=args.generations,
-                       population=args.population, seed=args.seed, top_k=args.top_k,
+        config = SearchConfig(targets=target, generations=args.generations,
+                              population=args.population, seed=args.seed, top_k=args.top_k)
+        ws = Workspace.of(args.workspace)
+        r = run_search(config, ws, search_ports(config, ws),
                        run_name=f"bench-{target:g}x-{time.strftime('%Y%m%d-%H%M%S')}")
     except InfeasibleTargetError as exc:
         return {"target": target, "infeasible": exc.one_line()}
