@@ -4,7 +4,7 @@
 node costs milliseconds. The node pattern (:func:`assemble`) mirrors what the legacy torch
 exporter emits for :class:`atb.modeling.AtbBertModel` (MatMul+Add linears, Reshape/Transpose
 heads, erf GELU, LayerNormalization), so ONNX Runtime and OpenVINO apply the same fusions to
-both; a test checks numerical equality and ``bench/profile.py`` checks equal latency.
+both; a test checks numerical equality and ``bench/profiler.py`` checks equal latency.
 
 Weights do not change latency, so by default every graph points into one shared file of
 seeded random values (:class:`WeightPool`). An arch with a weight larger than that file cannot

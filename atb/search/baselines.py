@@ -4,7 +4,7 @@ The paper's Figure 1 compares searched archs with BERT-rule ones at the same spe
 baseline of a target is the rule arch a user would pick by hand for it: the one predicted
 nearest the target, among those predicted inside the acceptance band (``[0.95, 1.10] x T``,
 where a measured arch counts as a hit), the definition the ground truth and the claim use too
-(``bench/ranking.py``, ``bench/claim.py``). Neither the search's narrower window (the rule's
+(``bench/ranking/``, ``bench/claim.py``). Neither the search's narrower window (the rule's
 grid is coarse: at 8x in the MiniLM space no rule arch falls in ``[1.02, 1.06] x T``) nor its
 fitness plays a part: the rule arch the fitness liked best in the window was
 6-320-1280-10-320 at 8x, not the 5-384-1536-12-384 a user (and the claim) compares with. When

@@ -5,7 +5,7 @@ explicit threads, explicit inference precision.
 and precision are then set explicitly because the hint would choose them by machine (all
 physical cores; bf16 on CPUs that have it) and a label must say what it measured. Compared
 with ``benchmark_app -hint none -nstreams 1 -nthreads N -infer_precision f32 -api sync``
-(benchmark_app refuses ``-nthreads`` next to a hint) by ``bench/profile.py``.
+(benchmark_app refuses ``-nthreads`` next to a hint) by ``bench/profiler.py``.
 
 INT8 (``--precision int8``): the graph is the static QDQ graph of
 :mod:`atb.devices.quantization` (built by the profiler); OpenVINO's low-precision

@@ -4,7 +4,7 @@ ORT's default session lets its worker threads spin, which is what a deployed sin
 loop gets and why it is fast for small models. Left spinning *between* runs, though, one
 session's idle workers would steal the CPU from the next model in atb's interleaved rounds. So
 workers spin inside a run and stop when it returns (``session.force_spinning_stop``): within
-1-2% of the default session (``bench/profile.py --sections deployment``), with nothing left
+1-2% of the default session (``python -m bench.profiler --sections deployment``), with nothing left
 spinning between runs. Protocol 2 parked the workers instead (``allow_spinning=0``), which made
 every run pay a wake-up that cost small models up to 12% of their speedup.
 
