@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from atb.errors import DeviceKeyMismatchError, MissingInputError, PredictorError, UsageError
+from atb.jsonl import atomic_path
 from atb.predictor.features import FEATURE_NAMES
 from atb.predictor.models import model_from_arrays
 
@@ -65,36 +65,35 @@ def save_predictor(pred, path: str | Path) -> Path:
     for kind, model in pred.models.items():
         arrays.update({f"model.{kind}.{k}": np.asarray(v) for k, v in model.arrays().items()})
     arrays.update({f"heldout.{k}": np.asarray(v) for k, v in pred.heldout.items()})
-    # write both files to temporaries first so a crash never leaves a mismatched pair
-    tmp_npz = npz_path.with_name(npz_path.name + ".tmp.npz")
-    np.savez(tmp_npz, **arrays)
-    doc = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "device_key": pred.device_key,
-        "protocol_version": pred.protocol_version,
-        "space": pred.space_info,
-        "seq_len": pred.seq_len,
-        "bert_base_ms": pred.bert_base_ms,
-        "training": pred.training,
-        "chosen": pred.chosen,
-        "models": {kind: m.describe() for kind, m in pred.models.items()},
-        "metrics": pred.metrics,
-        "cv_scores": pred.cv_scores,
-        "heldout_metrics": pred.heldout_metrics,
-        "feature_names": list(FEATURE_NAMES),
-        "feature_normalisation": _normalisation(pred.model),
-        "transfer": pred.transfer,
-        "store_last_modified": pred.store_last_modified,
-        "created_at": pred.created_at or time.time(),
-        "atb_version": __version__,
-        "arrays_file": npz_path.name,
-        "arrays_sha256": _sha256(tmp_npz),
-    }
-    tmp_json = path.with_name(path.name + ".tmp")
-    tmp_json.write_text(json.dumps(_plain(doc), indent=2, allow_nan=False) + "\n")
-    os.replace(tmp_npz, npz_path)
-    os.replace(tmp_json, path)
+    # both files go to temporaries first, the arrays replaced before the JSON that names their
+    # hash: a crash never leaves a pair that loads as one
+    with atomic_path(path) as tmp_json, atomic_path(npz_path) as tmp_npz:
+        with open(tmp_npz, "wb") as f:  # a file object: np.savez would add ".npz" to a path
+            np.savez(f, **arrays)
+        doc = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "device_key": pred.device_key,
+            "protocol_version": pred.protocol_version,
+            "space": pred.space_info,
+            "seq_len": pred.seq_len,
+            "bert_base_ms": pred.bert_base_ms,
+            "training": pred.training,
+            "chosen": pred.chosen,
+            "models": {kind: m.describe() for kind, m in pred.models.items()},
+            "metrics": pred.metrics,
+            "cv_scores": pred.cv_scores,
+            "heldout_metrics": pred.heldout_metrics,
+            "feature_names": list(FEATURE_NAMES),
+            "feature_normalisation": _normalisation(pred.model),
+            "transfer": pred.transfer,
+            "store_last_modified": pred.store_last_modified,
+            "created_at": pred.created_at or time.time(),
+            "atb_version": __version__,
+            "arrays_file": npz_path.name,
+            "arrays_sha256": _sha256(tmp_npz),
+        }
+        tmp_json.write_text(json.dumps(_plain(doc), indent=2, allow_nan=False) + "\n")
     pred.path = path
     log.debug("saved predictor for %s to %s", pred.device_key, path)
     return path

@@ -18,7 +18,6 @@ needs nothing from ``onnx_graph``, which picks between the two (``graph_for``).
 from __future__ import annotations
 
 import math
-import os
 import tempfile
 import zlib
 from pathlib import Path
@@ -30,6 +29,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from atb.arch import MAX_POSITIONS, TYPE_VOCAB_SIZE, VOCAB_SIZE, Arch
 from atb.errors import ArchSpecError
+from atb.jsonl import atomic_path
 
 OPSET = 17  # first opset with LayerNormalization
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -68,9 +68,8 @@ class WeightPool:
         values = np.random.default_rng(0).standard_normal(_POOL_FLOATS, dtype=np.float32) * 0.02
         values[_ONES:_ZEROS] = 1.0
         values[_ZEROS:_RANDOM] = 0.0
-        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        values.tofile(tmp)
-        os.replace(tmp, self.path)  # atomic: a concurrent reader never sees half a pool
+        with atomic_path(self.path) as tmp:  # a concurrent reader never sees half a pool
+            values.tofile(tmp)
 
     def offset(self, name: str, size: int) -> int:
         if name.endswith("LayerNorm.weight"):

@@ -28,7 +28,6 @@ the library does (:func:`atb.devices.quantization.quantize_weight`), and stored 
 from __future__ import annotations
 
 import math
-import os
 import zlib
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from onnx import TensorProto, numpy_helper
 
 from atb.arch import Arch
 from atb.devices.quantization import QuantScheme, activation_qparams, quantize_weight
+from atb.jsonl import atomic_path
 from atb.profiler.onnx_builder import GraphBuilder, WeightPool, WeightSource, assemble, default_pool
 
 INT8_POOL_FILE = "atb-weight-pool-int8-v1.bin"
@@ -94,12 +94,10 @@ class Int8Pool:
 
     def _write(self) -> None:
         values = np.memmap(self.pool.path, dtype=np.float32, mode="r")
-        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
+        with atomic_path(self.path) as tmp, open(tmp, "wb") as f:  # atomic, as the fp32 pool
             for start in range(0, len(values), _CHUNK):
                 chunk = np.round(values[start : start + _CHUNK] / self.scale)
                 np.clip(chunk, -127, 127, out=chunk).astype(np.int8).tofile(f)
-        os.replace(tmp, self.path)  # atomic, as the fp32 pool
 
     def tensor(self, name: str, fp32_name: str, shape: tuple[int, ...]) -> onnx.TensorProto:
         size = math.prod(shape)
