@@ -1,5 +1,6 @@
 """Which fitness ranks archs like their fine-tuned task accuracy? Candidates scored offline
-against the committed ground truth of ``python -m bench.ranking`` (no retraining of the ground truth).
+against the committed ground truth of ``python -m bench.ranking`` (no retraining of the ground
+truth).
 
 Within each latency window the ground truth is every arch's mean test accuracy on the reading
 task over its seeds (``data/ranking-<task>-predictions.jsonl``), and the pairs of archs it
