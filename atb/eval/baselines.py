@@ -75,24 +75,32 @@ def bag_of_words(task: Task, side_by_side: bool = False) -> dict:
     return _fit_linear(x, task)
 
 
-def random_encoder(task: Task, arch, method: str = "finetune", seeds=3, *, init_seed: int = 0,
-                   **options) -> dict:
-    """``atb.eval.evaluate`` of a randomly initialised encoder of ``arch`` (BERT's init, std
-    0.02, drawn with ``init_seed``), written to a temporary 🤗 directory with atb's tokenizer."""
-    from atb.eval.api import evaluate
+def random_encoder(task: Task, arch, config=None, *, init_seed: int = 0) -> dict:
+    """``atb.eval.evaluate`` (``config``, an :class:`~atb.eval.api.EvalConfig`; default:
+    fine-tuning with 3 seeds; the predictions always returned) of a randomly initialised
+    encoder of ``arch`` (BERT's init, std 0.02, drawn with ``init_seed``), written to a
+    temporary 🤗 directory with atb's tokenizer."""
+    from dataclasses import replace
+
+    from atb.eval.api import EvalConfig, evaluate
     from atb.modeling import build_model
     from atb.supernet.extract import save_model
 
+    config = replace(config or EvalConfig(method="finetune"), predictions=True)
     with tempfile.TemporaryDirectory(prefix="atb-random-") as tmp:
         save_model(build_model(arch, seed=init_seed), arch, Path(tmp))
-        return evaluate(tmp, task, method, seeds, predictions=True, **options)
+        return evaluate(tmp, task, config)
 
 
-def baselines(task: Task, arch=None, method: str = "finetune", seeds=3, **options) -> dict:
-    """Every baseline of the task (the random-init encoder only when ``arch`` is given).
+def baselines(task: Task, arch=None, config=None) -> dict:
+    """Every baseline of the task (the random-init encoder, evaluated with ``config`` as
+    :func:`random_encoder` does, only when ``arch`` is given).
 
     Returns ``task``, the split sizes and ``baselines``: one dict per baseline with ``name``,
     ``accuracy``, ``accuracy_ci`` and ``macro_f1`` (plus its own details)."""
+    from atb.eval.api import EvalConfig
+
+    method = (config or EvalConfig(method="finetune")).method
     rows = []
     labels = task.test.labels
     majority = majority_baseline(task.train.labels, labels, task.num_classes)
@@ -112,7 +120,7 @@ def baselines(task: Task, arch=None, method: str = "finetune", seeds=3, **option
                      "accuracy_ci": list(accuracy_interval(correctness(predicted, labels)))})
     if arch is not None:
         log.info("random-init encoder %s, %s", arch, method)
-        result = random_encoder(task, arch, method, seeds, **options)
+        result = random_encoder(task, arch, config)
         rows.append({"name": f"random-init encoder {arch}", "method": method,
                      "arch": str(arch), **{k: result[k] for k in (
                          "accuracy", "accuracy_std", "accuracy_ci", "macro_f1", "seeds")},

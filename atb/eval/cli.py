@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 from atb import cli
 from atb.errors import UsageError
-from atb.eval.api import METHODS, SEEDS, evaluate, list_tasks, load_task
+from atb.eval.api import METHODS, SEEDS, EvalConfig, evaluate, list_tasks, load_task
+from atb.eval.files import TaskFiles
 from atb.eval.encode import BATCH_SIZE, MAX_LENGTH
 from atb.eval.finetune import FinetuneConfig
 from atb.eval.models import POOLINGS
@@ -225,21 +227,24 @@ def _print_result(r: dict) -> None:
 
 
 def _load(args: argparse.Namespace):
-    return load_task(args.task, validation=args.validation, test=args.test,
-                     text_column=args.text_column, text_pair_column=args.text_pair_column,
-                     label_column=args.label_column, split_seed=args.split_seed)
+    return load_task(args.task, TaskFiles(
+        text_column=args.text_column, text_pair_column=args.text_pair_column,
+        label_column=args.label_column, validation=args.validation, test=args.test,
+        split_seed=args.split_seed))
 
 
-def _options(args: argparse.Namespace) -> dict:
-    """What ``evaluate`` takes from the evaluation options."""
-    options = {"seeds": args.seeds, "max_length": args.max_length,
-               "batch_size": args.batch_size, "threads": args.threads}
-    if args.method == "finetune":
-        from atb.eval.runs import available_cores
+def _eval_config(args: argparse.Namespace, save: str | None = None,
+                 predictions: bool = False) -> EvalConfig:
+    """The :class:`EvalConfig` of the evaluation options."""
+    config = EvalConfig(method=args.method, seeds=args.seeds, max_length=args.max_length,
+                        batch_size=args.batch_size, threads=args.threads, save_dir=save,
+                        predictions=predictions)
+    if args.method != "finetune":
+        return config
+    from atb.eval.runs import available_cores
 
-        options["finetune_config"] = _finetune_config(args)
-        options["jobs"] = args.jobs or args.threads or available_cores()
-    return options
+    return replace(config, finetune=_finetune_config(args),
+                   jobs=args.jobs or args.threads or available_cores())
 
 
 def _fmt_ci(r: dict) -> str:
@@ -255,8 +260,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         cli.print_json({"tasks": rows}) if args.json else _print_tasks(rows)
         return 0
     task = _load(args)
-    result = evaluate(args.model, task, method=args.method, save_dir=args.save,
-                      predictions=args.predictions is not None, **_options(args))
+    result = evaluate(args.model, task, _eval_config(args, args.save, args.predictions is not None))
     if args.predictions:
         write_predictions(args.predictions, result)
         result = {k: v for k, v in result.items() if k not in ("predictions", "test_labels")}
@@ -274,8 +278,8 @@ def _compare(args: argparse.Namespace) -> int:
     if args.latency and not args.workspace:
         raise UsageError("--latency reads the labels of a workspace: give --workspace DIR")
     task = _load(args)
-    result = compare(args.model[0], args.model[1], task, args.method,
-                     workspace=args.workspace if args.latency else None, **_options(args))
+    result = compare(args.model[0], args.model[1], task, _eval_config(args),
+                     args.workspace if args.latency else None)
     if args.predictions:
         write_predictions(args.predictions, result)
         result["predictions_file"] = args.predictions
@@ -295,8 +299,7 @@ def _baselines(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UsageError(f"--arch {args.arch!r}: {exc}",
                              hint="an arch is lt-dm-df-h-dqkv, e.g. 4-256-1024-4-256") from exc
-    options = _options(args)
-    result = baselines(_load(args), arch, args.method, options.pop("seeds"), **options)
+    result = baselines(_load(args), arch, _eval_config(args))
     cli.print_json(result) if args.json else _print_baselines(result)
     return 0
 

@@ -22,18 +22,21 @@ from atb.stats import correctness, paired_difference
 log = logging.getLogger("atb.eval.compare")
 
 
-def compare(model_a, model_b, task, method: str = "finetune", seeds=3, *,
-            finetune_config=None, threads: int | None = None, workspace=None,
-            **options) -> dict:
+def compare(model_a, model_b, task, config=None, workspace=None) -> dict:
     """Evaluate ``model_a`` and ``model_b`` (paths, see :func:`atb.eval.evaluate`) on ``task``
     with the same seeds and the paired difference A - B.
 
-    Returns ``task``, ``method``, ``models`` (the two results, each with ``name`` "A"/"B",
-    and ``latency`` when ``workspace``'s store holds its arch), ``difference`` (``difference``,
-    ``ci_low``, ``ci_high``, ``level``, ``n_examples``, ``verdict``) and ``predictions`` (per
-    model, seeds x test examples) with ``test_labels``. ``options`` go to ``evaluate``.
+    ``config`` is :func:`~atb.eval.evaluate`'s (an :class:`~atb.eval.api.EvalConfig`; default:
+    fine-tuning with 3 seeds). Returns ``task``, ``method``, ``models`` (the two results, each
+    with ``name`` "A"/"B", and ``latency`` when ``workspace``'s store holds its arch),
+    ``difference`` (``difference``, ``ci_low``, ``ci_high``, ``level``, ``n_examples``,
+    ``verdict``) and ``predictions`` (per model, seeds x test examples) with ``test_labels``.
     """
-    from atb.eval.api import evaluate, load_task
+    from dataclasses import replace
+
+    from atb.eval.api import EvalConfig, evaluate, load_task
+
+    config = replace(config or EvalConfig(method="finetune"), predictions=True)
 
     for model in (model_a, model_b):  # both checked before either is trained
         check_model(model)
@@ -43,9 +46,7 @@ def compare(model_a, model_b, task, method: str = "finetune", seeds=3, *,
     results = []
     for name, model in (("A", model_a), ("B", model_b)):
         log.info("model %s: %s", name, model)
-        results.append({"name": name, **evaluate(model, task, method, seeds,
-                                                  finetune_config=finetune_config,
-                                                  threads=threads, predictions=True, **options)})
+        results.append({"name": name, **evaluate(model, task, config)})
     a, b = (correctness(r["predictions"], task.test.labels) for r in results)
     diff = paired_difference(a, b)
     if workspace is not None:
@@ -54,7 +55,7 @@ def compare(model_a, model_b, task, method: str = "finetune", seeds=3, *,
     predictions = {r["name"]: r.pop("predictions") for r in results}
     for r in results:
         r.pop("test_labels")
-    return {"task": task.name, "method": method, "models": results,
+    return {"task": task.name, "method": config.method, "models": results,
             "difference": diff.as_dict(), "predictions": predictions,
             "test_labels": task.test.labels}
 

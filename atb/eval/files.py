@@ -128,20 +128,32 @@ def read_examples(path: Path, columns: Columns | None = None, *, text: str | Non
     return columns, examples
 
 
-def task_from_files(path: Path, *, validation: Path | None = None, test: Path | None = None,
-                    text_column: str | None = None, text_pair_column: str | None = None,
-                    label_column: str | None = None, split_seed: int = 0) -> Task:
+@dataclass(frozen=True)
+class TaskFiles:
+    """How a task file is read: its columns, and where its held-out splits come from."""
+
+    text_column: str | None = None  # default: text, or a GLUE layout such as SST-2's sentence
+    text_pair_column: str | None = None  # the second text of a pair task
+    label_column: str | None = None  # default: label
+    validation: Path | None = None  # a file; None: 10% carved out of the main file
+    test: Path | None = None  # a file; None: 20% carved out of the main file
+    split_seed: int = 0  # seeds the stratified carving
+
+
+def task_from_files(path: Path, files: TaskFiles | None = None) -> Task:
     """A :class:`Task` from a labelled file, plus optional validation and test files.
 
-    Splits not given as files are carved out of ``path`` by :func:`stratified_split`
-    (validation 10%, test 20%, seeded by ``split_seed``; every class keeps an example in train).
-    Labels are mapped to 0..K-1 with the classes of the main file; a class that only the
-    validation or test file has is an error.
+    Splits not given as files (``files``, a :class:`TaskFiles`) are carved out of ``path`` by
+    :func:`stratified_split` (validation 10%, test 20%, seeded by ``files.split_seed``; every
+    class keeps an example in train). Labels are mapped to 0..K-1 with the classes of the main
+    file; a class that only the validation or test file has is an error.
     """
-    path = Path(path)
-    columns, main = read_examples(path, text=text_column, pair=text_pair_column,
-                                  label=label_column)
-    given = {name: f for name, f in (("validation", validation), ("test", test)) if f is not None}
+    path, files = Path(path), files or TaskFiles()
+    split_seed = files.split_seed
+    columns, main = read_examples(path, text=files.text_column, pair=files.text_pair_column,
+                                  label=files.label_column)
+    given = {name: f for name, f in (("validation", files.validation), ("test", files.test))
+             if f is not None}
     carve = {name: share for name, share in HELD_OUT_FRACTIONS.items() if name not in given}
     labels, names = encode_labels(main["labels"])
     indices = stratified_split(labels, carve, split_seed)

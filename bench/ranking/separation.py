@@ -40,7 +40,7 @@ def random_init_predictions(task_name: str) -> dict[str, dict[int, np.ndarray]]:
 def separation_train(args) -> None:
     """A random-init encoder of every ``--only`` arch fine-tuned at the first window's lr, per
     seed ``0..--seeds-1`` not cached yet."""
-    from atb.eval import FinetuneConfig, load_task
+    from atb.eval import EvalConfig, FinetuneConfig, load_task
     from atb.eval.baselines import random_encoder
 
     if not args.only:
@@ -51,8 +51,9 @@ def separation_train(args) -> None:
     for arch in args.only:
         done = random_init_predictions(task.name).get(arch, {})
         for seed in [s for s in range(args.seeds) if s not in done]:
-            result = random_encoder(task, Arch.parse(arch), "finetune", [seed],
-                                    finetune_config=FinetuneConfig(lr=lr), threads=1)
+            config = EvalConfig(method="finetune", seeds=(seed,), finetune=FinetuneConfig(lr=lr),
+                                threads=1)
+            result = random_encoder(task, Arch.parse(arch), config)
             jsonl.append(separation_file(task.name), predictions.line(
                 arch, seed, "test", predicted=result["predictions"][0], lr=lr, init_seed=0,
                 accuracy=result["accuracy"], commit=commit()), fsync=True)

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from atb.eval import FinetuneConfig, load_task
+from atb.eval import EvalConfig, FinetuneConfig, load_task
 from atb.eval.baselines import baselines
 from atb.eval.cli import main
 from atb.eval.compare import compare, read_predictions
@@ -22,7 +22,7 @@ FAST = FinetuneConfig(epochs=3, batch_size=16, patience=2, lr_grid=(1e-3, 5e-3))
 
 
 def test_a_model_compared_with_itself_shows_no_difference(bert_dir, keyword_csv):
-    result = compare(bert_dir, bert_dir, keyword_csv, "probe", seeds=2)
+    result = compare(bert_dir, bert_dir, keyword_csv, EvalConfig("probe", seeds=2))
     d = result["difference"]
     assert d["difference"] == 0 and d["ci_low"] <= 0 <= d["ci_high"]
     assert d["verdict"] == "no difference at this size"
@@ -49,7 +49,7 @@ def test_the_learning_rate_is_picked_on_validation_only(bert_dir, keyword_csv):
 def test_finetune_reports_its_lr_choice_and_an_interval(atb_dir, keyword_csv):
     from atb.eval import evaluate
 
-    result = evaluate(atb_dir, keyword_csv, "finetune", seeds=2, finetune_config=FAST, threads=1)
+    result = evaluate(atb_dir, keyword_csv, EvalConfig("finetune", seeds=2, finetune=FAST, threads=1))
     assert result["lr"]["lr"] in FAST.lr_grid and result["lr"]["chosen_by"].startswith("valid")
     assert {s["lr"] for s in result["seeds"]} == {result["lr"]["lr"]}
     low, high = result["accuracy_ci"]
@@ -99,7 +99,7 @@ def test_baselines_state_majority_bag_of_words_and_random_init(keyword_csv):
     from atb.arch import Arch
 
     task = load_task(keyword_csv)
-    result = baselines(task, Arch(1, 32, 64, 2, 32), "probe", seeds=1, threads=1)
+    result = baselines(task, Arch(1, 32, 64, 2, 32), EvalConfig("probe", seeds=1, threads=1))
     rows = {r["name"]: r for r in result["baselines"]}
     assert set(rows) == {"majority", "bag of words", "random-init encoder 1-32-64-2-32"}
     assert rows["majority"]["accuracy"] == pytest.approx(

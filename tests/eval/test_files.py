@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from atb.errors import EvalError, MissingInputError
-from atb.eval import load_task
+from atb.eval import TaskFiles, load_task
 from atb.eval.tasks import stratified_split
 from tests.eval.conftest import keyword_rows, write_csv
 
@@ -20,7 +20,7 @@ def test_csv_string_labels_and_default_split(keyword_csv):
     assert _sizes(task) == pytest.approx((210, 30, 60), abs=3)  # 70/10/20, stratified
     assert task.train.pairs is None and task.train.labels.dtype == np.int64
     assert load_task(keyword_csv).test.texts == task.test.texts  # deterministic
-    assert load_task(keyword_csv, split_seed=1).test.texts != task.test.texts
+    assert load_task(keyword_csv, TaskFiles(split_seed=1)).test.texts != task.test.texts
 
 
 def test_stratified_split_keeps_class_shares():
@@ -47,7 +47,7 @@ def test_jsonl_pairs_with_int_labels_sorted_numerically(tmp_path):
     lines = [json.dumps({"a": f"first {i}", "b": f"second {i}", "y": [10, 2, 3][i % 3]})
              for i in range(60)]
     path.write_text("\n".join(lines) + "\n\n")
-    task = load_task(path, text_column="a", text_pair_column="b", label_column="y")
+    task = load_task(path, TaskFiles(text_column="a", text_pair_column="b", label_column="y"))
     assert task.label_names == ["2", "3", "10"]
     assert task.is_pair_task
     i = task.train.texts.index("first 0")
@@ -66,10 +66,10 @@ def test_glue_pair_columns_are_recognised(tmp_path):
 def test_validation_and_test_files(tmp_path):
     for name, seed in (("train", 0), ("dev", 1), ("test", 2)):
         write_csv(tmp_path / f"{name}.csv", keyword_rows(40, seed))
-    task = load_task(tmp_path / "train.csv", validation=tmp_path / "dev.csv",
-                     test=tmp_path / "test.csv")
+    task = load_task(tmp_path / "train.csv", TaskFiles(validation=tmp_path / "dev.csv",
+                                                       test=tmp_path / "test.csv"))
     assert _sizes(task) == (40, 40, 40)
-    only_test = load_task(tmp_path / "train.csv", test=tmp_path / "test.csv")
+    only_test = load_task(tmp_path / "train.csv", TaskFiles(test=tmp_path / "test.csv"))
     assert _sizes(only_test) == pytest.approx((36, 4, 40), abs=1)  # validation carved from train
 
 
@@ -77,7 +77,7 @@ def test_label_only_in_test_file_is_an_error(tmp_path):
     write_csv(tmp_path / "train.csv", keyword_rows(40))
     write_csv(tmp_path / "test.csv", [{"text": "x", "label": "unseen"}])
     with pytest.raises(EvalError, match="unseen"):
-        load_task(tmp_path / "train.csv", test=tmp_path / "test.csv")
+        load_task(tmp_path / "train.csv", TaskFiles(test=tmp_path / "test.csv"))
 
 
 @pytest.mark.parametrize("content, message", [

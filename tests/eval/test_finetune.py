@@ -4,7 +4,7 @@ import pytest
 from transformers import AutoModelForSequenceClassification
 
 from atb.errors import UsageError
-from atb.eval import FinetuneConfig, evaluate
+from atb.eval import EvalConfig, FinetuneConfig, evaluate
 
 FAST = FinetuneConfig(epochs=5, lr=5e-3, batch_size=16, patience=5)
 
@@ -13,8 +13,8 @@ FAST = FinetuneConfig(epochs=5, lr=5e-3, batch_size=16, patience=5)
                                             ("bert_dir", "cls")])
 def test_finetune_beats_the_majority_and_repeats(model, pooling, keyword_csv, request):
     config = dataclasses.replace(FAST, pooling=pooling)
-    result = evaluate(request.getfixturevalue(model), keyword_csv, method="finetune", seeds=[0, 0],
-                      finetune_config=config, threads=1)
+    result = evaluate(request.getfixturevalue(model), keyword_csv,
+                      EvalConfig(method="finetune", seeds=[0, 0], finetune=config, threads=1))
     assert result["pooling"] == (pooling or "mean")
     first, again = result["seeds"]
     assert first == again  # same head init, dropout and batch order
@@ -27,8 +27,8 @@ def test_saved_classifier_loads_with_its_labels(atb_dir, keyword_csv, tmp_path):
     import atb.modeling  # noqa: F401
 
     out = tmp_path / "classifier"
-    result = evaluate(atb_dir, keyword_csv, method="finetune", seeds=1, finetune_config=FAST,
-                      save_dir=out, threads=1)
+    result = evaluate(atb_dir, keyword_csv, EvalConfig(method="finetune", seeds=1, finetune=FAST,
+                                                       save_dir=out, threads=1))
     assert result["saved"] == str(out)
     model = AutoModelForSequenceClassification.from_pretrained(out)
     assert type(model).__name__ == "AtbBertForSequenceClassification"
@@ -46,11 +46,10 @@ def test_bad_config(bad):
 def test_runs_side_by_side_learn_what_they_learn_one_after_another(bert_dir, keyword_csv,
                                                                    tmp_path):
     config = dataclasses.replace(FAST, epochs=2, lr=None, lr_grid=(1e-3, 5e-3))
-    one = evaluate(bert_dir, keyword_csv, "finetune", seeds=2, finetune_config=config,
-                   threads=1)
+    one = evaluate(bert_dir, keyword_csv, EvalConfig("finetune", seeds=2, finetune=config, threads=1))
     # two processes, one thread each: the same seeds give the same models
-    side = evaluate(bert_dir, keyword_csv, "finetune", seeds=2, finetune_config=config,
-                    threads=2, jobs=2, save_dir=tmp_path / "best")
+    side = evaluate(bert_dir, keyword_csv, EvalConfig("finetune", seeds=2, finetune=config,
+                                                      threads=2, jobs=2, save_dir=tmp_path / "best"))
     assert side["lr"] == one["lr"] and side["seeds"] == one["seeds"]
     best = max(side["seeds"], key=lambda s: s["validation_accuracy"])
     saved = AutoModelForSequenceClassification.from_pretrained(tmp_path / "best")
@@ -77,6 +76,6 @@ def test_the_pick_runs_never_predict_the_test_split(bert_dir, keyword_csv, monke
     real = module.train
     monkeypatch.setattr(module, "train",
                         lambda *a, **k: calls.append(k.get("score_test", True)) or real(*a, **k))
-    evaluate(bert_dir, keyword_csv, "finetune", seeds=1, threads=1, finetune_config=
-             dataclasses.replace(FAST, epochs=1, lr=None, lr_grid=(1e-3, 5e-3)))
+    evaluate(bert_dir, keyword_csv, EvalConfig("finetune", seeds=1, threads=1, finetune=
+             dataclasses.replace(FAST, epochs=1, lr=None, lr_grid=(1e-3, 5e-3))))
     assert calls == [False, False, True]

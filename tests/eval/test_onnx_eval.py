@@ -8,9 +8,11 @@ import shutil
 import numpy as np
 import pytest
 
-from atb.eval import Probe, evaluate, load_task, load_tokenizer
+from atb.eval import EvalConfig, Probe, evaluate, load_task, load_tokenizer
 from atb.eval.cli import main
 from atb.eval.onnx_encoder import load_onnx_encoder
+
+ONE_SEED = EvalConfig(seeds=1)
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +54,8 @@ def test_probe_of_the_onnx_export_matches_its_directory(atb_dir, onnx_models, ke
     from_onnx = probe.features(load_onnx_encoder(onnx_models["fp32"]))
     for split, features in from_torch.items():
         np.testing.assert_allclose(from_onnx[split], features, atol=1e-5, rtol=1e-4)
-    directory = evaluate(atb_dir, keyword_task, seeds=1)
-    graph = evaluate(onnx_models["fp32"], keyword_task, seeds=1)
+    directory = evaluate(atb_dir, keyword_task, ONE_SEED)
+    graph = evaluate(onnx_models["fp32"], keyword_task, ONE_SEED)
     assert graph["accuracy"] == directory["accuracy"] > directory["majority_accuracy"]
     assert graph["seeds"][0]["C"] == directory["seeds"][0]["C"]
     assert (graph["model_format"], graph["quantization"]) == ("onnx", None)
@@ -63,7 +65,7 @@ def test_probe_of_the_onnx_export_matches_its_directory(atb_dir, onnx_models, ke
 def test_int8_graph_is_probed_and_named(onnx_models, keyword_task):
     encoder = load_onnx_encoder(onnx_models["int8"])
     assert encoder.scheme == "dynamic" and encoder.vocab_size == 30522
-    result = evaluate(onnx_models["int8"], keyword_task, seeds=1)
+    result = evaluate(onnx_models["int8"], keyword_task, ONE_SEED)
     assert result["quantization"] == "dynamic"
     assert result["accuracy"] > result["majority_accuracy"] + 0.15
 
@@ -78,7 +80,7 @@ def test_fixed_axes_are_padded_and_sliced(onnx_models, keyword_task):
     dynamic = probe.features(load_onnx_encoder(onnx_models["fp32"]))
     for split, features in probe.features(fixed).items():
         np.testing.assert_allclose(features, dynamic[split], atol=1e-5, rtol=1e-4)
-    result = evaluate(onnx_models["fixed"], keyword_task, seeds=1, max_length=128)
+    result = evaluate(onnx_models["fixed"], keyword_task, EvalConfig(seeds=1, max_length=128))
     assert result["accuracy"] > result["majority_accuracy"]
 
 
@@ -88,9 +90,9 @@ def test_tokenizer_comes_from_the_files_directory(onnx_models, tmp_path, keyword
     shutil.copyfile(onnx_models["fp32"], tmp_path / "model.onnx")
     copy_tokenizer(tmp_path)
     with caplog.at_level("INFO", logger="atb.eval.models"):
-        evaluate(tmp_path / "model.onnx", keyword_csv, seeds=1)
+        evaluate(tmp_path / "model.onnx", keyword_csv, ONE_SEED)
         assert "has no tokenizer" not in caplog.text
-        evaluate(onnx_models["fp32"], keyword_csv, seeds=1)  # its directory has none
+        evaluate(onnx_models["fp32"], keyword_csv, ONE_SEED)  # its directory has none
         assert "has no tokenizer" in caplog.text
 
 

@@ -2,7 +2,7 @@ import functools
 
 import pytest
 
-from atb.eval import Probe, evaluate, load_task, load_tokenizer
+from atb.eval import EvalConfig, Probe, TaskFiles, evaluate, load_task, load_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -12,7 +12,7 @@ def keyword_task(keyword_csv):
 
 @pytest.mark.parametrize("model", ["bert_dir", "atb_dir"])
 def test_probe_beats_the_majority_and_repeats(model, keyword_task, request):
-    result = evaluate(request.getfixturevalue(model), keyword_task, seeds=[0, 0, 1], threads=1)
+    result = evaluate(request.getfixturevalue(model), keyword_task, EvalConfig(seeds=[0, 0, 1], threads=1))
     assert result["accuracy"] > result["majority_accuracy"] + 0.15
     first, again, other = result["seeds"]
     assert first == again  # equal seeds, equal results
@@ -28,7 +28,7 @@ def test_probe_of_an_in_memory_encoder_matches_its_directory(atb_dir, keyword_ta
     encoder = AtbBertModel.from_pretrained(atb_dir)
     probe = Probe(keyword_task, load_tokenizer())
     in_memory = probe(encoder)
-    from_dir = evaluate(atb_dir, keyword_task, seeds=1)
+    from_dir = evaluate(atb_dir, keyword_task, EvalConfig(seeds=1))
     assert in_memory["seeds"] == from_dir["seeds"]
     assert not encoder.training  # left as it was found
 
@@ -53,7 +53,8 @@ def test_pair_task(tmp_path, bert_dir):
     rows = keyword_rows(120, seed=3)
     path = tmp_path / "pairs.jsonl"
     path.write_text("\n".join(json.dumps({"q": "which group ?", **r}) for r in rows))
-    result = evaluate(bert_dir, load_task(path, text_column="q", text_pair_column="text"), seeds=1)
+    task = load_task(path, TaskFiles(text_column="q", text_pair_column="text"))
+    result = evaluate(bert_dir, task, EvalConfig(seeds=1))
     assert result["accuracy"] > result["majority_accuracy"]
 
 
