@@ -260,6 +260,7 @@ def measured_speedup(workspace, arch) -> dict | None:
     import sqlite3
 
     from atb.errors import AtbError
+    from atb.profiler.labels import label_sources
     from atb.profiler.store import LatencyStore
     from atb.workspace import Workspace
 
@@ -270,7 +271,7 @@ def measured_speedup(workspace, arch) -> dict | None:
     try:
         found = None
         for key in store.device_keys():
-            labels = store.labels(key, roles=("sampled", "requested", "verify"))
+            labels = store.labels(key, roles=label_sources(include_verification=True))
             hits = [i for i, a in enumerate(labels.arch_strings()) if a == str(arch)]
             if hits:
                 i = hits[-1]

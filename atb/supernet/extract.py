@@ -275,8 +275,22 @@ def extract(workspace, arch: Arch | str, out_dir: Path, onnx: bool = False,
                                        f"held-out sequences of {length} tokens")
     summary.update(checkpoint=str(path), step=state["step"], space=state["space"],
                    init=(state.get("init") or {}).get("name"))
+    slice_card(ws, arch, path, state).write(out_dir)
     log.info("extracted %s to %s", arch, out_dir)
     return summary
+
+
+def slice_card(workspace, arch: Arch, checkpoint: Path, state: dict):
+    """The model card of ``arch`` cut from ``checkpoint`` as it is (no further training), with
+    the speedup the workspace's latency store measured for it, if any."""
+    from atb.model_card import ModelCard
+    from atb.profiler.api import measured_speedup
+
+    source = (f"sliced from the supernet at step {state['step']}, not trained further"
+              if not state.get("fixed_arch") else
+              f"trained on its own from the supernet's slice for {state['step']} steps")
+    return ModelCard(arch, source=source, supernet=str(checkpoint),
+                     speedup=measured_speedup(workspace, arch))
 
 
 def extract_trainable(checkpoint: Path, arch: Arch | str, out_dir: Path,

@@ -127,9 +127,9 @@ def _read_run(path: Path) -> dict:
 
 
 def _write_run(path: Path, record: dict) -> None:
-    tmp = path / (RUN_FILE + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2))
-    tmp.replace(path / RUN_FILE)
+    from atb.jsonl import write_atomic
+
+    write_atomic(path / RUN_FILE, json.dumps(record, indent=2))
 
 
 def train_further(workspace, arch: Arch | str, config: FurtherConfig | None = None,

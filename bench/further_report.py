@@ -1,0 +1,110 @@
+"""The report of ``python -m bench.further``, from the committed ``data/further-*`` files alone:
+the objective and corpus comparison, the budget curve with the default-budget rule, the layer
+cut, and the paired intervals the further-training targets name."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from atb import predictions
+from atb.stats import paired_difference
+from bench.common import read_csv, section
+from bench.further import (BUDGET_ARCHS, CORRECT_JSONL, FINETUNE_CSV, FINETUNE_JSONL, LAYER_CUT,
+                           OBJECTIVE_ARCHS, PROBES_CSV, RULE_15, VARIANTS, model_name)
+
+WITHIN = 0.01  # the default budget: the smallest whose mean mr probe is within 1 point of the largest
+
+
+def _accuracy(rows, arch, steps, variant, task) -> float | None:
+    for r in rows:
+        if (r["arch"], int(r["steps"]), r["objective"], r["corpus"], r["task"]) == (
+                arch, steps, *variant, task):
+            return float(r["validation_accuracy"])
+    return None
+
+
+def _cell(value) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
+def objective_table(rows) -> None:
+    section("objective and corpus: validation probes at 1,000 steps")
+    print(f"{'arch':>20} " + " ".join(f"{'/'.join(v) + ' ' + t:>28}" for v in VARIANTS
+                                       for t in ("mr", "kjv-next")))
+    for arch in OBJECTIVE_ARCHS:
+        print(f"{arch:>20} " + " ".join(f"{_cell(_accuracy(rows, arch, 1000, v, t)):>28}"
+                                       for v in VARIANTS for t in ("mr", "kjv-next")))
+
+
+def budget_table(rows, variant) -> int | None:
+    """The budget curve; returns the default budget by the rule (None while incomplete)."""
+    section(f"budget curve ({'/'.join(variant)}): validation probes and held-out loss")
+    budgets = sorted({int(r["steps"]) for r in rows if (r["objective"], r["corpus"]) == variant})
+    means = {}
+    for task in ("mr", "kjv-next"):
+        print(f"{task:>20} " + " ".join(f"{b:>8,}" for b in budgets))
+        for arch in BUDGET_ARCHS:
+            print(f"{arch:>20} " + " ".join(f"{_cell(_accuracy(rows, arch, b, variant, task)):>8}"
+                                           for b in budgets))
+        if task == "mr":
+            for b in budgets:
+                values = [_accuracy(rows, a, b, variant, task) for a in BUDGET_ARCHS]
+                means[b] = None if None in values else float(np.mean(values))
+            print(f"{'mean':>20} " + " ".join(f"{_cell(means[b]):>8}" for b in budgets))
+    for arch in BUDGET_ARCHS:
+        losses = {int(r["steps"]): float(r["heldout_loss_after"]) for r in rows
+                  if r["arch"] == arch and (r["objective"], r["corpus"]) == variant
+                  and r["task"] == "mr" and r["heldout_loss_after"]}
+        print(f"{arch:>20} held-out loss " + " ".join(f"{b:,}: {v:.4f}" for b, v in sorted(losses.items())))
+    complete = {b: m for b, m in means.items() if m is not None}
+    if not complete or max(complete) == 0:
+        return None
+    top = complete[max(complete)]
+    chosen = min(b for b, m in complete.items() if m >= top - WITHIN)
+    print(f"default budget: {chosen:,} steps (mean mr probe within {WITHIN:.0%} of the "
+          f"{max(complete):,}-step budget's {top:.2%})")
+    return chosen
+
+
+def paired_probe(name_a: str, name_b: str, task: str = "mr") -> None:
+    lines, _ = predictions.read(CORRECT_JSONL)
+    found = predictions.by_model_and_seed(lines, kind="correct", task=task)
+    if name_a not in found or name_b not in found:
+        print(f"{name_a} vs {name_b}: not measured yet")
+        return
+    diff = paired_difference(np.stack([found[name_a][0]]), np.stack([found[name_b][0]]))
+    print(f"{name_a} - {name_b} ({task} validation probe): {diff.difference:+.2%} "
+          f"[{diff.ci_low:+.2%}, {diff.ci_high:+.2%}]")
+
+
+def finetune_table(variant) -> None:
+    section("kjv-next fine-tuning of the 15x rule arch (3 seeds, lr 1e-4, test)")
+    rows = [r for r in read_csv(FINETUNE_CSV) if (r["objective"], r["corpus"]) == variant]
+    for steps in sorted({int(r["steps"]) for r in rows}):
+        accs = [float(r["accuracy"]) for r in rows if int(r["steps"]) == steps]
+        print(f"{steps:5d} steps: " + " / ".join(f"{a:.2%}" for a in accs)
+              + f"  mean {np.mean(accs):.2%}")
+    lines, labels = predictions.read(FINETUNE_JSONL)
+    found = predictions.by_model_and_seed(lines)
+    budgets = sorted({int(r["steps"]) for r in rows})
+    if len(budgets) >= 2 and "test" in labels:
+        a, b = (found.get(model_name(RULE_15, s, *variant), {}) for s in (budgets[-1], 300))
+        seeds = sorted(set(a) & set(b))
+        if seeds:
+            diff = paired_difference(np.stack([a[s] == labels["test"] for s in seeds]),
+                                     np.stack([b[s] == labels["test"] for s in seeds]))
+            print(f"{budgets[-1]} - 300 steps: {diff.difference:+.2%} "
+                  f"[{diff.ci_low:+.2%}, {diff.ci_high:+.2%}] (seeds {seeds})")
+
+
+def report(variant=("supernet", "workspace")) -> None:
+    rows = read_csv(PROBES_CSV)
+    objective_table(rows)
+    default = budget_table(rows, variant)
+    section("the layer cut and the untrained slice (mr validation probe, paired)")
+    cut = model_name(LAYER_CUT, 0, "cut", "none")
+    for steps in sorted({1000, default or 1000}):
+        trained = model_name(RULE_15, steps, *variant)
+        paired_probe(trained, model_name(RULE_15, 0, *variant))
+        paired_probe(trained, cut)
+    finetune_table(variant)
