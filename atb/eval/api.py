@@ -209,13 +209,13 @@ def _probe(encoder, task, tokenizer, max_length, batch_size, seeds) -> dict:
 
 
 def _finetune(model_dir, task, tokenizer, seeds: list[int], config: EvalConfig) -> dict:
-    from atb.eval.finetune import FinetuneConfig, finetune
+    from atb.eval.finetune import FinetuneConfig, FinetuneSetup, finetune
 
     tuning = config.finetune or FinetuneConfig()
     if config.batch_size is not None:
         tuning = replace(tuning, batch_size=config.batch_size)
     save_dir = Path(config.save_dir) if config.save_dir is not None else None
-    lr, per_seed = finetune(Path(model_dir), task, tokenizer, seeds, tuning, config.max_length,
-                            save_dir, jobs=config.jobs, cores=config.threads)
+    setup = FinetuneSetup(config.max_length, save_dir, config.jobs, config.threads)
+    lr, per_seed = finetune(Path(model_dir), task, tokenizer, seeds, tuning, setup)
     return {**report(task, per_seed), "pooling": per_seed[0]["pooling"], "lr": lr,
             "config": asdict(tuning), "saved": str(save_dir) if save_dir is not None else None}

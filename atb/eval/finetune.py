@@ -121,13 +121,34 @@ def optimizer_and_schedule(model, config: FinetuneConfig, lr: float, total_steps
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def train_step(model, tokenized: Tokenized, indices: np.ndarray, labels, optimizer, schedule,
-               max_grad_norm: float):
-    """One AdamW step on the examples at ``indices`` (``labels``: a tensor over the split);
-    returns the batch's loss tensor (detached from the graph by the step)."""
+@dataclass(frozen=True)
+class Run:
+    """One fine-tuning run: ``seed`` at peak rate ``lr``. ``test``: predict the test split (the
+    learning-rate pick's runs never do); ``keep_state``: return the best epoch's weights."""
+
+    seed: int
+    lr: float
+    test: bool = True
+    keep_state: bool = False
+
+
+@dataclass(frozen=True)
+class FinetuneSetup:
+    """How :func:`finetune` cuts the examples and where its runs go (what they learn is the
+    :class:`FinetuneConfig`'s)."""
+
+    max_length: int = MAX_LENGTH  # tokens per example; longer ones are cut
+    save_dir: Path | None = None  # write the classifier of the best validation seed there
+    jobs: int = 1  # runs of a stage trained side by side, one process each
+    cores: int | None = None  # threads the processes share (None: every core this one may use)
+
+
+def train_step(model, batch: dict, labels, optimizer, schedule, max_grad_norm: float):
+    """One AdamW step on ``batch`` (collated inputs) with its ``labels`` (a tensor); returns
+    the batch's loss tensor (detached from the graph by the step)."""
     import torch
 
-    loss = model(**collate(tokenized, indices), labels=labels[torch.from_numpy(indices)]).loss
+    loss = model(**batch, labels=labels).loss
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
     optimizer.step()
@@ -137,13 +158,15 @@ def train_step(model, tokenized: Tokenized, indices: np.ndarray, labels, optimiz
 
 
 def train(model, tokenized: dict[str, Tokenized], task: Task, config: FinetuneConfig,
-          seed: int, lr: float, score_test: bool = True) -> dict:
-    """Train ``model`` at peak rate ``lr`` on the training split, keep its best validation
-    epoch, score the test split. Returns the seed's result (``best_epoch``, ``epochs_run``,
-    ``validation_accuracy`` and, with ``score_test``, ``accuracy``, ``macro_f1`` and
-    ``predictions``, the test split's predicted classes); ``model`` ends with the best epoch's
-    weights."""
+          run: Run) -> dict:
+    """Train ``model`` at peak rate ``run.lr`` on the training split (``run.seed`` orders the
+    batches), keep its best validation epoch, score the test split. Returns the seed's result
+    (``best_epoch``, ``epochs_run``, ``validation_accuracy`` and, with ``run.test``,
+    ``accuracy``, ``macro_f1`` and ``predictions``, the test split's predicted classes);
+    ``model`` ends with the best epoch's weights."""
     import torch
+
+    seed, lr = run.seed, run.lr
 
     generator = torch.Generator().manual_seed(seed)
     lengths = tokenized["train"].lengths()
@@ -156,7 +179,8 @@ def train(model, tokenized: dict[str, Tokenized], task: Task, config: FinetuneCo
         for epoch in range(1, config.epochs + 1):
             model.train()
             for indices in shuffled_batches(lengths, config.batch_size, generator):
-                loss = train_step(model, tokenized["train"], indices, labels, optimizer,
+                batch = collate(tokenized["train"], indices)
+                loss = train_step(model, batch, labels[torch.from_numpy(indices)], optimizer,
                                   schedule, config.max_grad_norm)
                 bar.update(1)
             predicted = predict(model, tokenized["validation"], config.eval_batch_size)
@@ -172,22 +196,11 @@ def train(model, tokenized: dict[str, Tokenized], task: Task, config: FinetuneCo
     model.load_state_dict(best_state)
     result = {"seed": seed, "lr": lr, "best_epoch": best_epoch, "epochs_run": epoch,
               "validation_accuracy": best_accuracy}
-    if not score_test:
+    if not run.test:
         return result
     predicted = predict(model, tokenized["test"], config.eval_batch_size)
     return {**result, **scores(task.test.labels, predicted, task.num_classes),
             "predictions": predicted}
-
-
-@dataclass(frozen=True)
-class Run:
-    """One fine-tuning run: ``seed`` at peak rate ``lr``. ``test``: predict the test split (the
-    learning-rate pick's runs never do); ``keep_state``: return the best epoch's weights."""
-
-    seed: int
-    lr: float
-    test: bool = True
-    keep_state: bool = False
 
 
 def train_run(model_dir: Path, tokenized: dict[str, Tokenized], task: Task,
@@ -200,7 +213,7 @@ def train_run(model_dir: Path, tokenized: dict[str, Tokenized], task: Task,
 
     torch.manual_seed(run.seed)  # the head's initial weights and dropout
     model = load_classifier(model_dir, task.label_names, config.pooling)
-    result = train(model, tokenized, task, config, run.seed, run.lr, score_test=run.test)
+    result = train(model, tokenized, task, config, run)
     result["pooling"] = getattr(model.config, "classifier_pooling", "cls")
     if run.keep_state:
         result["state"] = model.state_dict()
@@ -230,22 +243,22 @@ def pick_lr(model_dir: Path, tokenized: dict[str, Tokenized], task: Task,
 
 
 def finetune(model_dir: Path, task: Task, tokenizer, seeds: Sequence[int],
-             config: FinetuneConfig = FinetuneConfig(), max_length: int = MAX_LENGTH,
-             save_dir: Path | None = None, *, jobs: int = 1,
-             cores: int | None = None) -> tuple[dict, list[dict]]:
+             config: FinetuneConfig = FinetuneConfig(),
+             setup: FinetuneSetup = FinetuneSetup()) -> tuple[dict, list[dict]]:
     """Fine-tune ``model_dir`` on ``task``: pick the learning rate (:func:`pick_lr`), then one
     run per seed at that rate. Returns ``(lr choice, one result per seed)``.
 
-    ``jobs`` > 1 trains a stage's runs side by side in that many processes sharing ``cores``
-    threads (default: every core this process may use), :mod:`atb.eval.runs`; the results are
-    those of the same seeds trained one after another. With ``save_dir`` the classifier of the
-    seed with the best validation accuracy is written there as a 🤗 directory (weights, config
-    with the label names, tokenizer).
+    ``setup.jobs`` > 1 trains a stage's runs side by side in that many processes sharing
+    ``setup.cores`` threads (default: every core this process may use), :mod:`atb.eval.runs`;
+    the results are those of the same seeds trained one after another. With
+    ``setup.save_dir`` the classifier of the seed with the best validation accuracy is
+    written there as a 🤗 directory (weights, config with the label names, tokenizer).
     """
-    tokenized = {name: tokenize(task.split(name), tokenizer, max_length) for name in SPLITS}
+    tokenized = {name: tokenize(task.split(name), tokenizer, setup.max_length) for name in SPLITS}
     stage_runs = max(len(seeds), 0 if config.lr is not None else len(config.lr_grid))
     inputs = (Path(model_dir), tokenized, task, config)
-    with Runner(train_run, inputs, min(jobs, stage_runs), cores) as runner:
+    save_dir = setup.save_dir
+    with Runner(train_run, inputs, min(setup.jobs, stage_runs), setup.cores) as runner:
         choice = pick_lr(model_dir, tokenized, task, config, runner)
         results = runner.map([Run(seed, choice["lr"], keep_state=save_dir is not None)
                               for seed in seeds], f"fine-tuning at lr {choice['lr']:g}")
@@ -253,14 +266,20 @@ def finetune(model_dir: Path, task: Task, tokenizer, seeds: Sequence[int],
         log.info("seed %d: test accuracy %.4f (best epoch %d of %d)", result["seed"],
                  result["accuracy"], result["best_epoch"], result["epochs_run"])
     if save_dir is not None:
-        best = max(results, key=lambda r: r["validation_accuracy"])  # first max: earliest seed
-        model = load_classifier(model_dir, task.label_names, config.pooling)
-        model.load_state_dict(best["state"])
-        Path(save_dir).mkdir(parents=True, exist_ok=True)
-        with quiet_transformers():
-            model.save_pretrained(save_dir)
-            tokenizer.save_pretrained(save_dir)
-        log.info("saved the classifier of seed %d to %s", best["seed"], save_dir)
+        _save_best(model_dir, task, tokenizer, config, results, Path(save_dir))
     for result in results:
         result.pop("state", None)
     return choice, results
+
+
+def _save_best(model_dir, task: Task, tokenizer, config: FinetuneConfig, results: list[dict],
+               save_dir: Path) -> None:
+    """The classifier of the best validation seed (first max: the earliest), as 🤗 files."""
+    best = max(results, key=lambda r: r["validation_accuracy"])
+    model = load_classifier(model_dir, task.label_names, config.pooling)
+    model.load_state_dict(best["state"])
+    save_dir.mkdir(parents=True, exist_ok=True)
+    with quiet_transformers():
+        model.save_pretrained(save_dir)
+        tokenizer.save_pretrained(save_dir)
+    log.info("saved the classifier of seed %d to %s", best["seed"], save_dir)

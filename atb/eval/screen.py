@@ -93,8 +93,9 @@ def train_steps(model, tokenized: Tokenized, labels: np.ndarray, config: ScreenC
         for _ in range(config.steps):
             if not batches:
                 batches = shuffled_batches(lengths, config.batch_size, generator)
-            train_step(model, tokenized, batches.pop(), targets, optimizer, schedule,
-                       schedule_config.max_grad_norm)
+            indices = batches.pop()
+            train_step(model, collate(tokenized, indices), targets[torch.from_numpy(indices)],
+                       optimizer, schedule, schedule_config.max_grad_norm)
             bar.update(1)
 
 
