@@ -35,11 +35,12 @@ __all__ = [
 ]
 
 
-def build_model(arch, seed: int | None = 0, **config_kwargs) -> AtbBertModel:
-    """A randomly initialised model of ``arch`` in eval mode (dropout off)."""
+def build_model(arch, seed: int | None = 0) -> AtbBertModel:
+    """A randomly initialised model of ``arch`` in eval mode (dropout off); ``seed`` None
+    draws from torch's global generator as it stands."""
     if seed is not None:
         torch.manual_seed(seed)
-    return AtbBertModel(AtbBertConfig.from_arch(arch, **config_kwargs)).eval()
+    return AtbBertModel(AtbBertConfig.from_arch(arch)).eval()
 
 
 hf_auto.register_config(transformers)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from atb.arch import get_space
-from atb.predictor import evaluate_predictor, fit_predictor, propose_uncertain, transfer
+from atb.predictor import FitConfig, evaluate_predictor, fit_predictor, propose_uncertain, transfer
 from atb.predictor.metrics import latency_metrics
 from atb.profiler.labels import LabelSet
 from bench.common import DATA
@@ -59,12 +59,12 @@ def meets(m: dict) -> str:
 
 
 def load_data(args) -> tuple[LabelSet, LabelSet | None, str]:
-    from atb.predictor.synthetic import synthetic_labels
+    from atb.predictor.synthetic import SyntheticDevice, synthetic_labels
 
     if args.synthetic:
-        base = synthetic_labels(args.synthetic, seed=args.seed, device_key="synthetic-a")
+        base = synthetic_labels(args.synthetic, seed=args.seed, device=SyntheticDevice("synthetic-a"))
         other = synthetic_labels(max(400, args.synthetic // 4), seed=args.seed + 1,
-                                 device_key="synthetic-b", speed=0.45, overhead=6.0)
+                                 device=SyntheticDevice("synthetic-b", speed=0.45, overhead=6.0))
         return base, other, f"synthetic labels ({args.synthetic} rows, 1 % noise)"
     if not Path(args.data).is_file():
         sys.exit(f"bench.predictor: no dataset at {args.data}; pass --data FILE.csv "
@@ -78,7 +78,7 @@ def bench_models(labels: LabelSet, args):
     configs = ({"gbt": {"n_estimators": 100}, "mlp": {"max_iter": 200}, "hybrid": {"max_iter": 200}}
                if args.quick else {})
     t0 = time.perf_counter()
-    pred = fit_predictor(labels, folds=3 if args.quick else 5, seed=args.seed, configs=configs)
+    pred = fit_predictor(labels, FitConfig(folds=3 if args.quick else 5, seed=args.seed, configs=configs))
     total = time.perf_counter() - t0
     print(f"\n== models: {pred.training['folds']}-fold CV on {pred.training['n_train']} archs, "
           f"held-out {pred.training['n_test']} archs (fit_predictor took {total:.1f} s)")
@@ -135,8 +135,8 @@ def bench_transfer(pred, other: LabelSet | None, args):
 
 
 def _fit_eval(labels: LabelSet, test: LabelSet, kind: str, seed: int) -> dict:
-    pred = fit_predictor(labels, kinds=(kind,), test_fraction=0.0, seed=seed,
-                         configs={"gbt": {"n_estimators": 100}})
+    pred = fit_predictor(labels, FitConfig(kinds=(kind,), test_fraction=0.0, seed=seed,
+                                           configs={"gbt": {"n_estimators": 100}}))
     return evaluate_predictor(pred, test)
 
 
@@ -154,7 +154,7 @@ def bench_holdout(args):
     from atb.predictor.fit import session_check
 
     train, test = LabelSet.from_csv(args.holdout_train), LabelSet.from_csv(args.holdout)
-    pred = fit_predictor(train, seed=args.seed)
+    pred = fit_predictor(train, FitConfig(seed=args.seed))
     check = session_check(pred, test)
     print(f"\n== hold-out of another session: {len(train)}-sample predictor ({pred.chosen}) from "
           f"{Path(args.holdout_train).name}, scored on {Path(args.holdout).name}")

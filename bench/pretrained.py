@@ -73,10 +73,10 @@ def space_archs(space: str) -> list[Arch]:
 
 def predicted_speedups(archs: list[Arch]) -> list[float]:
     """Speedups over BERT-base from a predictor fitted on the committed 1-thread dataset."""
-    from atb.predictor.fit import fit_predictor
+    from atb.predictor.fit import FitConfig, fit_predictor
     from atb.profiler.labels import LabelSet
 
-    predictor = fit_predictor(LabelSet.from_csv(REFERENCE_LABELS), kinds=("additive",), folds=2)
+    predictor = fit_predictor(LabelSet.from_csv(REFERENCE_LABELS), FitConfig(kinds=("additive",), folds=2))
     return predictor.predict_speedup(archs_to_array(archs)).round(1).tolist()
 
 

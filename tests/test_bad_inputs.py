@@ -482,13 +482,13 @@ def _label_files(root: Path) -> dict[str, Path]:
     """Label CSVs (valid, cut off, with a word for a number), a store, a fitted predictor
     and broken copies of its artefact."""
     from atb.predictor.artefact import artefact_name
-    from atb.predictor.fit import fit_predictor
-    from atb.predictor.synthetic import synthetic_labels
+    from atb.predictor.fit import FitConfig, fit_predictor
+    from atb.predictor.synthetic import SyntheticDevice, synthetic_labels
     from tests.predictor.conftest import labels_to_csv
 
-    labels = synthetic_labels(40, seed=1, device_key=KEY)
+    labels = synthetic_labels(40, seed=1, device=SyntheticDevice(KEY))
     p = {"labels_csv": labels_to_csv(labels, root / "labels.csv"),
-         "other_labels_csv": labels_to_csv(synthetic_labels(40, seed=2, device_key=OTHER_KEY),
+         "other_labels_csv": labels_to_csv(synthetic_labels(40, seed=2, device=SyntheticDevice(OTHER_KEY)),
                                            root / "other.csv")}
     text = p["labels_csv"].read_text()
     p["truncated_csv"] = _put(root / "truncated.csv", text[: len(text) // 2 - 7])  # inside a row
@@ -499,7 +499,7 @@ def _label_files(root: Path) -> dict[str, Path]:
     p["store_ws"] = _store(root / "store_ws", labels)
     p["garbage_store_ws"] = _put(root / "garbage_store_ws" / "latency.sqlite", GARBAGE).parent
 
-    pred = fit_predictor(labels, kinds=("flops_linear",), folds=2, seed=0)
+    pred = fit_predictor(labels, FitConfig(kinds=("flops_linear",), folds=2, seed=0))
     p["predictor"] = pred.save(root / "predictor" / "p.json")
     doc = json.loads(p["predictor"].read_text())
     p["predictor_no_npz"] = _put(root / "predictor_no_npz" / "p.json", json.dumps(doc))

@@ -120,23 +120,7 @@ def predictor_fields(path: str | Path, device_key: str | None = None,
     path = Path(path)
     if path.suffix == ".npz":
         path = path.with_suffix(".json")
-    if not path.is_file():
-        raise MissingInputError(f"no predictor artefact at {path}", hint="make one with atb-predictor fit")
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PredictorError(f"cannot read predictor artefact {path}: {exc}") from exc
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise PredictorError(f"{path} is not an atb latency predictor artefact")
-    if doc.get("format_version", 0) > FORMAT_VERSION:
-        raise PredictorError(
-            f"{path} has format version {doc['format_version']}; this atb reads up to {FORMAT_VERSION}",
-            hint="upgrade atb or refit with atb-predictor fit",
-        )
-    missing = [f for f in ("device_key", "chosen", "models", "bert_base_ms") if f not in doc]
-    if missing:
-        raise PredictorError(f"{path} is incomplete (no {', '.join(missing)})",
-                             hint="refit with atb-predictor fit")
+    doc = _read_document(path)
     key = doc["device_key"]
     if device_key is not None and device_key != key:
         if not allow_other_device:
@@ -147,17 +131,7 @@ def predictor_fields(path: str | Path, device_key: str | None = None,
                 "or pass allow_other_device=True / --allow-other-device to use it anyway",
             )
         log.warning("using predictor of device key %s for %s (allowed explicitly)", key, device_key)
-    npz_path = path.with_name(doc.get("arrays_file", path.with_suffix(".npz").name))
-    if not npz_path.is_file():
-        raise PredictorError(f"predictor arrays {npz_path} are missing (the .npz belongs next to {path.name})")
-    if doc.get("arrays_sha256") and _sha256(npz_path) != doc["arrays_sha256"]:
-        raise PredictorError(f"{npz_path.name} does not match {path.name} (sha256 differs)",
-                             hint="refit with atb-predictor fit")
-    try:
-        with np.load(npz_path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as exc:
-        raise PredictorError(f"cannot read predictor arrays {npz_path}: {exc}") from exc
+    arrays = _read_arrays(path, doc)
     models = {}
     for kind, describe in doc["models"].items():
         prefix = f"model.{kind}."
@@ -184,3 +158,40 @@ def predictor_fields(path: str | Path, device_key: str | None = None,
         created_at=float(doc.get("created_at", 0.0)),
         path=path,
     )
+
+
+def _read_document(path: Path) -> dict:
+    """The artefact's JSON, checked: atb's format, a version this atb reads, every field."""
+    if not path.is_file():
+        raise MissingInputError(f"no predictor artefact at {path}", hint="make one with atb-predictor fit")
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PredictorError(f"cannot read predictor artefact {path}: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise PredictorError(f"{path} is not an atb latency predictor artefact")
+    if doc.get("format_version", 0) > FORMAT_VERSION:
+        raise PredictorError(
+            f"{path} has format version {doc['format_version']}; this atb reads up to {FORMAT_VERSION}",
+            hint="upgrade atb or refit with atb-predictor fit",
+        )
+    missing = [f for f in ("device_key", "chosen", "models", "bert_base_ms") if f not in doc]
+    if missing:
+        raise PredictorError(f"{path} is incomplete (no {', '.join(missing)})",
+                             hint="refit with atb-predictor fit")
+    return doc
+
+
+def _read_arrays(path: Path, doc: dict) -> dict:
+    """The artefact's arrays (the .npz beside it), checked against the JSON's checksum."""
+    npz_path = path.with_name(doc.get("arrays_file", path.with_suffix(".npz").name))
+    if not npz_path.is_file():
+        raise PredictorError(f"predictor arrays {npz_path} are missing (the .npz belongs next to {path.name})")
+    if doc.get("arrays_sha256") and _sha256(npz_path) != doc["arrays_sha256"]:
+        raise PredictorError(f"{npz_path.name} does not match {path.name} (sha256 differs)",
+                             hint="refit with atb-predictor fit")
+    try:
+        with np.load(npz_path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (OSError, ValueError) as exc:
+        raise PredictorError(f"cannot read predictor arrays {npz_path}: {exc}") from exc

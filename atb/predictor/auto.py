@@ -56,8 +56,9 @@ def _follow_anchor(pred: LatencyPredictor, store, path: Path, say: Callable[[str
 
 
 def load_or_fit(workspace: Workspace | str | None = None, device_key: str | None = None,
-                log: Callable[[str], None] | None = None, **fit_kwargs) -> LatencyPredictor:
-    """The workspace's predictor for ``device_key``; fitted (and saved) when missing or stale.
+                log: Callable[[str], None] | None = None, config=None) -> LatencyPredictor:
+    """The workspace's predictor for ``device_key``; fitted (and saved) when missing or stale,
+    as ``config`` (an :class:`~atb.predictor.fit.FitConfig`; default: its defaults) says.
 
     Stale means the store holds a measurement newer than the labels the predictor was
     fitted on. ``log`` receives the message saying a fit happens (default: logging INFO).
@@ -85,7 +86,7 @@ def load_or_fit(workspace: Workspace | str | None = None, device_key: str | None
         else:
             say(f"no predictor for {key} in {ws.root}; fitting one from the latency store")
         labels = store.labels(key)
-    pred = fit_predictor(labels, source=str(ws.store_path), **fit_kwargs)
+    pred = fit_predictor(labels, config, source=str(ws.store_path))
     pred.store_last_modified = last
     pred.save(path)
     say(f"fitted predictor for {key} ({pred.chosen}, held-out MAPE "

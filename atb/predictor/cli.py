@@ -147,7 +147,7 @@ def _check_output(args) -> None:
 
 
 def cmd_fit(args) -> int:
-    from atb.predictor.fit import fit_predictor
+    from atb.predictor.fit import FitConfig, fit_predictor
 
     kinds = tuple(k.strip() for k in args.models.split(",") if k.strip())
     if set(kinds) - set(MODEL_KINDS) or not kinds:
@@ -156,8 +156,8 @@ def cmd_fit(args) -> int:
         raise UsageError("--folds must be at least 2")
     _check_output(args)
     labels, last = _labels(args, resolve_device_key(args))
-    pred = fit_predictor(labels, kinds=kinds, folds=args.folds, test_fraction=args.test_fraction,
-                         seed=args.seed, source=args.labels or "store")
+    config = FitConfig(kinds=kinds, folds=args.folds, test_fraction=args.test_fraction, seed=args.seed)
+    pred = fit_predictor(labels, config, source=args.labels or "store")
     path = _save(pred, args, last)
     noise = None if args.labels else _label_noise(args, labels.device_key)
     if args.json:

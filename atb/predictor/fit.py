@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -70,7 +71,7 @@ def _fit_one(kind: str, archs, log_ms, seq_len: int, rng, config: dict) -> Laten
     # one BLAS thread: the fits are tiny, and oversubscribed threads on a shared machine
     # made lbfgs 5x slower in practice
     with threadpool_limits(1):
-        return make_model(kind, seq_len=seq_len, **config.get(kind, {})).fit(archs, log_ms, rng)
+        return make_model(kind, seq_len, config.get(kind)).fit(archs, log_ms, rng)
 
 
 # predict-time cost order (cheapest first): among statistically tied models, take the cheaper
@@ -140,33 +141,36 @@ def learning_gain(labels: LabelSet, folds: int = 5, repeats: int = 5, seed: int 
     return float(mape), float(mape_half)
 
 
-def fit_predictor(labels: LabelSet, kinds=CANDIDATE_KINDS, folds: int = 5,
-                  test_fraction: float = 0.2, seed: int = 0, seq_len: int | None = None,
-                  configs: dict | None = None, source: str = "") -> LatencyPredictor:
-    """Fit a :class:`LatencyPredictor` for ``labels.device_key``.
+@dataclass(frozen=True)
+class FitConfig:
+    """How :func:`fit_predictor` fits: the families compared, the folds, the hold-out."""
 
-    ``test_fraction`` of the architectures is held out and never seen by selection or
-    fitting; the rest is split into ``folds`` for cross-validation of every kind in
-    ``kinds``. The kind with the lowest CV MAPE is chosen (the cheapest to predict among
+    kinds: tuple[str, ...] = CANDIDATE_KINDS  # model families compared by cross-validation
+    folds: int = 5
+    test_fraction: float = 0.2  # architectures held out from selection and fitting
+    seed: int = 0
+    seq_len: int | None = None  # None: the one the device key names (128 if it names none)
+    configs: dict | None = None  # kind -> hyper-parameters, e.g. {"gbt": {"n_estimators": 100}}
+
+
+def fit_predictor(labels: LabelSet, config: FitConfig | None = None,
+                  source: str = "") -> LatencyPredictor:
+    """Fit a :class:`LatencyPredictor` for ``labels.device_key`` (``source``: where the labels
+    came from, recorded in the artefact).
+
+    ``config.test_fraction`` of the architectures is held out and never seen by selection or
+    fitting; the rest is split into ``config.folds`` for cross-validation of every kind in
+    ``config.kinds``. The kind with the lowest CV MAPE is chosen (the cheapest to predict among
     those within 2 % of it, see :func:`choose_kind`); all kinds are refitted on the
     whole training part and scored on the held-out part (all scores go in the artefact).
-    ``configs`` maps a kind to hyper-parameters, e.g. ``{"gbt": {"n_estimators": 100}}``.
-    ``seq_len`` defaults to the one named in the device key (128 if it names none).
     """
-    check_labels(labels)
-    seq_len = seq_len or seq_len_from_key(labels.device_key)
-    kinds = tuple(kinds)
-    unknown = set(kinds) - set(CANDIDATE_KINDS)
-    if not kinds or unknown:
-        raise PredictorError(f"unknown model kinds {sorted(unknown)}",
-                             hint="choose from: " + ", ".join(CANDIDATE_KINDS))
-    if not 0.0 <= test_fraction < 0.9:
-        raise PredictorError(f"test_fraction={test_fraction} must be in [0, 0.9)")
-    configs = configs or {}
+    config = _checked(labels, config or FitConfig())
+    kinds, folds, seed, seq_len = config.kinds, config.folds, config.seed, config.seq_len
+    configs = config.configs or {}
     rng = np.random.default_rng(seed)
     # hold out whole architectures: fold 0 of a 1/test_fraction split
-    if test_fraction > 0:
-        test = group_folds(labels.archs, max(2, round(1 / test_fraction)), rng) == 0
+    if config.test_fraction > 0:
+        test = group_folds(labels.archs, max(2, round(1 / config.test_fraction)), rng) == 0
     else:
         test = np.zeros(len(labels), bool)
     train_labels, test_labels = labels.subset(np.flatnonzero(~test)), labels.subset(np.flatnonzero(test))
@@ -184,30 +188,39 @@ def fit_predictor(labels: LabelSet, kinds=CANDIDATE_KINDS, folds: int = 5,
         if len(test_labels):
             heldout[kind] = label_metrics(models[kind].predict_log(test_labels.archs), test_labels)
     pred = LatencyPredictor(
-        device_key=labels.device_key,
-        model=models[chosen],
-        bert_base_ms=float(labels.bert_base_ms),
-        protocol_version=int(labels.protocol_version),
-        space_info=infer_space(labels.archs),
-        seq_len=seq_len,
-        chosen=chosen,
-        models=models,
-        cv_scores=cv,
-        heldout_metrics=heldout,
+        device_key=labels.device_key, model=models[chosen], bert_base_ms=float(labels.bert_base_ms),
+        protocol_version=int(labels.protocol_version), space_info=infer_space(labels.archs),
+        seq_len=seq_len, chosen=chosen, models=models, cv_scores=cv, heldout_metrics=heldout,
         metrics=heldout.get(chosen, {}),
         training={"hash": labels.content_hash(), "n": len(labels), "n_train": len(train_labels),
                   "n_test": len(test_labels), "seed": seed, "folds": folds,
-                  "test_fraction": test_fraction, "source": source},
+                  "test_fraction": config.test_fraction, "source": source},
         heldout={"archs": test_labels.archs, "measured_ms": test_labels.latency_ms,
                  "measured_speedup": test_labels.speedup},
         created_at=time.time(),
     )
-    if pred.metrics:
-        m = pred.metrics
+    _log_heldout(pred.metrics)
+    return pred
+
+
+def _checked(labels: LabelSet, config: FitConfig) -> FitConfig:
+    """``config`` with its kinds as a tuple and its sequence length filled in, checked."""
+    check_labels(labels)
+    kinds = tuple(config.kinds)
+    unknown = set(kinds) - set(CANDIDATE_KINDS)
+    if not kinds or unknown:
+        raise PredictorError(f"unknown model kinds {sorted(unknown)}",
+                             hint="choose from: " + ", ".join(CANDIDATE_KINDS))
+    if not 0.0 <= config.test_fraction < 0.9:
+        raise PredictorError(f"test_fraction={config.test_fraction} must be in [0, 0.9)")
+    return replace(config, kinds=kinds, seq_len=config.seq_len or seq_len_from_key(labels.device_key))
+
+
+def _log_heldout(m: dict) -> None:
+    if m:
         log.info("held-out (%d archs): latency MAPE %.2f%%, within 5%% %.1f%%, within 10%% %.1f%%, "
                  "tau %.3f; speedup MAPE %.2f%%", m["n"], 100 * m["mape"], 100 * m["within_5"],
                  100 * m["within_10"], m["kendall_tau"], 100 * m["speedup_mape"])
-    return pred
 
 
 def evaluate_predictor(pred: LatencyPredictor, labels: LabelSet,

@@ -27,11 +27,12 @@ def model_classes() -> dict[str, type[LatencyModel]]:
 CANDIDATE_KINDS = ("flops_linear", "additive", "gbt", "mlp", "hybrid")  # compared by CV
 
 
-def make_model(kind: str, seq_len: int = 128, **config) -> LatencyModel:
+def make_model(kind: str, seq_len: int = 128, config: dict | None = None) -> LatencyModel:
+    """An unfitted model of ``kind``; ``config``: its hyper-parameters (the class's keywords)."""
     classes = model_classes()
     if kind not in classes:
         raise PredictorError(f"unknown model kind {kind!r}", hint="use one of: " + ", ".join(classes))
-    return classes[kind](seq_len=seq_len, **config)
+    return classes[kind](seq_len=seq_len, **(config or {}))
 
 
 def model_from_arrays(describe: dict, arrays: dict[str, np.ndarray]) -> LatencyModel:

@@ -10,6 +10,8 @@ embedding gather, plus multiplicative noise (1% by default, like drift-corrected
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from atb.arch import BERT_BASE, archs_to_array, cost_terms, get_space
@@ -40,19 +42,31 @@ def synthetic_latency_ms(archs: np.ndarray, seq_len: int = 128, speed: float = 1
     return fixed + layer_ms + embed
 
 
-def synthetic_labels(n: int, seed: int = 0, noise: float = 0.01, device_key: str = "synthetic-cpu",
-                     space: str = "pretrain", seq_len: int = 128, speed: float = 1.0,
-                     overhead: float = 1.0, archs: np.ndarray | None = None) -> LabelSet:
-    """A :class:`LabelSet` of ``n`` archs sampled uniformly from ``space`` (or the given archs)."""
+@dataclass(frozen=True)
+class SyntheticDevice:
+    """The device synthetic labels pretend to come from (:func:`synthetic_latency_ms`)."""
+
+    device_key: str = "synthetic-cpu"
+    seq_len: int = 128
+    speed: float = 1.0  # scales the compute
+    overhead: float = 1.0  # scales the fixed costs
+
+
+def synthetic_labels(n: int, seed: int = 0, noise: float = 0.01,
+                     device: SyntheticDevice = SyntheticDevice(), space: str = "pretrain",
+                     archs: np.ndarray | None = None) -> LabelSet:
+    """A :class:`LabelSet` of ``n`` archs sampled uniformly from ``space`` (or the given archs),
+    timed on ``device`` with multiplicative ``noise``."""
     rng = np.random.default_rng(seed)
     if archs is None:
         archs = get_space(space).sample_array(rng, n)
     archs = np.asarray(archs, dtype=np.int64)
-    true = synthetic_latency_ms(archs, seq_len, speed, overhead)
+    timing = (device.seq_len, device.speed, device.overhead)
+    true = synthetic_latency_ms(archs, *timing)
     latency = true * np.exp(rng.normal(0.0, noise, len(archs)))
-    bert = float(synthetic_latency_ms(archs_to_array([BERT_BASE]), seq_len, speed, overhead)[0])
+    bert = float(synthetic_latency_ms(archs_to_array([BERT_BASE]), *timing)[0])
     return LabelSet(
-        device_key=device_key,
+        device_key=device.device_key,
         protocol_version=0,  # not timed by atb's profiler
         archs=archs,
         latency_ms=latency,

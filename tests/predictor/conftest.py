@@ -5,8 +5,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from atb.predictor.fit import fit_predictor
-from atb.predictor.synthetic import synthetic_labels
+from atb.predictor.fit import FitConfig, fit_predictor
+from atb.predictor.synthetic import SyntheticDevice, synthetic_labels
 from atb.profiler.labels import write_csv
 
 KEY = "cpu-onnxruntime-t2-fp32-s128-b1-test0000"
@@ -19,18 +19,18 @@ SMALL = {"gbt": {"n_estimators": 60, "max_depth": 3, "learning_rate": 0.2},
 
 @pytest.fixture(scope="session")
 def labels():
-    return synthetic_labels(400, seed=1, device_key=KEY)
+    return synthetic_labels(400, seed=1, device=SyntheticDevice(KEY))
 
 
 @pytest.fixture(scope="session")
 def other_labels():
     """A second 'device': slower compute and much larger fixed overheads."""
-    return synthetic_labels(400, seed=7, device_key=OTHER_KEY, speed=0.45, overhead=6.0)
+    return synthetic_labels(400, seed=7, device=SyntheticDevice(OTHER_KEY, speed=0.45, overhead=6.0))
 
 
 @pytest.fixture(scope="session")
 def predictor(labels):
-    return fit_predictor(labels, folds=3, configs=SMALL, seed=0)
+    return fit_predictor(labels, FitConfig(folds=3, configs=SMALL, seed=0))
 
 
 def labels_to_csv(labels, path):

@@ -5,6 +5,7 @@ import pytest
 
 from atb.errors import MissingInputError
 from atb.predictor import load_or_fit
+from atb.predictor.fit import FitConfig
 from atb.predictor.synthetic import synthetic_labels
 from atb.profiler.timing import PROTOCOL_VERSION
 from atb.workspace import Workspace
@@ -14,7 +15,7 @@ from tests.profiler.stores import add_record
 KEY = "cpu-test-t1-fp32-s128-b1-00000000"
 
 
-FAST = {"kinds": ("additive", "flops_linear"), "folds": 3}
+FAST = FitConfig(kinds=("additive", "flops_linear"), folds=3)
 
 
 def m(ms, t):
@@ -31,7 +32,7 @@ def _fitted(tmp_path):
     ws = Workspace.resolve(tmp_path / "ws")
     with LatencyStore.open(ws.store_path) as store:
         _fill(store, synthetic_labels(60, seed=2), t0=1000.0)
-    return ws, load_or_fit(ws, **FAST)
+    return ws, load_or_fit(ws, config=FAST)
 
 
 def _fill(store, labels, t0):
@@ -51,24 +52,24 @@ def test_fit_when_missing_then_reuse_then_refit_when_stale(tmp_path):
     with LatencyStore.open(ws.store_path) as store:
         _fill(store, synthetic_labels(60, seed=2), t0=1000.0)
     messages = []
-    fast = {"kinds": ("additive", "flops_linear"), "folds": 3}
-    pred = load_or_fit(ws, log=messages.append, **fast)
+    fast = FitConfig(kinds=("additive", "flops_linear"), folds=3)
+    pred = load_or_fit(ws, log=messages.append, config=fast)
     assert pred.device_key == KEY and any("fitting one" in m for m in messages)
     assert (ws.predictors_dir / f"{KEY}.json").is_file()
 
     messages.clear()
-    again = load_or_fit(ws, log=messages.append, **fast)
+    again = load_or_fit(ws, log=messages.append, config=fast)
     assert messages == [] and again.training["hash"] == pred.training["hash"]
 
     with LatencyStore.open(ws.store_path) as store:
         _fill(store, synthetic_labels(20, seed=3), t0=5000.0)
-    refreshed = load_or_fit(ws, log=messages.append, **fast)
+    refreshed = load_or_fit(ws, log=messages.append, config=fast)
     assert any("older than the latency store" in m for m in messages)
     assert refreshed.training["n"] == pred.training["n"] + 20
 
     messages.clear()
     refreshed.path.with_suffix(".npz").write_bytes(b"damaged")
-    rebuilt = load_or_fit(ws, log=messages.append, **fast)
+    rebuilt = load_or_fit(ws, log=messages.append, config=fast)
     assert any("unreadable" in m for m in messages) and rebuilt.training["n"] == refreshed.training["n"]
 
 
@@ -110,7 +111,7 @@ def test_verification_labels_do_not_make_the_predictor_stale(tmp_path):
         rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "4-512-2048-8-512", "verify")
         add_record(store, rid, KEY, "3-256-1024-4-256", "verify", PROTOCOL_VERSION, m(10.0, 9000.0), space="pretrain")
     messages = []
-    again = load_or_fit(ws, log=messages.append, **FAST)
+    again = load_or_fit(ws, log=messages.append, config=FAST)
     assert messages == [] and again.training["hash"] == pred.training["hash"]
 
 
@@ -125,9 +126,9 @@ def test_a_verification_run_that_moves_the_anchor_re_anchors_the_predictor(tmp_p
             add_record(store, rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, m(220.0, t))
         current = store.labels(KEY).bert_base_ms
     messages = []
-    moved = load_or_fit(ws, log=messages.append, **FAST)
+    moved = load_or_fit(ws, log=messages.append, config=FAST)
     assert current == pytest.approx(220.0) and moved.bert_base_ms == pytest.approx(current)
     assert any("anchor" in msg and "moved" in msg for msg in messages)
     assert moved.training["hash"] == pred.training["hash"]  # not refitted: no training label changed
     messages.clear()
-    assert load_or_fit(ws, log=messages.append, **FAST).bert_base_ms == pytest.approx(current) and messages == []
+    assert load_or_fit(ws, log=messages.append, config=FAST).bert_base_ms == pytest.approx(current) and messages == []

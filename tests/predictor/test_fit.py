@@ -5,7 +5,7 @@ import pytest
 
 from atb.errors import DeviceKeyMismatchError, PredictorError
 from atb.predictor import evaluate_predictor, fit_predictor, session_check
-from atb.predictor.fit import choose_kind, group_folds, seq_len_from_key
+from atb.predictor.fit import FitConfig, choose_kind, group_folds, seq_len_from_key
 from atb.predictor.metrics import PREDICTION_KEYS, SPEEDUP_KEYS
 from atb.predictor.models import CANDIDATE_KINDS
 
@@ -66,15 +66,15 @@ def test_too_few_or_bad_labels_are_refused(labels):
     with pytest.raises(PredictorError, match="too few"):
         fit_predictor(labels.subset(np.arange(10)))
     with pytest.raises(PredictorError, match="unknown model kinds"):
-        fit_predictor(labels, kinds=("forest",))
+        fit_predictor(labels, FitConfig(kinds=("forest",)))
     bad = labels.subset(np.arange(50))
     bad.latency_ms[3] = -1.0
     with pytest.raises(PredictorError, match="non-positive"):
-        fit_predictor(bad, kinds=("additive",))
+        fit_predictor(bad, FitConfig(kinds=("additive",)))
 
 
 def test_single_kind_fit_skips_cross_validation(labels):
-    pred = fit_predictor(labels, kinds=("additive",))
+    pred = fit_predictor(labels, FitConfig(kinds=("additive",)))
     assert pred.chosen == "additive" and pred.cv_scores == {}
 
 

@@ -21,7 +21,7 @@ def split(labels):
 def fitted(split):
     train, _ = split
     rng = np.random.default_rng(0)
-    return {k: make_model(k, **SMALL.get(k, {})).fit(train.archs, np.log(train.latency_ms), rng)
+    return {k: make_model(k, config=SMALL.get(k)).fit(train.archs, np.log(train.latency_ms), rng)
             for k in CANDIDATE_KINDS}
 
 
