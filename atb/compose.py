@@ -134,6 +134,10 @@ class SubmodelScreen(_SubmodelScore):
                        tokenizer=self.tokenizer_source)
             return self.screen(Path(tmp))
 
+    def score_trained(self, model_dir: Path, checkpoint: Path, arch: Arch) -> dict:
+        """The same score of a model trained further (its 🤗 directory)."""
+        return self.screen(Path(model_dir))
+
 
 class SubmodelProbe(_SubmodelScore):
     """The default re-ranking score of ``atb-search --task`` (``--rerank-by probe``): a linear
@@ -149,12 +153,25 @@ class SubmodelProbe(_SubmodelScore):
 
     def __call__(self, arch: Arch) -> dict:
         import functools
+
+        return self._score(functools.partial(self.supernet, arch=arch))
+
+    def score_trained(self, model_dir: Path, checkpoint: Path, arch: Arch) -> dict:
+        """The same score of a model trained further (its training checkpoint, in memory)."""
+        import functools
+
+        from atb.supernet import checkpoint as ckpt
+
+        supernet = ckpt.load_trainable(Path(checkpoint))[0]["supernet"]
+        return self._score(functools.partial(supernet, arch=arch))
+
+    def _score(self, encoder) -> dict:
         import time
 
         from atb.eval.probe import fit_probe
 
         start = time.perf_counter()
-        features = self.probe.features(functools.partial(self.supernet, arch=arch))
+        features = self.probe.features(encoder)
         fit = fit_probe(features, self.probe.task, seed=0, c_grid=self.probe.c_grid)
         return {"validation_accuracy": fit["validation_accuracy"],
                 "validation_loss": fit["validation_log_loss"],
@@ -267,3 +284,42 @@ def search_ports(config: SearchConfig, workspace: Workspace, given: SearchPorts 
     if extract_model is None and config.extract:
         extract_model = search_extractor(workspace)
     return SearchPorts(latency, fitness, measure, extract_model, task_score)
+
+
+# -- after the search: further training (AutoTinyBERT §3.6) ----------------------------------
+def train_further_after_search(result, workspace: Workspace, steps: int,
+                               task_score=None) -> dict:
+    """The search's winner and the BERT-rule arch of its window, trained further with the
+    same budget into ``RUN_DIR/models/<arch>`` (:func:`atb.supernet.further.distill`), each
+    with its held-out distillation loss and, when the search had a task, its validation score
+    before (the slice) and after. Saved as ``RUN_DIR/further.json``; runs are reused and
+    resumed by :mod:`atb.supernet.further`, so ``atb-search --resume`` continues them."""
+    import json
+
+    from atb.jsonl import write_atomic
+    from atb.supernet.further import FurtherConfig, distill
+
+    if result.best is None:
+        raise UsageError("no winner to train further: no architecture met the target")
+    roles = {str(result.best.arch): "winner"}
+    baseline = result.primary.baseline
+    if baseline is not None:
+        roles.setdefault(str(baseline.arch), "bert-rule")
+    models_dir = Path(result.run_dir) / "models"
+    summaries = [distill(workspace, [arch], models_dir / arch, FurtherConfig(steps=steps))[0]
+                 for arch in roles]
+    models = []
+    for s in summaries:
+        row = {"arch": s["arch"], "role": roles[s["arch"]], "out_dir": s["out_dir"],
+               "steps": s["steps"], "tokens": s["tokens"], "seconds": s["seconds"],
+               "heldout_loss_before": s["heldout_loss_before"],
+               "heldout_loss_after": s["heldout_loss_after"]}
+        if task_score is not None:
+            arch = Arch.parse(s["arch"])
+            row["validation_before"] = task_score(arch)["validation_accuracy"]
+            row["validation_after"] = task_score.score_trained(
+                s["out_dir"], s["checkpoint"], arch)["validation_accuracy"]
+        models.append(row)
+    report = {"steps": steps, "task": getattr(task_score, "task", None), "models": models}
+    write_atomic(Path(result.run_dir) / "further.json", json.dumps(report, indent=2))
+    return report

@@ -46,6 +46,7 @@ examples:
   atb-search --target-speedup 10 --algorithm fast --no-verify --json
   atb-search --target-speedup 8 12 16 --algorithm pareto
   atb-search --resume atb-workspace/runs/20260101-120000-evolution-15x
+  atb-search --target-speedup 15 --task mr --train-further        # the models you take home
 """
 
 
@@ -80,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue an interrupted run with its saved configuration")
     p.add_argument("--extract", action="store_true", default=None,
                    help="write the best sub-model (atb-supernet extract)")
+    p.add_argument("--train-further", type=int, nargs="?", const=-1, default=None, metavar="N",
+                   help="after the search, train the winner and the BERT-rule arch of its window "
+                        "further on their own for N steps each (default: atb-supernet distill's) "
+                        "into RUN_DIR/models/<arch>, and score both before and after")
     p.add_argument("--fitness", default=None, metavar="{loss,params,retention,probe:TASK}",
                    help="what the search maximises: loss, the supernet's held-out loss (default "
                         "without --task); params, non-embedding parameters; retention, layers x "
@@ -115,6 +120,8 @@ def _check(args: argparse.Namespace) -> None:
     if args.task is None and any(v is not None for v in (args.rerank, args.rerank_by,
                                                            args.screen_steps, args.screen_lr)):
         raise UsageError("--rerank, --rerank-by, --screen-steps and --screen-lr need --task")
+    if args.train_further is not None and args.train_further != -1 and args.train_further < 1:
+        raise UsageError(f"--train-further must be at least 1 step (got {args.train_further})")
     if args.screen_lr is not None and not args.screen_lr > 0:
         raise UsageError(f"--screen-lr must be greater than 0 (got {args.screen_lr:g})")
     for flag in ("generations", "population", "top_k", "threads", "rerank", "screen_steps"):
@@ -192,6 +199,29 @@ def _print_reranking(r: dict) -> None:
               f"atb-eval compare)")
 
 
+def _train_further(args, result, workspace, task_score) -> dict | None:
+    """``--train-further``: the winner and its rule arch trained further (None without it)."""
+    if args.train_further is None or result.best is None:
+        return None
+    from atb.compose import train_further_after_search
+    from atb.supernet.further import DEFAULT_STEPS
+
+    steps = DEFAULT_STEPS if args.train_further == -1 else args.train_further
+    return train_further_after_search(result, workspace, steps, task_score)
+
+
+def _print_further(f: dict) -> None:
+    task = f" on {f['task']} (validation)" if f["task"] else ""
+    print(f"\ntrained further, {f['steps']:,} steps each{task}:")
+    rows = [{"arch": m["arch"], "role": m["role"],
+             "loss": f"{m['heldout_loss_before']:.4f} -> {m['heldout_loss_after']:.4f}",
+             "acc": (f"{m['validation_before']:.2%} -> {m['validation_after']:.2%}"
+                     if "validation_after" in m else "-"), "out": m["out_dir"]}
+            for m in f["models"]]
+    cli.print_table(rows, [("arch", "arch"), ("role", "role"), ("loss", "held-out loss"),
+                           ("acc", "accuracy"), ("out", "model directory")])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -205,10 +235,13 @@ def main(argv: list[str] | None = None) -> int:
         config, workspace = search_config(args)
         ports = search_ports(config, workspace, backend=args.backend, threads=args.threads)
         result = run_search(config, workspace, ports, run_name=args.name, resume=args.resume)
+        further = _train_further(args, result, workspace, ports.task_score)
         if args.json:
-            cli.print_json(result.to_dict())
+            cli.print_json({**result.to_dict(), **({"further_training": further} if further else {})})
         else:
             _print_human(result)
+            if further:
+                _print_further(further)
         return 0 if result.best is not None else 1
 
     return cli.run("atb-search", body)

@@ -119,3 +119,32 @@ def test_distill_writes_stock_loadable_directories_with_a_card(init_ws, tmp_path
     one = distill(init_ws, [ARCH], tmp_path / "one", FurtherConfig(**SMALL))
     assert one[0]["reused"] and (tmp_path / "one" / "config.json").is_file()
     assert json.loads((tmp_path / "one" / "config.json").read_text())["hidden_size"] == 128
+
+
+def test_search_winner_and_rule_arch_trained_further_with_scores(init_ws, tmp_path):
+    """``atb-search --train-further``: both archs get the same budget, a model directory each
+    under RUN_DIR/models and a score before and after; the report is saved in the run."""
+    from types import SimpleNamespace
+
+    from atb.compose import train_further_after_search
+
+    class Score:
+        task = "fake"
+
+        def __call__(self, arch):
+            return {"validation_accuracy": 0.5}
+
+        def score_trained(self, model_dir, checkpoint, arch):
+            assert (Path(model_dir) / "config.json").is_file() and Path(checkpoint).is_dir()
+            return {"validation_accuracy": 0.75}
+
+    winner, rule = ARCH, Arch.parse("2-128-160-2-64")
+    result = SimpleNamespace(best=SimpleNamespace(arch=winner), run_dir=tmp_path,
+                             primary=SimpleNamespace(baseline=SimpleNamespace(arch=rule)))
+    report = train_further_after_search(result, init_ws, 2, Score())
+    assert [(m["arch"], m["role"]) for m in report["models"]] == [(str(winner), "winner"),
+                                                                 (str(rule), "bert-rule")]
+    assert all(m["steps"] == 2 and (m["validation_before"], m["validation_after"]) == (0.5, 0.75)
+               for m in report["models"])
+    assert json.loads((tmp_path / "further.json").read_text()) == report
+    assert (tmp_path / "models" / str(rule) / "README.md").is_file()
