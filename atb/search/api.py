@@ -25,13 +25,13 @@ from atb.search.algorithm import SearchProblem
 from atb.search.baselines import bert_rule_baseline
 from atb.search.config import SearchConfig
 from atb.search.fitness_cache import SEARCH_SOURCES, Evaluator, Record
-from atb.search.evolution import EvolutionConfig, evolve
+from atb.search.evolution import EvolutionConfig, WindowSearch, evolve
 from atb.search.pareto import hypervolume, pareto_front
 from atb.search.ports import ExtractModel, SearchPorts
 from atb.search.registry import ALGORITHMS, make_algorithm
 from atb.search.rerank import Reranking, depth_spread, rerank
 from atb.search.run import RunDir, open_run
-from atb.search.verify import verify_top_k
+from atb.search.verify import Verification, verify_top_k
 from atb.search.window import ACCEPT_BAND, Window, check_feasible
 from atb.workspace import Workspace
 
@@ -305,9 +305,8 @@ class _Search:
         wide = Window(window.target, window.lo * 0.9, window.hi * 1.1)
         pool = [r for r in evaluator.ranked(SEARCH_SOURCES) if wide.contains([r.predicted_speedup])[0]]
         pool = depth_spread(pool) if spread else pool
-        top, dropped = verify_top_k(pool, window, top_k, self.ports.measure,
-                                    extra=[baseline] if baseline else [],
-                                    max_rounds=self.cfg.max_verify_rounds, replenish=self.replenish)
+        check = Verification(self.ports.measure, self.cfg.max_verify_rounds, self.replenish)
+        top, dropped = verify_top_k(pool, window, top_k, check, extra=[baseline] if baseline else [])
         for rec in top + dropped + ([baseline] if baseline else []):
             self.run.append_record(rec)  # the later line carries the measured speedup
         return (depth_spread(top) if spread else top), dropped, baseline  # verified: by fitness
@@ -316,7 +315,7 @@ class _Search:
         """A short evolution (2 generations) inside the window corrected by the measurements."""
         cfg = self.cfg
         replacement = EvolutionConfig(2, cfg.population, cfg.mutation_prob, cfg.explore_prob)
-        gens = evolve(self.space, self.ports.latency, self.evaluator, corrected, self.rng,
-                      replacement, source="replacement")
+        search = WindowSearch(self.space, self.ports.latency, self.evaluator, corrected, self.rng)
+        gens = evolve(search, replacement, source="replacement")
         keys = {"-".join(map(str, row)) for g in gens for row in g.archs}
         return [self.evaluator.records[k] for k in keys]

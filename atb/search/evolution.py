@@ -56,6 +56,18 @@ class Generation:
                    np.asarray(d["predicted"], dtype=np.float64))
 
 
+@dataclass(frozen=True)
+class WindowSearch:
+    """What an evolution in one window works with: the space, the latency model that places an
+    arch in (or out of) ``window``, the evaluator that scores it and the run's one generator."""
+
+    space: SearchSpace
+    latency: SpeedupModel
+    evaluator: Evaluator
+    window: Window
+    rng: np.random.Generator
+
+
 @dataclass
 class EvolutionConfig:
     generations: int = 4  # T
@@ -83,10 +95,11 @@ def roulette_select(fitness: np.ndarray, rng: np.random.Generator, n: int) -> np
     return rng.choice(len(f), size=n, p=w / w.sum())
 
 
-def _children(space, latency, window, rng, parents: Generation, n: int, cfg: EvolutionConfig,
+def _children(search: WindowSearch, parents: Generation, n: int, cfg: EvolutionConfig,
               exclude: set[str]) -> tuple[list[np.ndarray], list[float]]:
     """Up to ``n`` distinct in-window children of ``parents`` (vectorised, bounded)."""
-    found = InWindow(space, latency, window, n, exclude)
+    space, rng = search.space, search.rng
+    found = InWindow(space, search.latency, search.window, n, exclude)
     for _ in range(MAX_ROUNDS):
         need = found.missing
         if need <= 0:
@@ -101,23 +114,22 @@ def _children(space, latency, window, rng, parents: Generation, n: int, cfg: Evo
     return found.rows, found.speedups
 
 
-def next_generation(space: SearchSpace, latency: SpeedupModel, window: Window,
-                    rng: np.random.Generator, evaluator: Evaluator, parents: Generation | None,
-                    cfg: EvolutionConfig, source: str = "evolution") -> Generation:
+def next_generation(search: WindowSearch, parents: Generation | None, cfg: EvolutionConfig,
+                    source: str = "evolution") -> Generation:
     """Generation ``parents.index + 1`` (or the first when ``parents`` is None), evaluated."""
     index = 0 if parents is None else parents.index + 1
-    n = cfg.population
+    n, evaluator = cfg.population, search.evaluator
+    sample = (search.space, search.latency, search.window, search.rng)
     if parents is None or len(parents.archs) == 0:
-        archs, pred = sample_in_window(space, latency, window, rng, n, exclude=set(evaluator.records))
+        archs, pred = sample_in_window(*sample, n, exclude=set(evaluator.records))
     else:
         # Children are archs not evaluated before, so every generation spends its S
         # evaluations on new archs (the best ones are kept in the records, not re-evaluated).
         seen = set(evaluator.records)
-        rows, speeds = _children(space, latency, window, rng, parents, n, cfg, seen)
+        rows, speeds = _children(search, parents, n, cfg, seen)
         if len(rows) < n:  # top up with fresh in-window archs (bounded)
             extra, extra_s = sample_in_window(
-                space, latency, window, rng, n - len(rows),
-                exclude=seen | {"-".join(map(str, r)) for r in rows},
+                *sample, n - len(rows), exclude=seen | {"-".join(map(str, r)) for r in rows},
             )
             rows += list(extra)
             speeds += list(extra_s)
@@ -129,26 +141,25 @@ def next_generation(space: SearchSpace, latency: SpeedupModel, window: Window,
     return Generation(index, archs, fit, pred)
 
 
-def evolve(space: SearchSpace, latency: SpeedupModel, evaluator: Evaluator, window: Window,
-           rng: np.random.Generator, cfg: EvolutionConfig | None = None,
+def evolve(search: WindowSearch, cfg: EvolutionConfig | None = None,
            resume_from: Generation | None = None,
            on_generation: Callable[[Generation], None] | None = None,
            source: str = "evolution") -> list[Generation]:
-    """Run Algorithm 2 and return the generations run by this call.
+    """Run Algorithm 2 in ``search.window`` and return the generations run by this call.
 
     ``resume_from`` is the last checkpointed generation (the generator must be restored to
     its state at that checkpoint); ``on_generation`` is called after each generation
     (checkpointing, progress). With ``explore_prob = 1`` this is random search under the
     constraint (every child a fresh in-window arch), which ``source="random"`` labels.
     """
-    cfg = cfg or EvolutionConfig()
+    cfg, evaluator = cfg or EvolutionConfig(), search.evaluator
     last = resume_from
     done: list[Generation] = []
     start = 0 if last is None else last.index + 1
     best_so_far = max((r.fitness for r in evaluator.records.values()  # a resumed run's too
                        if r.generation >= 0 and np.isfinite(r.fitness)), default=-np.inf)
     for _ in range(start, cfg.generations):
-        gen = next_generation(space, latency, window, rng, evaluator, last, cfg, source)
+        gen = next_generation(search, last, cfg, source)
         if len(gen.archs) == 0:
             log.warning("generation %d is empty; stopping", gen.index + 1)
             break
@@ -198,8 +209,9 @@ class Evolution(SearchAlgorithm):
                 bar.update(1)
                 bar.set_postfix_str(f"best {history[-1]['best_fitness']:.4f}")
 
-            evolve(problem.space, problem.latency, problem.evaluator, problem.windows[0], rng, cfg,
-                   resume_from, on_generation, source=self.name)
+            search = WindowSearch(problem.space, problem.latency, problem.evaluator,
+                                  problem.windows[0], rng)
+            evolve(search, cfg, resume_from, on_generation, source=self.name)
         return history
 
 

@@ -125,26 +125,45 @@ def repair(row: np.ndarray, space: SearchSpace, latency: SpeedupModel,
     return None if best is None else (best, float(best_s))
 
 
-def nsga2_search(space: SearchSpace, latency: SpeedupModel, evaluator: Evaluator,
-                 windows: list[Window], *, n_evals: int, population: int, seed: int,
-                 rng: np.random.Generator | None = None) -> int:
+def nsga2_search(problem: SearchProblem, n_evals: int, population: int, seed: int) -> int:
     """NSGA-II (Optuna) maximising (fitness, predicted speedup) over archs inside any of
-    ``windows`` (one per target: several targets searched at once).
+    ``problem.windows`` (one per target: several targets searched at once).
 
     A suggested arch outside every window is repaired (:func:`repair`); if that fails the
     trial is a constraint violation (its distance to the nearest window) and is *not*
     evaluated. The budget ``n_evals`` counts distinct evaluated archs; at most ``4 n_evals``
     trials are run. The first generation is seeded with in-window archs spread over the
-    windows. Resuming: archs already in ``evaluator`` with source ``pareto`` are replayed
-    first as trials (their fitness is cached, so they cost nothing) and the search goes on.
-    Returns the number of trials run.
+    windows (drawn with ``problem.rng``). Resuming: archs already in ``problem.evaluator``
+    with source ``pareto`` are replayed first as trials (their fitness is cached, so they
+    cost nothing) and the search goes on. Returns the number of trials run.
     """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    rng = rng or np.random.default_rng(seed)
     sampler = optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
     study = optuna.create_study(sampler=sampler, directions=["maximize", "maximize"])
+    evaluator = problem.evaluator
+
+    def n_done() -> int:
+        return sum(1 for r in evaluator.records.values() if r.source == "pareto")
+
+    previous = _enqueue_first(study, problem, population)
+
+    def stop(study_, trial) -> None:
+        if n_done() >= n_evals:
+            study_.stop()
+
+    if n_done() < n_evals or previous:
+        study.optimize(_Objective(problem, population), n_trials=4 * n_evals, callbacks=[stop],
+                       gc_after_trial=False)
+    log.info("NSGA-II: %d trials, %d archs evaluated", len(study.trials), n_done())
+    return len(study.trials)
+
+
+def _enqueue_first(study, problem: SearchProblem, population: int) -> bool:
+    """Queue the first trials: a resumed run's evaluated archs (cached, so free), else
+    in-window archs spread over the windows. Returns whether the run is resumed."""
+    space = problem.space
     names = ("lt", "dm", "df", "h") if space.strategy == "pretrain" else ("lt", "dm", "df", "dqkv")
 
     def enqueue(rows) -> None:
@@ -152,18 +171,25 @@ def nsga2_search(space: SearchSpace, latency: SpeedupModel, evaluator: Evaluator
             arch = dict(zip(FIELDS, map(int, row)))
             study.enqueue_trial({k: arch[k] for k in names})
 
-    def n_done() -> int:
-        return sum(1 for r in evaluator.records.values() if r.source == "pareto")
-
-    previous = [r for r in evaluator.records.values() if r.source == "pareto"]
+    previous = [r for r in problem.evaluator.records.values() if r.source == "pareto"]
     if previous:  # resume: replay what was evaluated (cached)
         enqueue([[int(x) for x in r.arch.split("-")] for r in previous])
     else:
-        per_window = -(-population // len(windows))
-        for w in windows:
-            enqueue(sample_in_window(space, latency, w, rng, per_window)[0])
+        per_window = -(-population // len(problem.windows))
+        for w in problem.windows:
+            enqueue(sample_in_window(space, problem.latency, w, problem.rng, per_window)[0])
+    return bool(previous)
 
-    def objective(trial) -> tuple[float, float]:
+
+class _Objective:
+    """One NSGA-II trial: the suggested arch (repaired into a window when it can be), scored
+    by the evaluator when it is inside one; a constraint violation otherwise."""
+
+    def __init__(self, problem: SearchProblem, population: int):
+        self.problem, self.population = problem, population
+
+    def __call__(self, trial) -> tuple[float, float]:
+        space, latency, windows = self.problem.space, self.problem.latency, self.problem.windows
         row = _suggest(trial, space)
         s = float(np.asarray(latency.predict_speedup(row), dtype=np.float64)[0])
         inside = np.isfinite(s) and any(w.contains([s])[0] for w in windows)
@@ -177,18 +203,9 @@ def nsga2_search(space: SearchSpace, latency: SpeedupModel, evaluator: Evaluator
         trial.set_constraint("window", gap)
         if not inside:  # infeasible: not evaluated, its objective values are never compared
             return 0.0, (s if np.isfinite(s) else 0.0)
-        f = float(evaluator.evaluate(row, generation=trial.number // population, source="pareto",
-                                     predicted=np.array([s]))[0])
+        f = float(self.problem.evaluator.evaluate(row, generation=trial.number // self.population,
+                                                  source="pareto", predicted=np.array([s]))[0])
         return (f if np.isfinite(f) else -1e30), s
-
-    def stop(study_, trial) -> None:
-        if n_done() >= n_evals:
-            study_.stop()
-
-    if n_done() < n_evals or previous:
-        study.optimize(objective, n_trials=4 * n_evals, callbacks=[stop], gc_after_trial=False)
-    log.info("NSGA-II: %d trials, %d archs evaluated", len(study.trials), n_done())
-    return len(study.trials)
 
 
 class NSGA2(SearchAlgorithm):
@@ -204,7 +221,5 @@ class NSGA2(SearchAlgorithm):
         return cls(settings.generations * settings.population, settings.population, settings.seed)
 
     def run(self, problem: SearchProblem) -> list[dict]:
-        trials = nsga2_search(problem.space, problem.latency, problem.evaluator, problem.windows,
-                              n_evals=self.n_evals, population=self.population, seed=self.seed,
-                              rng=problem.rng)
+        trials = nsga2_search(problem, self.n_evals, self.population, self.seed)
         return [{"trials": trials, "evaluated": len(problem.evaluator)}]

@@ -5,12 +5,14 @@ call, so both see the same drift). An arch whose measured speedup lands outside 
 band ``[0.95, 1.10] x target`` is dropped and replaced by the next-best evaluated arch. The
 replacements are chosen with the predictor *recalibrated* on what was just measured (median
 of measured / predicted): if the predictor is 4 % optimistic on this device today, the next
-candidates are picked 4 % further from the edge. At most ``max_rounds`` measurement calls.
+candidates are picked 4 % further from the edge. At most ``max_rounds`` measurement calls
+(:class:`Verification`).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -32,18 +34,29 @@ def _untried(pool: list[Record], tried: set[str], window: Window, n: int) -> lis
     return [r for r in pool if r.arch not in tried and window.contains([r.predicted_speedup])[0]][:n]
 
 
-def verify_top_k(pool: list[Record], window: Window, k: int, measure: Measure,
-                 extra: list[Record] = (), band: tuple[float, float] = ACCEPT_BAND,
-                 max_rounds: int = 3, replenish: Callable[[Window], list[Record]] | None = None,
-                 ) -> tuple[list[Record], list[Record]]:
-    """Measure and keep up to ``k`` archs of ``pool`` (ranked best first) that land in band.
+@dataclass(frozen=True)
+class Verification:
+    """How the top-k are checked on the device."""
+
+    measure: Measure  # the archs timed under the predictor's key
+    max_rounds: int = 3  # measurement calls at most
+    # new evaluated archs inside a corrected window (a short search there), when the
+    # recalibrated window holds too few
+    replenish: Callable[[Window], list[Record]] | None = None
+
+
+def verify_top_k(pool: list[Record], window: Window, k: int, check: Verification,
+                 extra: list[Record] = ()) -> tuple[list[Record], list[Record]]:
+    """Measure and keep up to ``k`` archs of ``pool`` (ranked best first) that land in
+    :data:`~atb.search.window.ACCEPT_BAND` around the window's target.
 
     ``extra`` records (baselines) are measured in the first call and not judged. Measured
     speedups are written into the records. When the recalibrated window holds too few
-    evaluated archs (the predictor is off by more than the window's width), ``replenish`` is
-    asked for new evaluated archs inside the *corrected* window (a short search there).
+    evaluated archs (the predictor is off by more than the window's width),
+    ``check.replenish`` is asked for new evaluated archs inside the *corrected* window.
     Returns ``(accepted best first, dropped)``.
     """
+    measure, max_rounds, replenish, band = check.measure, check.max_rounds, check.replenish, ACCEPT_BAND
     pool = list(pool)
     accepted: list[Record] = []
     dropped: list[Record] = []

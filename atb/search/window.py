@@ -167,14 +167,14 @@ def sample_in_window(
     n: int,
     *,
     exclude: set[str] | None = None,
-    max_draws: int = MAX_DRAWS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Up to ``n`` distinct archs whose predicted speedup lies in ``window``.
 
     Returns ``(archs (m, 5), predicted speedups (m,))`` with ``m <= n``; fewer than ``n`` only
-    when ``max_draws`` candidates did not yield enough (logged). Rows in ``exclude`` (text
+    when :data:`MAX_DRAWS` candidates did not yield enough (logged). Rows in ``exclude`` (text
     form) are skipped. Order of rows follows the random draws, so a seed reproduces it.
     """
+    max_draws = MAX_DRAWS
     if n <= 0:
         return np.empty((0, len(FIELDS)), dtype=np.int64), np.empty(0)
     found = InWindow(space, latency, window, n, exclude)

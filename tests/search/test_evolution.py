@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from atb.search.fitness_cache import Evaluator
-from atb.search.evolution import EvolutionConfig, evolve, roulette_select
+from atb.search.evolution import EvolutionConfig, WindowSearch, evolve, roulette_select
 from atb.search.window import Window
 
 from tests.search.synthetic import SyntheticFitness
@@ -27,7 +27,7 @@ def test_roulette_handles_negative_equal_and_nan_fitness():
 
 def run(space, latency, seed, cfg=None, target=15):
     ev = Evaluator(SyntheticFitness(space), latency)
-    gens = evolve(space, latency, ev, Window.for_target(target), np.random.default_rng(seed), cfg)
+    gens = evolve(WindowSearch(space, latency, ev, Window.for_target(target), np.random.default_rng(seed)), cfg)
     return gens, ev
 
 

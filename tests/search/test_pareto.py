@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from atb.search.algorithm import SearchProblem
 from atb.search.fitness_cache import Evaluator
 from atb.search.pareto import hypervolume, nsga2_search, pareto_front, repair
 from atb.search.window import Window
@@ -50,7 +51,8 @@ def test_repair_lands_in_a_window(small_space, latency):
 def test_nsga2_evaluates_only_archs_in_the_windows(small_space, latency):
     windows = [Window.for_target(t) for t in (12, 20)]
     ev = Evaluator(SyntheticFitness(small_space), latency)
-    nsga2_search(small_space, latency, ev, windows, n_evals=30, population=10, seed=0)
+    problem = SearchProblem(small_space, latency, ev, windows, np.random.default_rng(0), None)
+    nsga2_search(problem, n_evals=30, population=10, seed=0)
     assert len(ev) == 30
     s = np.array([r.predicted_speedup for r in ev.records.values()])
     inside = windows[0].contains(s) | windows[1].contains(s)

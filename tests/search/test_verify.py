@@ -10,7 +10,7 @@ from atb import compose
 from atb.errors import UsageError
 from atb.search import SearchConfig, SearchPorts, run_search
 from atb.search.fitness_cache import Record
-from atb.search.verify import verify_top_k
+from atb.search.verify import Verification, verify_top_k
 from atb.search.window import Window
 
 from atb.workspace import Workspace
@@ -35,7 +35,7 @@ def test_failed_and_out_of_band_measurements_are_dropped():
         calls.append([str(a) for a in archs])
         return [measured[str(a)] for a in archs]
 
-    acc, drop = verify_top_k(pool, w, 3, measure, extra=[base])
+    acc, drop = verify_top_k(pool, w, 3, Verification(measure), extra=[base])
     assert [r.arch for r in acc] == ["4-376-1000-6-384"]
     assert {r.arch for r in drop} == {"4-384-1000-6-384", "4-380-1000-6-384"}
     assert pool[0].measured_speedup is None and base.measured_speedup == 10.7
@@ -51,7 +51,7 @@ def test_rounds_are_bounded_without_candidates():
         n["calls"] += 1
         return [5.0] * len(archs)  # always far off
 
-    acc, drop = verify_top_k(pool, w, 3, measure, max_rounds=3)
+    acc, drop = verify_top_k(pool, w, 3, Verification(measure, max_rounds=3))
     assert not acc and n["calls"] <= 3 and len(drop) <= 9
 
 

@@ -3,6 +3,7 @@ import pytest
 
 from atb.arch import archs_to_array
 from atb.errors import InfeasibleTargetError, UsageError
+from atb.search import window as window_module
 from atb.search.window import Window, check_feasible, diagonal_sample, sample_in_window
 
 from tests.search.synthetic import SyntheticLatency
@@ -51,15 +52,15 @@ def test_sample_in_window_respects_exclude(small_space, latency):
     assert not excl & {"-".join(map(str, r)) for r in b}
 
 
-def test_sampling_is_bounded_when_nothing_fits(small_space):
+def test_sampling_is_bounded_when_nothing_fits(small_space, monkeypatch):
     class Never(SyntheticLatency):
         def predict_speedup(self, archs):
             self.calls += 1
             return np.full(len(archs), 2.0)
 
     lat = Never()
-    a, s = sample_in_window(small_space, lat, Window.for_target(15), np.random.default_rng(0), 10,
-                            max_draws=50_000)
+    monkeypatch.setattr(window_module, "MAX_DRAWS", 50_000)
+    a, s = sample_in_window(small_space, lat, Window.for_target(15), np.random.default_rng(0), 10)
     assert len(a) == 0 and len(s) == 0
     assert lat.calls <= 10  # a handful of vectorised batches, never an endless loop
 
