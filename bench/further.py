@@ -140,8 +140,8 @@ def heldout_loss_of_slice(ws, supernet, arch: Arch) -> float:
 
 
 def objective_section(ws, prober: Prober, args) -> None:
-    for arch in OBJECTIVE_ARCHS:
-        for variant in VARIANTS:
+    for variant in VARIANTS:  # the supernet objective first: the budget curve reuses those runs
+        for arch in OBJECTIVE_ARCHS:
             probe_arch(ws, prober, arch, 1000, variant)
 
 

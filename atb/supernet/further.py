@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -153,10 +154,25 @@ def train_further(workspace, arch: Arch | str, config: FurtherConfig | None = No
     corpus_ws = corpus_workspace(ws, config.corpus)
     key = run_key(supernet, arch, config, corpus_ws)
     path = ws.subdir("further") / f"{arch}-{key['key']}"
-    record = _read_run(path)
-    if record.get("finished"):
-        return {**record, "reused": True, "seconds": 0.0}
-    return _train(corpus_ws, path, (supernet, state, arch), config, key)
+    path.mkdir(parents=True, exist_ok=True)
+    with _one_trainer(path):  # a second process asking for the same run waits, then reuses it
+        record = _read_run(path)
+        if record.get("finished"):
+            return {**record, "reused": True, "seconds": 0.0}
+        return _train(corpus_ws, path, (supernet, state, arch), config, key)
+
+
+@contextmanager
+def _one_trainer(path: Path):
+    """Hold ``path/.lock`` (rank 0 only: under torchrun the ranks meet at barriers instead)."""
+    if _rank() != 0:
+        yield
+        return
+    import fcntl
+
+    with open(path / ".lock", "w") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        yield
 
 
 def _train(corpus_ws, path: Path, source: tuple, config: FurtherConfig, key: dict) -> dict:
