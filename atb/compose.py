@@ -297,7 +297,7 @@ def train_further_after_search(result, workspace: Workspace, steps: int,
     import json
 
     from atb.jsonl import write_atomic
-    from atb.supernet.further import FurtherConfig, distill
+    from atb.supernet.further import FurtherConfig, corpus_source, distill
 
     if result.best is None:
         raise UsageError("no winner to train further: no architecture met the target")
@@ -320,6 +320,40 @@ def train_further_after_search(result, workspace: Workspace, steps: int,
             row["validation_after"] = task_score.score_trained(
                 s["out_dir"], s["checkpoint"], arch)["validation_accuracy"]
         models.append(row)
+        card = search_card(result, s["arch"], scores=_further_scores(row, task_score))
+        card.source = f"sliced from the supernet, then trained further on its own ({steps:,} steps)"
+        card.supernet = s["supernet"]
+        card.further_training = {**s, "corpus_source": corpus_source(workspace, s["corpus"])}
+        card.write(Path(s["out_dir"]))
     report = {"steps": steps, "task": getattr(task_score, "task", None), "models": models}
     write_atomic(Path(result.run_dir) / "further.json", json.dumps(report, indent=2))
     return report
+
+
+def _further_scores(row: dict, task_score) -> list[dict]:
+    if task_score is None:
+        return []
+    note = "linear probe, validation split" if hasattr(task_score, "probe") else "validation split"
+    return [{"task": task_score.task, "metric": "accuracy (slice)", "value": row["validation_before"],
+             "note": note},
+            {"task": task_score.task, "metric": f"accuracy (after {row['steps']:,} steps)",
+             "value": row["validation_after"], "note": note}]
+
+
+def search_card(result, arch: str, scores: list[dict] | None = None):
+    """The model card of ``arch`` as the search saw it: the speedup measured in its
+    verification call (winner and rule arch are timed together) and, with a task, the
+    re-ranking's validation accuracy with its 95% interval."""
+    from atb.model_card import ModelCard
+
+    measured = {str(c.arch): c.measured_speedup
+                for c in [*result.top_k, result.primary.baseline] if c is not None}
+    speedup = ({"speedup": measured[arch], "device_key": result.device_key}
+               if measured.get(arch) else None)
+    ranked = result.primary.reranking
+    if scores is None and ranked is not None:
+        scores = [{"task": ranked.task, "metric": "accuracy", "value": s.validation_accuracy,
+                   "interval": tuple(s.validation_ci), "note": f"validation split; {ranked.settings}"}
+                  for s in [*ranked.ranked, ranked.baseline] if s is not None and s.arch == arch]
+    return ModelCard(Arch.parse(arch), source="sliced from the supernet, not trained further",
+                     speedup=speedup, scores=scores or [])

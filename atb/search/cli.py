@@ -235,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
         config, workspace = search_config(args)
         ports = search_ports(config, workspace, backend=args.backend, threads=args.threads)
         result = run_search(config, workspace, ports, run_name=args.name, resume=args.resume)
+        if result.extracted:  # the card of the model a user takes home says what the search saw
+            from atb.compose import search_card
+
+            search_card(result, str(result.best.arch)).write(result.extracted)
         further = _train_further(args, result, workspace, ports.task_score)
         if args.json:
             cli.print_json({**result.to_dict(), **({"further_training": further} if further else {})})

@@ -139,12 +139,15 @@ def test_search_winner_and_rule_arch_trained_further_with_scores(init_ws, tmp_pa
             return {"validation_accuracy": 0.75}
 
     winner, rule = ARCH, Arch.parse("2-128-160-2-64")
-    result = SimpleNamespace(best=SimpleNamespace(arch=winner), run_dir=tmp_path,
-                             primary=SimpleNamespace(baseline=SimpleNamespace(arch=rule)))
+    best = SimpleNamespace(arch=winner, measured_speedup=15.2)
+    result = SimpleNamespace(best=best, run_dir=tmp_path, top_k=[best], device_key="cpu-test",
+                             primary=SimpleNamespace(reranking=None, baseline=SimpleNamespace(
+                                 arch=rule, measured_speedup=14.9)))
     report = train_further_after_search(result, init_ws, 2, Score())
     assert [(m["arch"], m["role"]) for m in report["models"]] == [(str(winner), "winner"),
                                                                  (str(rule), "bert-rule")]
     assert all(m["steps"] == 2 and (m["validation_before"], m["validation_after"]) == (0.5, 0.75)
                for m in report["models"])
     assert json.loads((tmp_path / "further.json").read_text()) == report
-    assert (tmp_path / "models" / str(rule) / "README.md").is_file()
+    card = (tmp_path / "models" / str(rule) / "README.md").read_text()
+    assert "14.90x faster than BERT-base on `cpu-test`" in card and "0.750" in card
