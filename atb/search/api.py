@@ -22,7 +22,7 @@ import numpy as np
 from atb.arch import Arch, SearchSpace
 from atb.errors import DeviceKeyMismatchError, UsageError
 from atb.search.algorithm import SearchProblem
-from atb.search.baselines import bert_rule_baseline
+from atb.search.baselines import LayerCut, RuleArch, layer_cut
 from atb.search.config import SearchConfig
 from atb.search.fitness_cache import SEARCH_SOURCES, Evaluator, Record
 from atb.search.evolution import EvolutionConfig, WindowSearch, evolve
@@ -31,7 +31,7 @@ from atb.search.ports import ExtractModel, SearchPorts
 from atb.search.registry import ALGORITHMS, make_algorithm
 from atb.search.rerank import Reranking, depth_spread, rerank
 from atb.search.run import RunDir, open_run
-from atb.search.verify import Verification, verify_top_k
+from atb.search.verify import Beside, Verification, verify_top_k
 from atb.search.window import ACCEPT_BAND, Window, check_feasible
 from atb.workspace import Workspace
 
@@ -62,13 +62,15 @@ class Candidate:
 @dataclass
 class TargetResult:
     """What one target got: window, accepted top-k, dropped archs, BERT-rule baseline and,
-    with a task, the re-ranking (then ``top_k`` is in its order)."""
+    with a task, the re-ranking (then ``top_k`` is in its order); the layer cut nearest the
+    target, measured beside them."""
 
     window: Window
     top_k: list[Candidate]
     dropped: list[Candidate] = field(default_factory=list)
     baseline: Candidate | None = None
     reranking: Reranking | None = None
+    layer_cut: LayerCut | None = None
 
     @property
     def best(self) -> Candidate | None:
@@ -80,7 +82,8 @@ class TargetResult:
                 "top_k": [c.to_dict() for c in self.top_k],
                 "dropped": [c.to_dict() for c in self.dropped],
                 "baseline": self.baseline.to_dict() if self.baseline else None,
-                "reranking": self.reranking.to_dict() if self.reranking else None}
+                "reranking": self.reranking.to_dict() if self.reranking else None,
+                "layer_cut": self.layer_cut.to_dict() if self.layer_cut else None}
 
 
 @dataclass
@@ -133,6 +136,7 @@ class SearchResult:
             "verified": self.verified,
             "dropped": [c.to_dict() for c in p.dropped],
             "baselines": [p.baseline.to_dict()] if p.baseline else [],
+            "layer_cut": p.layer_cut.to_dict() if p.layer_cut else None,
             "runtime_s": self.runtime_s,
             "history": self.history,
             "front": [c.to_dict() for c in self.front],
@@ -271,7 +275,7 @@ class _Search:
         BERT-rule baseline."""
         cfg = self.cfg
         pool_size = max(cfg.top_k, cfg.rerank) if cfg.task else cfg.top_k
-        top, dropped, baseline = self.finish(window, pool_size)
+        top, dropped, baseline, cut = self.finish(window, pool_size)
         reranking = None
         if cfg.task is not None and top:
             reranking = rerank(target, top[:cfg.rerank], baseline, self.ports.task_score,
@@ -280,7 +284,8 @@ class _Search:
             top = sorted(top[:cfg.rerank], key=lambda r: order[r.arch])
         return TargetResult(window, [Candidate.from_record(r) for r in top[:cfg.top_k]],
                             [Candidate.from_record(r) for r in dropped],
-                            Candidate.from_record(baseline) if baseline else None, reranking)
+                            Candidate.from_record(baseline) if baseline else None, reranking,
+                            cut)
 
     def front(self) -> tuple[list[Candidate], float, tuple[float, float] | None]:
         """The Pareto front of the searched archs, its hypervolume and reference point."""
@@ -292,24 +297,28 @@ class _Search:
         ref = (float(pts[:, 0].min()), float(pts[:, 1].min()))
         return [Candidate.from_record(searched[i]) for i in pareto_front(pts)], hypervolume(pts, ref), ref
 
-    def finish(self, window: Window, top_k: int) -> tuple[list, list, Record | None]:
+    def finish(self, window: Window,
+               top_k: int) -> tuple[list, list, Record | None, LayerCut | None]:
         """Top-k records of one target (measured with ``verify``; with a task taken
-        round-robin over depths), the dropped ones and its BERT-rule baseline record."""
+        round-robin over depths), the dropped ones, its BERT-rule baseline record (held to
+        the band) and the layer cut nearest the target (measured in the first call)."""
         spread = self.cfg.task is not None
         latency, evaluator = self.ports.latency, self.evaluator
-        baseline = bert_rule_baseline(self.space, latency, evaluator, window)
+        rule = RuleArch(self.space, latency, evaluator, window)
+        baseline, cut = rule.first(), layer_cut(self.space, latency, window.target)
         if not self.cfg.verify:
             top = [r for r in evaluator.ranked(SEARCH_SOURCES) if window.contains([r.predicted_speedup])[0]]
-            return (depth_spread(top) if spread else top)[:top_k], [], baseline
+            return (depth_spread(top) if spread else top)[:top_k], [], baseline, cut
         # A wider pool: after recalibration, archs just outside the window may be the right ones.
         wide = Window(window.target, window.lo * 0.9, window.hi * 1.1)
         pool = [r for r in evaluator.ranked(SEARCH_SOURCES) if wide.contains([r.predicted_speedup])[0]]
         pool = depth_spread(pool) if spread else pool
         check = Verification(self.ports.measure, self.cfg.max_verify_rounds, self.replenish)
-        top, dropped = verify_top_k(pool, window, top_k, check, extra=[baseline] if baseline else [])
-        for rec in top + dropped + ([baseline] if baseline else []):
+        beside = Beside(baseline, rule.next, [cut] if cut else [])
+        top, dropped = verify_top_k(pool, window, top_k, check, beside)
+        for rec in top + dropped + beside.rules_measured:
             self.run.append_record(rec)  # the later line carries the measured speedup
-        return (depth_spread(top) if spread else top), dropped, baseline  # verified: by fitness
+        return (depth_spread(top) if spread else top), dropped, beside.rule, cut  # by fitness
 
     def replenish(self, corrected: Window) -> list[Record]:
         """A short evolution (2 generations) inside the window corrected by the measurements."""

@@ -167,8 +167,7 @@ def _print_human(result) -> None:
                                ("pred", "predicted"), ("meas", "measured")])
     else:
         print("no architecture met the target after measurement")
-    for b in d["baselines"]:
-        print(f"BERT-rule baseline: {b['arch']} fitness {b['fitness']:.6g}")
+    _print_baselines(d)
     if d.get("reranking"):
         _print_reranking(d["reranking"])
     print(f"run directory: {d['run_dir']} (report.md; plot with: atb-plot pareto --run {d['run_dir']})")
@@ -176,6 +175,21 @@ def _print_human(result) -> None:
 
 def _speed(x) -> str:
     return "-" if x is None else f"{x:.2f}x"
+
+
+def _print_baselines(d: dict) -> None:
+    """The rule arch and the layer cut, what a user would take without atb."""
+    for b in d["baselines"]:
+        print(f"BERT-rule baseline: {b['arch']} fitness {b['fitness']:.6g}, measured "
+              f"{_speed(b['measured_speedup'])}")
+    cut = d.get("layer_cut")
+    if cut:
+        lo, hi = d["accept_band"]
+        band = {None: "not measured", True: "inside the band",
+                False: f"outside {lo:.2f}-{hi:.2f} x target: what the depth grid gives"}
+        print(f"layer cut (the teacher's first {cut['layers']} layers, full width): {cut['arch']}, "
+              f"predicted {_speed(cut['predicted_speedup'])}, measured "
+              f"{_speed(cut['measured_speedup'])} ({band[cut['in_band']]})")
 
 
 def _print_reranking(r: dict) -> None:

@@ -3,7 +3,8 @@
 Drawn from the run directory alone (``evaluated.jsonl`` + ``report.json``), so plotting needs
 neither the supernet nor the device: every evaluated arch (grey), the non-dominated front of
 the searched archs (line), the BERT-rule baselines (``dqkv = dm``, ``df = 4 dm``) at the same
-speedups (squares), the re-measured top-k (stars at the *measured* speedup, joined to their
+speedups (squares), the layer cut's speedup (a dotted line: the teacher's first layers have no
+supernet fitness), the re-measured top-k (stars at the *measured* speedup, joined to their
 predicted position), and the target window(s). Written as PNG and SVG.
 
 A two-stage run (``atb-search --task``) adds a second figure (:func:`plot_task_scores`,
@@ -89,6 +90,7 @@ def plot_pareto(run_dir: str | Path, out: str | Path | None = None,
     if rule:
         ax.scatter([r.measured_speedup or r.predicted_speedup for r in rule], [r.fitness for r in rule],
                    marker="s", s=40, color="tab:red", label="BERT rule (dqkv=dm, df=4dm)")
+    _draw_layer_cut(ax, report.get("layer_cut"))
     measured = [c for c in report.get("top_k", []) if c.get("measured_speedup")]
     for t in report.get("per_target", {}).values():
         measured += [c for c in t["top_k"] if c.get("measured_speedup") and c not in measured]
@@ -116,6 +118,15 @@ def plot_pareto(run_dir: str | Path, out: str | Path | None = None,
                     else files[0].with_name(files[0].stem + "-task"))
         files += plot_task_scores(run.path, task_out, workspace=ws)
     return files
+
+
+def _draw_layer_cut(ax, cut: dict | None) -> None:
+    """The layer cut at its measured speedup (predicted when not measured), across the plot."""
+    if not cut:
+        return
+    measured = cut.get("measured_speedup")
+    ax.axvline(measured or cut["predicted_speedup"], color="tab:purple", lw=1.2, ls=":",
+               label=f"layer cut {cut['arch']} ({'measured' if measured else 'predicted'})")
 
 
 def plot_task_scores(run_dir: str | Path, out: str | Path | None = None,

@@ -207,6 +207,11 @@ def markdown_report(report: dict) -> str:
         lines += [f"- `{c['arch']}`: fitness {_fmt(c['fitness'], '.6g')}, predicted "
                   f"{_fmt(c['predicted_speedup'])}x, measured {_fmt(c['measured_speedup'])}x"
                   for c in report["baselines"]]
+    if cut := report.get("layer_cut"):
+        band = {None: "not measured", True: "inside the band", False: "outside the band"}
+        lines += ["", "## Layer cut (the teacher's first layers at full width, untrained)", "",
+                  f"- `{cut['arch']}`: predicted {_fmt(cut['predicted_speedup'])}x, measured "
+                  f"{_fmt(cut['measured_speedup'])}x ({band[cut['in_band']]}; not re-picked)"]
     if report.get("per_target"):
         lines += ["", "## Per target (Pareto search)", "",
                   "| target | best arch | fitness | predicted | measured |", "|---|---|---|---|---|"]

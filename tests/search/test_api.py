@@ -34,8 +34,12 @@ def test_json_contract_and_measured_top_k(tmp_path, small_space):
         assert set(CANDIDATE) <= set(c) and in_band(c, 15)
     fits = [c["fitness"] for c in d["top_k"]]
     assert fits == sorted(fits, reverse=True)
-    assert len(measure.calls) == 1 and len(measure.calls[0]) == 4  # top-3 + BERT-rule baseline
+    # one call: the top-3, the BERT-rule baseline and the layer cut nearest the target
+    assert len(measure.calls) == 1 and len(measure.calls[0]) == 5
     assert d["baselines"] and d["baselines"][0]["measured_speedup"] is not None
+    cut = d["layer_cut"]
+    assert cut["arch"] == "3-384-1536-6-384" and cut["arch"] == measure.calls[0][-1]
+    assert cut["measured_speedup"] is not None and cut["in_band"] == in_band(cut, 15)
 
 
 def test_run_directory_contents(tmp_path, small_space):
@@ -61,6 +65,24 @@ def test_optimistic_predictor_misses_are_dropped_and_replaced(tmp_path, small_sp
     d = search(tmp_path, small_space, latency=SyntheticLatency(bias=1.08)).to_dict()
     assert d["dropped"]
     assert len(d["top_k"]) == 3 and all(in_band(c, 15) for c in d["top_k"])
+
+
+def test_a_rule_arch_measured_outside_the_band_is_replaced_by_one_inside(tmp_path):
+    from atb.arch import get_space
+
+    # 6 % optimistic: the rule arch predicted nearest 15x measures 13.6x, outside the band
+    minilm = get_space("pretrain", "minilm")
+    measure = SyntheticMeasure()
+    r = search(tmp_path, minilm, fitness=SyntheticFitness(minilm), measure=measure,
+               latency=SyntheticLatency(bias=1.06), generations=2, population=10, run_name="r")
+    *_, first, cut = measure.calls[0]  # the first call: top-k, rule arch, layer cut
+    rule = r.to_dict()["baselines"][0]
+    assert cut == r.to_dict()["layer_cut"]["arch"] == "3-384-1536-12-384"
+    assert rule["arch"] != first and in_band(rule, 15)
+    assert [rule["arch"]] in measure.calls[1:]  # timed in a further call
+    lines = [json.loads(x) for x in (r.run_dir / "evaluated.jsonl").read_text().splitlines()]
+    timed = {x["arch"]: x["measured_speedup"] for x in lines if x["source"] == "bert-rule"}
+    assert set(timed) == {first, rule["arch"]} and all(timed.values())
 
 
 def test_infeasible_target_fails_up_front(tmp_path, small_space):

@@ -96,8 +96,10 @@ def test_search_re_measures_under_exactly_the_predictors_key(tmp_path, small_spa
                                  SearchPorts(latency, SyntheticFitness(small_space)))
     r = run_search(config, tmp_path, ports)
     d = r.to_dict()
-    measured = [c for c in d["top_k"] + d["dropped"] + d["baselines"] if c["measured_speedup"] is not None]
+    measured = [c for c in d["top_k"] + d["dropped"] + d["baselines"] + [d["layer_cut"]]
+                if c["measured_speedup"] is not None]
     assert measured and all(np.isfinite(c["measured_speedup"]) for c in measured)
+    assert len({c["arch"] for c in measured}) == len(measured)  # the cut is not the rule arch here
     conn = sqlite3.connect(tmp_path / "latency.sqlite")
     keys = {k for (k,) in conn.execute("SELECT DISTINCT device_key FROM measurements")}
     roles = {r for (r,) in conn.execute("SELECT DISTINCT role FROM measurements")}

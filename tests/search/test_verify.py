@@ -10,7 +10,8 @@ from atb import compose
 from atb.errors import UsageError
 from atb.search import SearchConfig, SearchPorts, run_search
 from atb.search.fitness_cache import Record
-from atb.search.verify import Verification, verify_top_k
+from atb.search.baselines import LayerCut
+from atb.search.verify import Beside, Verification, verify_top_k
 from atb.search.window import Window
 
 from atb.workspace import Workspace
@@ -35,11 +36,66 @@ def test_failed_and_out_of_band_measurements_are_dropped():
         calls.append([str(a) for a in archs])
         return [measured[str(a)] for a in archs]
 
-    acc, drop = verify_top_k(pool, w, 3, Verification(measure), extra=[base])
+    acc, drop = verify_top_k(pool, w, 3, Verification(measure), Beside(base))
     assert [r.arch for r in acc] == ["4-376-1000-6-384"]
     assert {r.arch for r in drop} == {"4-384-1000-6-384", "4-380-1000-6-384"}
     assert pool[0].measured_speedup is None and base.measured_speedup == 10.7
     assert len(calls) == 1 and len(calls[0]) == 4  # baseline measured with the first round only
+
+
+def _measured(table, calls):
+    def measure(archs):
+        calls.append([str(a) for a in archs])
+        return [table[str(a)] for a in archs]
+
+    return measure
+
+
+def test_a_rule_arch_measured_outside_the_band_is_re_picked_in_the_next_call():
+    w = Window.for_target(10)
+    pool = [rec("4-384-1000-6-384", 1.0, 10.3)]
+    first, second = rec("3-320-1280-5-320", 0.5, 10.4), rec("3-352-1408-11-352", 0.6, 9.9)
+    cut = LayerCut("3-384-1536-12-384", 13.0, 10.0)
+    table = {"4-384-1000-6-384": 10.2, first.arch: 11.8, second.arch: 10.1, cut.arch: 12.5}
+    calls, asked = [], []
+
+    def repick(measured, scale):
+        asked.append((set(measured), scale))
+        return second
+
+    beside = Beside(first, repick, [cut])
+    acc, _ = verify_top_k(pool, w, 1, Verification(_measured(table, calls)), beside)
+    assert [r.arch for r in acc] == ["4-384-1000-6-384"]
+    # the cut in the first call only, the next rule arch alone in a further call
+    assert calls == [["4-384-1000-6-384", first.arch, cut.arch], [second.arch]]
+    assert beside.rule is second and beside.rules_measured == [first, second]
+    assert cut.measured_speedup == 12.5 and cut.in_band is False  # printed as it is
+    # the cut does not recalibrate the predictor: median of 10.2/10.3 and 11.8/10.4 only
+    assert asked == [({first.arch}, pytest.approx(np.median([10.2 / 10.3, 11.8 / 10.4])))]
+
+
+def test_without_a_rule_arch_in_the_band_the_nearest_measured_one_stays():
+    w = Window.for_target(10)
+    rules = [rec("3-320-1280-5-320", 0.5, 10.4), rec("2-384-1536-6-384", 0.4, 10.2),
+             rec("4-256-1024-4-256", 0.3, 10.1)]
+    table = {"4-384-1000-6-384": 10.2, rules[0].arch: 12.5, rules[1].arch: 8.9,
+             rules[2].arch: 13.0}
+    following = iter(rules[1:])
+    calls = []
+    beside = Beside(rules[0], lambda measured, scale: next(following, None))
+    verify_top_k([rec("4-384-1000-6-384", 1.0, 10.3)], w, 1,
+                 Verification(_measured(table, calls), max_rounds=3), beside)
+    assert len(calls) == 3 and beside.rules_measured == rules  # bounded by the rounds
+    assert beside.rule is rules[1]  # 8.9x: the nearest the target of the three
+
+
+def test_the_cut_shares_the_measurement_of_the_same_arch():
+    w = Window.for_target(10)
+    rule = rec("3-384-1536-6-384", 0.5, 10.4)
+    cut = LayerCut("3-384-1536-6-384", 10.4, 10.0)
+    calls = []
+    verify_top_k([], w, 1, Verification(_measured({rule.arch: 10.3}, calls)), Beside(rule, None, [cut]))
+    assert calls == [[rule.arch]] and cut.measured_speedup == 10.3 and cut.in_band is True
 
 
 def test_rounds_are_bounded_without_candidates():
