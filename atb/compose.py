@@ -165,6 +165,12 @@ class SubmodelProbe(_SubmodelScore):
         supernet = ckpt.load_trainable(Path(checkpoint))[0]["supernet"]
         return self._score(functools.partial(supernet, arch=arch))
 
+    def score_model(self, model_dir: Path) -> dict:
+        """The same score of a 🤗 model directory (e.g. the teacher's layer cut)."""
+        from atb.eval.models import load_encoder
+
+        return self._score(load_encoder(Path(model_dir)))
+
     def _score(self, encoder) -> dict:
         import time
 
