@@ -4,8 +4,10 @@ profile a sample of the MiniLM space -> fit the latency predictor -> build Super
 bundled MiniLM (importance-reordered) and distil it from MiniLM briefly (reused when the
 workspace has it) -> two-stage search at the target speedup: evolution with a cheap fitness,
 the top candidates re-measured on this CPU and re-ranked by a linear probe on the built-in
-reading task -> the winner against the BERT-rule arch at the same measured speedup
-(task scores with their paired 95% interval) -> predictor parity, Pareto and task figures.
+reading task -> the winner against the BERT-rule arch at the same measured speedup and
+against the layer cut (MiniLM's own first layers, untrained, written as a 🤗 directory beside
+the run; task scores with their paired 95% interval) -> predictor parity, Pareto and task
+figures.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+
+import numpy as np
 
 from atb import cli
 from atb.stats import named_verdict
@@ -57,8 +61,10 @@ def run_demo(workspace: str = "atb-demo-workspace", config: DemoConfig | None = 
              config.target_speedup, f" and re-ranking them on {DEMO_TASK}" if config.downstream else "")
     result = _search(ws, config, stages["profile"]["device_key"])
     stages["search"] = result.to_dict()
-    log.info("[5/6] comparing the searched arch with the BERT-rule arch")
+    log.info("[5/6] comparing the searched arch with the BERT-rule arch and the layer cut")
     stages["comparison"] = compare_with_rule(result)
+    if stages["comparison"] is not None:
+        stages["comparison"]["layer_cut"] = _layer_cut(ws, result)
     log.info("[6/6] drawing the Pareto plot")
     plots = plot_pareto(result.run_dir, ws.plots_dir / "pareto.png", workspace=ws)
     stages["plots"] = [stages["predictor"]["plot"]] + [str(p) for p in plots]
@@ -137,9 +143,10 @@ def _search(ws, config: DemoConfig, device_key: str):
 
 
 def compare_with_rule(result) -> dict | None:
-    """Searched best vs the BERT-rule baseline of the same window, both measured in one
-    profiler call: speedups, fitness and, after a re-ranking, their task scores on the same
-    validation examples with the paired 95% interval of the difference."""
+    """Searched best vs the BERT-rule baseline of the same window, both measured in the same
+    verification (the rule arch re-picked until it measures in the band): speedups, fitness
+    and, after a re-ranking, their task scores on the same validation examples with the paired
+    95% interval of the difference."""
     best, rule = result.best, result.primary.baseline
     if best is None or rule is None:
         return None
@@ -153,6 +160,34 @@ def compare_with_rule(result) -> dict | None:
         out["bert_rule"].update({k: ranked["baseline"][k] for k in ("validation_accuracy",
                                                                      "validation_ci")})
         out["difference"] = ranked["winner_minus_baseline"]
+    return out
+
+
+def _layer_cut(ws, result) -> dict | None:
+    """The layer cut the search measured beside its winner, written from the teacher (its
+    first k layers, untrained) to ``<run>/layer-cut``; after a re-ranking, scored on the
+    task's validation split by the re-ranking's probe, with searched - cut on the same
+    examples (paired 95% interval)."""
+    from pathlib import Path
+
+    from atb.stats import accuracy_interval, paired_difference
+    from atb.supernet.layer_cut import save_layer_cut
+
+    cut, reranking = result.primary.layer_cut, result.primary.reranking
+    if cut is None:
+        return None
+    saved = save_layer_cut(cut.layers, result.run_dir / "layer-cut", teacher=DEMO_SUPER)
+    out = {**cut.to_dict(), "model_dir": saved["out_dir"], "teacher": DEMO_SUPER}
+    if reranking is None or reranking.winner is None:
+        return out
+    from atb.compose import SubmodelProbe
+
+    score = SubmodelProbe(ws, DEMO_TASK).score_model(Path(saved["out_dir"]))
+    correct = np.asarray(score["correct"], dtype=bool)
+    diff = paired_difference(reranking.winner.correct[None], correct[None])
+    out.update(validation_accuracy=float(score["validation_accuracy"]),
+               validation_ci=list(accuracy_interval(correct[None])),
+               difference={**diff.as_dict(), "split": "validation", "seeds": 1})
     return out
 
 
@@ -185,24 +220,36 @@ def _print(result: dict) -> None:
     if search.get("extracted"):
         print(f"best model       {search['extracted']} (transformers.AutoModel; carries "
               f"its code when dqkv differs from dm: trust_remote_code=True, or import atb)")
-    cmp = result.get("comparison")
-    if cmp:
-        for name, label in (("searched", "searched"), ("bert_rule", "BERT rule")):
-            c = cmp[name]
-            task = (f", {cmp['task']} validation accuracy {c['validation_accuracy']:.1%} "
-                    f"[{c['validation_ci'][0]:.1%}, {c['validation_ci'][1]:.1%}]"
-                    if "validation_accuracy" in c else "")
-            print(f"{label:<16} {c['arch']}: measured {_fmt(c['measured_speedup'])}x, "
-                  f"fitness {c['fitness']:.4g}{task}")
-        d = cmp.get("difference")
-        if d:
-            print(f"searched - rule  {d['difference']:+.1%} [{d['ci_low']:+.1%}, "
-                  f"{d['ci_high']:+.1%}] on the same {d['n_examples']} validation examples "
-                  f"(paired bootstrap over examples, 95%): "
-                  f"{named_verdict(d['verdict'], 'searched', 'rule')}")
+    if result.get("comparison"):
+        _print_comparison(result["comparison"])
     for path in result["plots"]:
         print(f"plot             {path}")
     print(f"took             {result['wall_s'] / 60:.1f} min")
+
+
+def _print_comparison(cmp: dict) -> None:
+    """The searched arch, the BERT-rule arch and the layer cut, and searched - each."""
+    rows = (("searched", "searched"), ("bert_rule", "BERT rule"), ("layer_cut", "layer cut"))
+    band = {None: "not measured", True: "inside the band", False: "outside the band"}
+    for name, label in rows:
+        c = cmp.get(name)
+        if not c:
+            continue
+        task = (f", {cmp.get('task', DEMO_TASK)} validation accuracy "
+                f"{c['validation_accuracy']:.1%} [{c['validation_ci'][0]:.1%}, "
+                f"{c['validation_ci'][1]:.1%}]" if "validation_accuracy" in c else "")
+        what = (f"fitness {c['fitness']:.4g}" if name != "layer_cut" else
+                f"{band[c['in_band']]}; {c['teacher']}'s first {c['layers']} layers, untrained, "
+                f"in {c['model_dir']}")
+        print(f"{label:<16} {c['arch']}: measured {_fmt(c['measured_speedup'])}x, {what}{task}")
+    cut = cmp.get("layer_cut") or {}
+    for d, short, name in ((cmp.get("difference"), "rule", "rule"),
+                           (cut.get("difference"), "cut", "layer cut")):
+        if d:
+            print(f"{'searched - ' + short:<16} {d['difference']:+.1%} [{d['ci_low']:+.1%}, "
+                  f"{d['ci_high']:+.1%}] on the same {d['n_examples']} validation examples "
+                  f"(paired bootstrap over examples, 95%): "
+                  f"{named_verdict(d['verdict'], 'searched', name)}")
 
 
 def main(argv: list[str] | None = None) -> int:
