@@ -41,7 +41,7 @@ class Workspace:
     def ensure_writable(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / ".atb-write-probe"
+            probe = self.root / f".atb-write-probe-{os.getpid()}"  # torchrun's ranks check at once
             probe.write_text("ok")
             probe.unlink()
         except OSError as exc:
