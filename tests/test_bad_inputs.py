@@ -446,6 +446,7 @@ def _copy(src: Path, dst: Path) -> Path:
 
 def _store(ws: Path, labels) -> Path:
     """A workspace whose latency store holds ``labels`` as one profiling run (no timing)."""
+    from atb.profiler.rows import RunHeader
     from atb.profiler.store import LatencyStore
     from atb.profiler.timing import PROTOCOL_VERSION, Measurement
     from atb.workspace import Workspace
@@ -455,7 +456,7 @@ def _store(ws: Path, labels) -> Path:
 
     key, ref = labels.device_key, "4-512-2048-8-512"
     with LatencyStore.open(Workspace.resolve(ws).store_path) as store:
-        run = store.begin_run(key, {}, {}, PROTOCOL_VERSION, {}, ref, "test")
+        run = store.begin_run(RunHeader(key, {}, {}, PROTOCOL_VERSION, {}, ref, "test"))
         add_record(store, run, key, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, measured(200.0, 1000))
         add_record(store, run, key, ref, "reference", PROTOCOL_VERSION, measured(30.0, 1001))
         for i, (arch, ms) in enumerate(zip(labels.arch_strings(), labels.latency_ms)):

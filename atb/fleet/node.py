@@ -25,8 +25,8 @@ from dataclasses import replace
 from atb.arch import Arch
 from atb.devices import DeviceSetting, Fingerprint, fingerprint
 from atb.errors import AtbError
-from atb.profiler.rows import MeasurementRecord
-from atb.profiler.session import ProfilingRun
+from atb.profiler.rows import MeasurementRecord, RunHeader
+from atb.profiler.session import ProfilingRun, RunProtocol
 from atb.profiler.timing import PROTOCOL_VERSION, TimingRule
 
 log = logging.getLogger("atb.fleet")
@@ -55,11 +55,8 @@ class RowRecorder:
         self.header: dict | None = None
         self.rows: list[dict] = []
 
-    def begin_run(self, device_key: str, setting: dict, fingerprint: dict, protocol_version: int,
-                  rule: dict, reference_arch: str, command: str) -> int:
-        self.header = {"device_key": device_key, "setting": setting, "fingerprint": fingerprint,
-                       "protocol_version": protocol_version, "rule": rule,
-                       "reference_arch": reference_arch, "command": command}
+    def begin_run(self, header: RunHeader) -> int:
+        self.header = header.shipped()
         return 0  # a placeholder: the driver's store numbers the run
 
     def add(self, record: MeasurementRecord) -> int:
@@ -113,8 +110,8 @@ class NodeProfiler:
     def open(self) -> dict:
         """Take the host lock, load the reference and time BERT-base: the run's header and rows."""
         def body():
-            run = ProfilingRun(self.recorder, self.setting, self.rule, self.careful_rule, seed=self.seed,
-                               command=self.command, machine=node_fingerprint())
+            run = ProfilingRun(self.recorder, self.setting, RunProtocol(self.rule, self.careful_rule),
+                               self.seed, self.command, node_fingerprint())
             run.__enter__()
             self.run = run
             return {"header": self.recorder.header, "rows": self.recorder.take()}

@@ -10,7 +10,7 @@ committed and never times an arch twice. The store itself stays as it is (WAL,
 from __future__ import annotations
 
 from atb.errors import StoreError
-from atb.profiler.rows import MeasurementRecord
+from atb.profiler.rows import MeasurementRecord, RunHeader
 from atb.profiler.store import LatencyStore
 
 
@@ -25,10 +25,8 @@ class StoreWriter:
         first rows; returns the store's run id."""
         fp = {**header["fingerprint"], "fleet_node": node}
         with self.store.transaction():
-            run_id = self.store.begin_run(header["device_key"], header["setting"], fp,
-                                          header["protocol_version"], header["rule"],
-                                          header["reference_arch"], header["command"],
-                                          host=node.get("hostname"), pid=node.get("pid"))
+            run_id = self.store.begin_run(RunHeader(**{**header, "fingerprint": fp},
+                                                    host=node.get("hostname"), pid=node.get("pid")))
             self._add(run_id, header["device_key"], rows)
         return run_id
 

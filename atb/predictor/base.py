@@ -20,9 +20,10 @@ class LatencyModel(ABC):
 
     kind: ClassVar[str]
 
-    def __init__(self, seq_len: int = 128, **config):
+    def __init__(self, seq_len: int = 128, config: dict | None = None):
+        # config: the family's hyper-parameters, its constructor's keywords (describe() lists them)
         self.seq_len = int(seq_len)
-        self.config = dict(config)
+        self.config = dict(config or {})
 
     @abstractmethod
     def fit(self, archs: np.ndarray, log_ms: np.ndarray, rng: np.random.Generator) -> "LatencyModel":

@@ -22,8 +22,8 @@ class GradientBoostedTrees(LatencyModel):
 
     def __init__(self, seq_len: int = 128, n_estimators: int = 200, max_depth: int = 4,
                  learning_rate: float = 0.1, subsample: float = 0.8):
-        super().__init__(seq_len, n_estimators=n_estimators, max_depth=max_depth,
-                         learning_rate=learning_rate, subsample=subsample)
+        super().__init__(seq_len, {"n_estimators": n_estimators, "max_depth": max_depth,
+                                   "learning_rate": learning_rate, "subsample": subsample})
 
     def fit(self, archs, log_ms, rng):
         from sklearn.ensemble import GradientBoostingRegressor

@@ -25,8 +25,8 @@ class MLP(LatencyModel):
 
     def __init__(self, seq_len: int = 128, hidden: tuple | list = (32, 32), alpha: float = 10.0,
                  max_iter: int = 400, activation: str = "relu"):
-        super().__init__(seq_len, hidden=list(hidden), alpha=alpha, max_iter=max_iter,
-                         activation=activation)
+        super().__init__(seq_len, {"hidden": list(hidden), "alpha": alpha, "max_iter": max_iter,
+                                   "activation": activation})
 
     def fit(self, archs, log_ms, rng):
         self._fit_net(archs, log_ms, rng)

@@ -52,7 +52,7 @@ class TransferHead(LatencyModel):
 
     def __init__(self, seq_len: int = 128, head: str = "affine", lam: float = 0.0,
                  base: dict | None = None, loo_mse: dict | None = None):
-        super().__init__(seq_len, head=head, lam=lam, base=base, loo_mse=loo_mse or {})
+        super().__init__(seq_len, {"head": head, "lam": lam, "base": base, "loo_mse": loo_mse or {}})
         self.base: LatencyModel | None = None
 
     def fit_head(self, base: LatencyModel, archs: np.ndarray, log_ms: np.ndarray) -> "TransferHead":

@@ -22,7 +22,8 @@ from atb.profiler.drift import anchor_estimate, corrected_rows
 from atb.profiler.labels import TRAINING_SOURCES, VERIFICATION_SOURCE, LabelSet, write_csv
 from atb.profiler.repeatability import Repeatability, repeatability, sentinel_count
 from atb.profiler.sampling import plan_uncertain, plan_uniform
-from atb.profiler.session import ProfileReport, Sentinels, results_of_run, run_profile
+from atb.profiler.session import (ProfileReport, RunPlan, RunProtocol, Sentinels, results_of_run,
+                                  run_profile)
 from atb.profiler.stopping import AUTO, AUTO_FLOOR, DEFAULT_MAX_SAMPLES, AutoStop, LearningGain, plan_auto
 from atb.profiler.store import LatencyStore
 from atb.profiler.timing import PROTOCOL_VERSION, TimingRule
@@ -145,11 +146,10 @@ def _profile(ws: Workspace, config: ProfileConfig, ports: ProfilePorts | None = 
                 ranked = _uncertainty_proposer(store, key, seed, ports.propose)
                 batches = plan_uncertain(search_space, seed, need, done, ranked)
             expected, role, todo = need, "sampled", None
-        run, timed, errors = run_profile(
-            store, setting, batches, role, expected, space=search_space.name,
-            sentinels=_sentinels(store, key, seed, expected if auto is None else config.max_samples),
-            rule=config.rule, careful_rule=config.careful_rule, seed=seed,
-        )
+        sentinels = _sentinels(store, key, seed, expected if auto is None else config.max_samples)
+        plan = RunPlan(role, expected, space=search_space.name, sentinels=sentinels)
+        run, timed, errors = run_profile(store, setting, batches, plan,
+                                         RunProtocol(config.rule, config.careful_rule), seed)
         results, bert = results_of_run(store, key, run.run_id, todo if todo is not None else timed, errors)
         total = len(store.sampled_archs(key))
         rows = _protocol_rows(store, key)

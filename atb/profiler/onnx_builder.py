@@ -157,9 +157,11 @@ class GraphBuilder:
         self.initializers.append(numpy_helper.from_array(np.asarray(array), name))
         return name
 
-    def op(self, op_type: str, inputs: list[str], hint: str, out: str | None = None, **attrs) -> str:
+    def op(self, op_type: str, inputs: list[str], hint: str, out: str | None = None,
+           attrs: dict | None = None) -> str:
+        """A node of ``op_type`` (its ONNX attributes ``attrs``); its output's name."""
         out = out or self._fresh(hint)
-        self.nodes.append(helper.make_node(op_type, inputs, [out], name=out, **attrs))
+        self.nodes.append(helper.make_node(op_type, inputs, [out], name=out, **(attrs or {})))
         return out
 
     def _fresh(self, hint: str) -> str:
@@ -181,7 +183,8 @@ class GraphBuilder:
     def layer_norm(self, x: str, prefix: str, width: int) -> str:
         g = self.weight(f"{prefix}.weight", (width,))
         b = self.weight(f"{prefix}.bias", (width,))
-        return self.op("LayerNormalization", [x, g, b], prefix, axis=-1, epsilon=LAYER_NORM_EPS)
+        return self.op("LayerNormalization", [x, g, b], prefix,
+                       attrs={"axis": -1, "epsilon": LAYER_NORM_EPS})
 
 
 def assemble(g: GraphBuilder, arch: Arch, seq_len: int, batch: int) -> onnx.ModelProto:
@@ -191,55 +194,71 @@ def assemble(g: GraphBuilder, arch: Arch, seq_len: int, batch: int) -> onnx.Mode
         raise ValueError(f"seq_len {seq_len} exceeds {MAX_POSITIONS} positions")
     if isinstance(g.weights, WeightPool) and (reason := pool_overflow(arch)):
         raise ArchSpecError(f"arch {arch} is {reason}", hint="pass weights of its own, or time it with the torch backend")
-    dm, hs = arch.dm, arch.head_size
+    x = _embeddings(g, arch, seq_len)
+    mask = _additive_mask(g)
+    hs = arch.head_size
+    shapes = {"heads": g.const(np.array([batch, seq_len, arch.h, hs], np.int64), "heads_shape"),
+              "merged": g.const(np.array([batch, seq_len, arch.dqkv], np.int64), "merged_shape"),
+              "scale": g.const(np.array(math.sqrt(hs), np.float32), "sqrt_head_size"),
+              "sqrt2": g.const(np.array(math.sqrt(2.0), np.float32), "sqrt2"),
+              "one": g.const(np.array(1.0, np.float32), "one"),
+              "half": g.const(np.array(0.5, np.float32), "half")}
+    for i in range(arch.lt):
+        x = _layer(g, x, f"encoder.layer.{i}", arch, mask, shapes)
+    x = g.op("Identity", [x], "hidden", out="last_hidden_state")
+    first = g.op("Gather", [x, g.const(np.array(0, np.int64), "cls")], "cls", attrs={"axis": 1})  # (b, dm)
+    g.op("Tanh", [g.linear(first, "pooler.dense", arch.dm, arch.dm)], "pooler", out="pooler_output")
+    return _model(g, arch, seq_len, batch)
 
-    # embeddings: word + token type + position, then LayerNorm
+
+def _embeddings(g: GraphBuilder, arch: Arch, seq_len: int) -> str:
+    """Word + token type + position embeddings, then LayerNorm: (b, s, dm)."""
+    dm = arch.dm
     word = g.op("Gather", [g.weight("embeddings.word_embeddings.weight", (VOCAB_SIZE, dm)), "input_ids"], "word")
     kind = g.op("Gather", [g.weight("embeddings.token_type_embeddings.weight", (TYPE_VOCAB_SIZE, dm)), "token_type_ids"], "type")
     positions = g.const(np.arange(seq_len, dtype=np.int64)[None, :], "positions")
     pos = g.op("Gather", [g.weight("embeddings.position_embeddings.weight", (MAX_POSITIONS, dm)), positions], "pos")
     x = g.op("Add", [g.op("Add", [word, kind], "emb"), pos], "emb")
-    x = g.layer_norm(x, "embeddings.LayerNorm", dm)
+    return g.layer_norm(x, "embeddings.LayerNorm", dm)
 
-    # additive mask (b, 1, 1, s): 0 where attended, float32-min where padded
+
+def _additive_mask(g: GraphBuilder) -> str:
+    """The additive mask (b, 1, 1, s): 0 where attended, float32-min where padded."""
     mask = g.op("Unsqueeze", [g.op("Unsqueeze", ["attention_mask", g.const(np.array([1], np.int64), "ax")], "mask"),
                               g.const(np.array([2], np.int64), "ax")], "mask")
-    mask = g.op("Cast", [mask], "mask", to=TensorProto.FLOAT)
+    mask = g.op("Cast", [mask], "mask", attrs={"to": TensorProto.FLOAT})
     mask = g.op("Sub", [g.const(np.array(1.0, np.float32), "one"), mask], "mask")
-    mask = g.op("Mul", [mask, g.const(np.array(np.finfo(np.float32).min, np.float32), "min")], "mask")
+    return g.op("Mul", [mask, g.const(np.array(np.finfo(np.float32).min, np.float32), "min")], "mask")
 
-    heads_shape = g.const(np.array([batch, seq_len, arch.h, hs], np.int64), "heads_shape")
-    merged_shape = g.const(np.array([batch, seq_len, arch.dqkv], np.int64), "merged_shape")
-    scale = g.const(np.array(math.sqrt(hs), np.float32), "sqrt_head_size")
-    sqrt2 = g.const(np.array(math.sqrt(2.0), np.float32), "sqrt2")
-    one, half = g.const(np.array(1.0, np.float32), "one"), g.const(np.array(0.5, np.float32), "half")
 
-    for i in range(arch.lt):
-        p = f"encoder.layer.{i}"
-        # self-attention: (b, s, dm) -> q, k, v (b, h, s, hs)
-        q = g.op("Reshape", [g.linear(x, f"{p}.attention.self.query", dm, arch.dqkv), heads_shape], "q")
-        q = g.op("Transpose", [q], "q", perm=[0, 2, 1, 3])
-        k = g.op("Reshape", [g.linear(x, f"{p}.attention.self.key", dm, arch.dqkv), heads_shape], "k")
-        v = g.op("Reshape", [g.linear(x, f"{p}.attention.self.value", dm, arch.dqkv), heads_shape], "v")
-        v = g.op("Transpose", [v], "v", perm=[0, 2, 1, 3])
-        k_t = g.op("Transpose", [k], "k", perm=[0, 2, 3, 1])  # (b, h, hs, s)
-        scores = g.op("Div", [g.matmul(q, k_t, "scores"), scale], "scores")
-        probs = g.op("Softmax", [g.op("Add", [scores, mask], "scores")], "probs", axis=-1)
-        context = g.op("Transpose", [g.matmul(probs, v, "context")], "context", perm=[0, 2, 1, 3])
-        context = g.op("Reshape", [context, merged_shape], "context")  # (b, s, dqkv)
-        attn = g.linear(context, f"{p}.attention.output.dense", arch.dqkv, dm)
-        x = g.layer_norm(g.op("Add", [attn, x], "residual"), f"{p}.attention.output.LayerNorm", dm)
-        # feed-forward with exact GELU: 0.5 * y * (1 + erf(y / sqrt 2))
-        y = g.linear(x, f"{p}.intermediate.dense", dm, arch.df)
-        erf = g.op("Add", [g.op("Erf", [g.op("Div", [y, sqrt2], "gelu")], "gelu"), one], "gelu")
-        y = g.op("Mul", [g.op("Mul", [y, erf], "gelu"), half], "gelu")
-        y = g.linear(y, f"{p}.output.dense", arch.df, dm)
-        x = g.layer_norm(g.op("Add", [y, x], "residual"), f"{p}.output.LayerNorm", dm)
+def _layer(g: GraphBuilder, x: str, p: str, arch: Arch, mask: str, shapes: dict[str, str]) -> str:
+    """One encoder layer ``p``: self-attention, then the feed-forward block, each with its
+    residual and LayerNorm; (b, s, dm) in and out."""
+    dm, heads_shape = arch.dm, shapes["heads"]
+    # self-attention: (b, s, dm) -> q, k, v (b, h, s, hs)
+    q = g.op("Reshape", [g.linear(x, f"{p}.attention.self.query", dm, arch.dqkv), heads_shape], "q")
+    q = g.op("Transpose", [q], "q", attrs={"perm": [0, 2, 1, 3]})
+    k = g.op("Reshape", [g.linear(x, f"{p}.attention.self.key", dm, arch.dqkv), heads_shape], "k")
+    v = g.op("Reshape", [g.linear(x, f"{p}.attention.self.value", dm, arch.dqkv), heads_shape], "v")
+    v = g.op("Transpose", [v], "v", attrs={"perm": [0, 2, 1, 3]})
+    k_t = g.op("Transpose", [k], "k", attrs={"perm": [0, 2, 3, 1]})  # (b, h, hs, s)
+    scores = g.op("Div", [g.matmul(q, k_t, "scores"), shapes["scale"]], "scores")
+    probs = g.op("Softmax", [g.op("Add", [scores, mask], "scores")], "probs", attrs={"axis": -1})
+    context = g.op("Transpose", [g.matmul(probs, v, "context")], "context", attrs={"perm": [0, 2, 1, 3]})
+    context = g.op("Reshape", [context, shapes["merged"]], "context")  # (b, s, dqkv)
+    attn = g.linear(context, f"{p}.attention.output.dense", arch.dqkv, dm)
+    x = g.layer_norm(g.op("Add", [attn, x], "residual"), f"{p}.attention.output.LayerNorm", dm)
+    # feed-forward with exact GELU: 0.5 * y * (1 + erf(y / sqrt 2))
+    y = g.linear(x, f"{p}.intermediate.dense", dm, arch.df)
+    erf = g.op("Add", [g.op("Erf", [g.op("Div", [y, shapes["sqrt2"]], "gelu")], "gelu"), shapes["one"]], "gelu")
+    y = g.op("Mul", [g.op("Mul", [y, erf], "gelu"), shapes["half"]], "gelu")
+    y = g.linear(y, f"{p}.output.dense", arch.df, dm)
+    return g.layer_norm(g.op("Add", [y, x], "residual"), f"{p}.output.LayerNorm", dm)
 
-    x = g.op("Identity", [x], "hidden", out="last_hidden_state")
-    first = g.op("Gather", [x, g.const(np.array(0, np.int64), "cls")], "cls", axis=1)  # (b, dm)
-    g.op("Tanh", [g.linear(first, "pooler.dense", dm, dm)], "pooler", out="pooler_output")
 
+def _model(g: GraphBuilder, arch: Arch, seq_len: int, batch: int) -> onnx.ModelProto:
+    """The graph of ``g``'s nodes and initializers, with its int64 inputs and two outputs."""
+    dm = arch.dm
     g.finish()
     int_input = lambda n: helper.make_tensor_value_info(n, TensorProto.INT64, [batch, seq_len])  # noqa: E731
     graph = helper.make_graph(

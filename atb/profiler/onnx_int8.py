@@ -175,7 +175,8 @@ class DynamicBuilder(_Int8Builder):
         wq, ws, wz = weight
         scales = self.op("Mul", [xs, ws], "", out=f"{out}_quant_scales_mul")
         product = self.op("MatMulInteger", [xq, wq, xz, wz], "", out=f"{out}_output_quantized")
-        product = self.op("Cast", [product], "", out=f"{product}_cast_output", to=TensorProto.FLOAT)
+        product = self.op("Cast", [product], "", out=f"{product}_cast_output",
+                          attrs={"to": TensorProto.FLOAT})
         self.op("Mul", [product, scales], "", out=out)
 
 

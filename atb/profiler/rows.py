@@ -17,6 +17,25 @@ from atb.profiler.timing import Measurement
 
 
 @dataclass(frozen=True)
+class RunHeader:
+    """What a profiling run records about itself when it opens (the store's ``runs`` row)."""
+
+    device_key: str
+    setting: dict  # DeviceSetting.record()
+    fingerprint: dict  # the machine's (a fleet node's carries ``fleet_node``)
+    protocol_version: int
+    rule: dict  # the timing rule
+    reference_arch: str
+    command: str
+    host: str | None = None  # the timing process's host and pid when it is not this process
+    pid: int | None = None  # (a fleet node's, whose rows the driver writes)
+
+    def shipped(self) -> dict:
+        """The header as a fleet node ships it (plain data; the driver adds host and pid)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("host", "pid")}
+
+
+@dataclass(frozen=True)
 class MeasurementRecord:
     """One measurement to store: a timing, or (``measurement`` None) a failure with its reason.
 
@@ -50,8 +69,7 @@ class StoreSink(Protocol):
     :class:`~atb.profiler.store.LatencyStore`, or a fleet node's recorder that hands the rows to
     the one process writing the store (:mod:`atb.fleet.node`)."""
 
-    def begin_run(self, device_key: str, setting: dict, fingerprint: dict, protocol_version: int,
-                  rule: dict, reference_arch: str, command: str) -> int: ...
+    def begin_run(self, header: RunHeader) -> int: ...
 
     def add(self, record: MeasurementRecord) -> int: ...
 

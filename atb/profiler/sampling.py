@@ -8,6 +8,7 @@ random too (no drift can line up with a trend in the space).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
@@ -45,23 +46,30 @@ def plan_uniform(space: SearchSpace, seed: int, need: int, exclude: set[str]) ->
     return planned
 
 
+@dataclass(frozen=True)
+class UncertainBatches:
+    """The shape of uncertainty sampling's batches."""
+
+    warm_start: int = 100  # uniform archs first: a predictor needs something to learn from
+    batch: int = 50  # archs per batch after the warm start
+    pool_factor: int = 40  # fresh candidates ranked per chosen arch
+
+
 def plan_uncertain(
     space: SearchSpace,
     seed: int,
     need: int,
     exclude: set[str],
     propose: Callable[[np.ndarray, int], np.ndarray],
-    warm_start: int = 100,
-    batch: int = 50,
-    pool_factor: int = 40,
+    shape: UncertainBatches = UncertainBatches(),
 ) -> Iterator[list[Arch]]:
     """Batches of archs chosen where the current predictor is least sure.
 
-    The first ``warm_start`` archs are uniform (a predictor needs something to learn from);
-    then each batch is the ``batch`` most uncertain of ``pool_factor * batch`` fresh
-    candidates, as ranked by ``propose(candidates, n) -> indices`` (which refits on the labels
-    measured so far).
+    The first ``shape.warm_start`` archs are uniform; then each batch is the ``shape.batch``
+    most uncertain of ``shape.pool_factor * shape.batch`` fresh candidates, as ranked by
+    ``propose(candidates, n) -> indices`` (which refits on the labels measured so far).
     """
+    warm_start, batch, pool_factor = shape.warm_start, shape.batch, shape.pool_factor
     stream = (a for a in arch_stream(space, seed) if str(a) not in exclude)
     done = 0
     first = [a for _, a in zip(range(min(need, max(0, warm_start - len(exclude)))), stream)]

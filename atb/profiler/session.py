@@ -41,7 +41,7 @@ from atb.profiler.lock import HostLock
 from atb.profiler.onnx_builder import pool_overflow
 from atb.profiler.onnx_graph import default_pool, example_inputs, graph_for
 from atb.profiler.repeatability import SENTINEL_ROLE, read_steal, steal_share
-from atb.profiler.rows import MeasurementRecord, StoreSink
+from atb.profiler.rows import MeasurementRecord, RunHeader, StoreSink
 from atb.profiler.store import LatencyStore
 from atb.profiler.timing import (
     NOISY_IQR, PROTOCOL_VERSION, Measurement, TimingFailure, TimingRule, anchor_rule_from_env, describe_exception,
@@ -175,6 +175,17 @@ class ProfileReport:
         }
 
 
+@dataclass(frozen=True)
+class RunProtocol:
+    """How a run times: its rules (None: this process's, ``ATB_TIMING_RULE``), its reference
+    model and how often BERT-base is timed again."""
+
+    rule: TimingRule | None = None  # the archs' and the reference's
+    careful_rule: TimingRule | None = None  # BERT-base's at the run's ends
+    reference_arch: Arch = REFERENCE_ARCH
+    anchor_every_s: float = ANCHOR_EVERY_S
+
+
 class ProfilingRun:
     """Times archs for one device setting into one store run (use as a context manager)."""
 
@@ -182,13 +193,10 @@ class ProfilingRun:
         self,
         store: StoreSink,
         setting: DeviceSetting,
-        rule: TimingRule | None = None,
-        careful_rule: TimingRule | None = None,
-        reference_arch: Arch = REFERENCE_ARCH,
+        protocol: RunProtocol | None = None,
         seed: int = 0,
         command: str | None = None,
         machine: Fingerprint | None = None,
-        anchor_every_s: float = ANCHOR_EVERY_S,
     ):
         # store: a LatencyStore, or another StoreSink (atb.fleet records the rows on a node and
         # ships them to the one process that writes the store)
@@ -197,9 +205,11 @@ class ProfilingRun:
         self.setting = setting.resolve(self.machine)
         self.device_key = self.setting.key(self.machine)
         self.backend = get_backend(self.setting.backend)
+        protocol = protocol or RunProtocol()
         default_rule, default_careful = rules_from_env()
-        self.rule, self.careful_rule = rule or default_rule, careful_rule or default_careful
-        self.reference_arch = reference_arch
+        self.rule = protocol.rule or default_rule
+        self.careful_rule = protocol.careful_rule or default_careful
+        self.reference_arch = protocol.reference_arch
         self.command = command or " ".join(sys.argv)
         self.inputs = example_inputs(self.setting.seq_len, self.setting.batch)
         self.rng = np.random.default_rng(seed)
@@ -208,7 +218,7 @@ class ProfilingRun:
         self._lock = HostLock(self.command)
         self._reference_runner = None
         self._bert_runner = None  # loaded once, timed at every anchor point
-        self.anchor_every_s = anchor_every_s
+        self.anchor_every_s = protocol.anchor_every_s
         self.anchor_rule = anchor_rule_from_env()
         self._last_anchor = time.perf_counter()
         self._steal_before = read_steal()
@@ -219,10 +229,10 @@ class ProfilingRun:
         try:
             with self._stops_the_run(f"the reference model {self.reference_arch}"):
                 self._reference_runner = self._load(self.reference_arch)[0]
-            self.run_id = self.store.begin_run(
+            self.run_id = self.store.begin_run(RunHeader(
                 self.device_key, self.setting.record(), self.machine.to_dict(), PROTOCOL_VERSION,
                 self.rule.to_dict(), str(self.reference_arch), self.command,
-            )
+            ))
             self._time_bert_base(self.careful_rule)
         except BaseException:
             self._close()
@@ -400,30 +410,34 @@ class Sentinels:
     own: int = 0  # without earlier ones: this many of the run's own archs, re-timed later
 
 
-def run_profile(
-    store: StoreSink,
-    setting: DeviceSetting,
-    batches: Iterable[list[Arch]],
-    role: str,
-    expected: int,
-    space: str | None = None,
-    desc: str = "profiling",
-    group_size: int = GROUP_SIZE,
-    sentinels: Sentinels | None = None,
-    **run_options,
-) -> tuple[ProfilingRun, list[Arch], dict[Arch, str]]:
+@dataclass(frozen=True)
+class RunPlan:
+    """What :func:`run_profile` stores its archs as, and what it times besides them."""
+
+    role: str  # of the batches' archs: sampled, requested, verify
+    expected: int  # archs the progress bar counts on
+    space: str | None = None  # the space the archs were sampled from (stored with them)
+    sentinels: Sentinels = Sentinels()
+    group_size: int = GROUP_SIZE
+    desc: str = "profiling"  # the progress bar's
+
+
+def run_profile(store: StoreSink, setting: DeviceSetting, batches: Iterable[list[Arch]],
+                plan: RunPlan, protocol: RunProtocol | None = None,
+                seed: int = 0) -> tuple[ProfilingRun, list[Arch], dict[Arch, str]]:
     """Time every arch of ``batches`` (lists, so a strategy can pick each batch after seeing
     the previous ones) in one run, with a progress bar; returns the run, archs, errors.
 
-    ``sentinels``: the earlier runs' archs are re-timed first; a run's own ones once it has
-    timed :data:`SENTINEL_AFTER` archs (before the next batch is asked for, so a stopping rule
-    sees the figure), or at its end.
+    ``plan.sentinels``: the earlier runs' archs are re-timed first; a run's own ones once it
+    has timed :data:`SENTINEL_AFTER` archs (before the next batch is asked for, so a stopping
+    rule sees the figure), or at its end.
     """
     timed: list[Arch] = []
     errors: dict[Arch, str] = {}
-    sentinels = sentinels or Sentinels()
+    sentinels, role, space, group_size = plan.sentinels, plan.role, plan.space, plan.group_size
     pending = sentinels.own
-    with ProfilingRun(store, setting, **run_options) as run, progress(expected, desc, "arch") as bar:
+    with ProfilingRun(store, setting, protocol, seed) as run, \
+            progress(plan.expected, plan.desc, "arch") as bar:
         for _ in run.time_groups(list(sentinels.earlier), SENTINEL_ROLE, space, group_size):
             pass
         for batch in batches:

@@ -23,7 +23,7 @@ import numpy as np
 from atb.errors import MissingInputError, StoreError, UsageError
 from atb.profiler.drift import corrected_rows
 from atb.profiler.labels import LabelSet
-from atb.profiler.rows import MeasurementRecord, MeasurementRow, RunRow
+from atb.profiler.rows import MeasurementRecord, MeasurementRow, RunHeader, RunRow
 from atb.profiler.timing import PROTOCOL_VERSION
 
 SCHEMA_VERSION = 2
@@ -139,17 +139,16 @@ class LatencyStore:
             self.conn.execute("ROLLBACK")
             raise StoreError(f"latency store {self.path}: {exc}") from exc
 
-    def begin_run(self, device_key: str, setting: dict, fingerprint: dict, protocol_version: int,
-                  rule: dict, reference_arch: str, command: str, *, host: str | None = None,
-                  pid: int | None = None) -> int:
-        """Open a profiling run; ``host``/``pid`` name the timing process when it is not this
-        one (a fleet node's, whose rows the driver writes)."""
+    def begin_run(self, header: RunHeader) -> int:
+        """Open a profiling run; the header's ``host``/``pid`` name the timing process when it
+        is not this one (a fleet node's, whose rows the driver writes)."""
+        h = header
         cursor = self._execute(
             "INSERT INTO runs (device_key, setting, fingerprint, protocol_version, rule, "
             "reference_arch, started_at, host, pid, command) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (device_key, json.dumps(setting), json.dumps(fingerprint), protocol_version,
-             json.dumps(rule), reference_arch, time.time(), host or socket.gethostname(),
-             pid if pid is not None else os.getpid(), command),
+            (h.device_key, json.dumps(h.setting), json.dumps(h.fingerprint), h.protocol_version,
+             json.dumps(h.rule), h.reference_arch, time.time(), h.host or socket.gethostname(),
+             h.pid if h.pid is not None else os.getpid(), h.command),
         )
         return int(cursor.lastrowid)
 

@@ -7,6 +7,7 @@ import pytest
 from atb.errors import UsageError
 from atb.fleet import device_table
 from atb.plot_cli import main as plot_main
+from atb.profiler.rows import RunHeader
 from atb.profiler.store import LatencyStore
 from atb.profiler.timing import PROTOCOL_VERSION, Measurement
 
@@ -26,7 +27,7 @@ def workspace(tmp_path):
     """Two device keys; the second has one arch fewer, and orders two archs the other way."""
     with LatencyStore.open(tmp_path / "latency.sqlite") as store:
         for k, key in enumerate(KEYS):
-            run = store.begin_run(key, {}, {}, PROTOCOL_VERSION, {}, "2-384-1536-6-384", "test")
+            run = store.begin_run(RunHeader(key, {}, {}, PROTOCOL_VERSION, {}, "2-384-1536-6-384", "test"))
             add_record(store, run, key, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, measured(200.0, 1000))
             add_record(store, run, key, "2-384-1536-6-384", "reference", PROTOCOL_VERSION, measured(30.0, 1001))
             for i, (arch, ms) in enumerate(ARCHS.items()):

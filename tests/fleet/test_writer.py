@@ -7,7 +7,7 @@ import pytest
 
 from atb.errors import StoreError
 from atb.fleet import RowRecorder, StoreWriter
-from atb.profiler.rows import MeasurementRecord
+from atb.profiler.rows import MeasurementRecord, RunHeader
 from atb.profiler.store import LatencyStore
 from atb.profiler.timing import PROTOCOL_VERSION, Measurement
 
@@ -24,7 +24,8 @@ def measured(ms: float, t: float) -> Measurement:
 def recorded_run() -> tuple[RowRecorder, list[dict], list[dict]]:
     """A node's recorder after opening (BERT-base) and timing one group, as ProfilingRun drives it."""
     rec = RowRecorder()
-    run_id = rec.begin_run(KEY, {"threads": 1}, {"cpu_model": "x"}, PROTOCOL_VERSION, {}, REF, "atb-fleet")
+    run_id = rec.begin_run(RunHeader(KEY, {"threads": 1}, {"cpu_model": "x"}, PROTOCOL_VERSION, {}, REF,
+                                     "atb-fleet"))
     add_record(rec, run_id, KEY, REF, "reference", PROTOCOL_VERSION, measured(30.0, 1000))
     add_record(rec, run_id, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, measured(200.0, 1001))
     opening = rec.take()
@@ -81,7 +82,7 @@ def test_the_recorder_is_a_store_sink_and_records_as_the_store_takes_them(tmp_pa
     assert row == record.to_row()
     assert MeasurementRecord.from_row(7, row) == MeasurementRecord(7, *list(row.values()))
     with LatencyStore.open(tmp_path / "s.sqlite") as store:
-        run_id = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, REF, "test")
+        run_id = store.begin_run(RunHeader(KEY, {}, {}, PROTOCOL_VERSION, {}, REF, "test"))
         store.add(MeasurementRecord.from_row(run_id, row))
         (stored,) = store.measurements(KEY)
     assert stored.started_at == record.measurement.started_at

@@ -7,6 +7,7 @@ from atb.errors import MissingInputError
 from atb.predictor import load_or_fit
 from atb.predictor.fit import FitConfig
 from atb.predictor.synthetic import synthetic_labels
+from atb.profiler.rows import RunHeader
 from atb.profiler.timing import PROTOCOL_VERSION
 from atb.workspace import Workspace
 
@@ -36,7 +37,7 @@ def _fitted(tmp_path):
 
 
 def _fill(store, labels, t0):
-    rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "4-512-2048-8-512", "test")
+    rid = store.begin_run(RunHeader(KEY, {}, {}, PROTOCOL_VERSION, {}, "4-512-2048-8-512", "test"))
     add_record(store, rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, m(200.0, t0))
     add_record(store, rid, KEY, "4-512-2048-8-512", "reference", PROTOCOL_VERSION, m(30.0, t0 + 1))
     for i, (arch, ms) in enumerate(zip(labels.arch_strings(), labels.latency_ms)):
@@ -108,7 +109,7 @@ def test_verification_labels_do_not_make_the_predictor_stale(tmp_path):
 
     ws, pred = _fitted(tmp_path)
     with LatencyStore.open(ws.store_path) as store:  # a search re-measures its top-k
-        rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "4-512-2048-8-512", "verify")
+        rid = store.begin_run(RunHeader(KEY, {}, {}, PROTOCOL_VERSION, {}, "4-512-2048-8-512", "verify"))
         add_record(store, rid, KEY, "3-256-1024-4-256", "verify", PROTOCOL_VERSION, m(10.0, 9000.0), space="pretrain")
     messages = []
     again = load_or_fit(ws, log=messages.append, config=FAST)
@@ -120,7 +121,7 @@ def test_a_verification_run_that_moves_the_anchor_re_anchors_the_predictor(tmp_p
 
     ws, pred = _fitted(tmp_path)
     with LatencyStore.open(ws.store_path) as store:  # a later run whose BERT-base came out 10% slow, twice
-        rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "4-512-2048-8-512", "verify")
+        rid = store.begin_run(RunHeader(KEY, {}, {}, PROTOCOL_VERSION, {}, "4-512-2048-8-512", "verify"))
         add_record(store, rid, KEY, "4-512-2048-8-512", "reference", PROTOCOL_VERSION, m(30.0, 9000))
         for t in (9001, 9002):
             add_record(store, rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, m(220.0, t))

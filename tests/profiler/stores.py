@@ -1,6 +1,6 @@
 """Latency stores written by hand: runs with a known machine speed, for drift and protocol tests."""
 
-from atb.profiler.rows import MeasurementRecord
+from atb.profiler.rows import MeasurementRecord, RunHeader
 from atb.profiler.timing import PROTOCOL_VERSION, Measurement
 
 KEY = "cpu-test-t1-fp32-s128-b1-00000000"
@@ -22,7 +22,7 @@ def measured(ms: float, t: float, spread: float = 0.0) -> Measurement:
 def add_run(store, factor: float, t0: float, archs: dict[str, float], protocol: int = PROTOCOL_VERSION) -> int:
     """One run of ``protocol`` whose machine is ``factor`` times slower than nominal (process
     drift): BERT-base and the reference at both ends, ``archs`` (arch -> nominal ms) between."""
-    rid = store.begin_run(KEY, {}, {}, protocol, {}, "4-512-2048-8-512", "test")
+    rid = store.begin_run(RunHeader(KEY, {}, {}, protocol, {}, "4-512-2048-8-512", "test"))
     add_record(store, rid, KEY, "12-768-3072-12-768", "bert_base", protocol, measured(200 * factor, t0))
     add_record(store, rid, KEY, "4-512-2048-8-512", "reference", protocol, measured(30 * factor, t0 + 2))
     for i, (arch, ms) in enumerate(archs.items()):

@@ -1,7 +1,7 @@
 import numpy as np
 
 from atb.arch import SearchSpace, Arch, get_space
-from atb.profiler.sampling import arch_stream, plan_uncertain, plan_uniform
+from atb.profiler.sampling import UncertainBatches, arch_stream, plan_uncertain, plan_uniform
 
 
 def test_uniform_plan_is_seeded_resumable_and_extends():
@@ -30,7 +30,7 @@ def test_uncertainty_plan_warm_starts_uniformly_then_asks_the_proposer():
         return np.arange(n)[::-1]  # any choice of distinct indices
 
     batches = list(plan_uncertain(space, 0, need=35, exclude=set(), propose=propose,
-                                  warm_start=10, batch=10, pool_factor=5))
+                                  shape=UncertainBatches(warm_start=10, batch=10, pool_factor=5)))
     assert [len(b) for b in batches] == [10, 10, 10, 5]
     assert asked == [(50, 10), (50, 10), (25, 5)]
     flat = [str(a) for b in batches for a in b]

@@ -5,6 +5,7 @@ import pytest
 
 from atb.errors import MissingInputError, StoreError
 from atb.profiler.drift import corrected_rows
+from atb.profiler.rows import RunHeader
 from atb.profiler.store import LatencyStore
 from atb.profiler.timing import PROTOCOL_VERSION, Measurement
 from tests.profiler.stores import KEY, add_record, add_run, measured
@@ -30,7 +31,7 @@ def test_each_run_is_divided_by_the_reference_next_to_it(tmp_path):
 
     slow = [1.0] * 10 + [1.1] * 10 + [1.0] * 10  # machine speed over 3 s
     with LatencyStore.open(tmp_path / "s.sqlite") as store:
-        rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "ref", "test")
+        rid = store.begin_run(RunHeader(KEY, {}, {}, PROTOCOL_VERSION, {}, "ref", "test"))
         # reference and arch interleaved: reference at t = 0.00, 0.10, ...; arch at t = 0.05, ...
         add_record(store, rid, KEY, "2-384-1536-6-384", "reference", PROTOCOL_VERSION,
                    series(0.0, [8.0 * f for f in slow]))
@@ -46,7 +47,7 @@ def test_each_run_is_divided_by_the_reference_next_to_it(tmp_path):
 
 def test_failed_measurements_are_kept_with_their_reason(tmp_path):
     with LatencyStore.open(tmp_path / "s.sqlite") as store:
-        rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "ref", "test")
+        rid = store.begin_run(RunHeader(KEY, {}, {}, PROTOCOL_VERSION, {}, "ref", "test"))
         add_record(store, rid, KEY, "2-128-256-2-128", "sampled", PROTOCOL_VERSION, error="RuntimeError: boom")
         rows = store.measurements(KEY)
         assert rows[0].status == "failed" and "boom" in rows[0].error
@@ -57,7 +58,7 @@ def test_failed_measurements_are_kept_with_their_reason(tmp_path):
 
 def test_records_keep_their_raw_times(tmp_path):
     with LatencyStore.open(tmp_path / "s.sqlite") as store:
-        rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "ref", "test")
+        rid = store.begin_run(RunHeader(KEY, {}, {}, PROTOCOL_VERSION, {}, "ref", "test"))
         m = measured(5.0, 0, spread=0.5)
         add_record(store, rid, KEY, "2-128-256-2-128", "sampled", PROTOCOL_VERSION, m)
         (row,) = store.measurements(KEY)

@@ -14,6 +14,7 @@ from atb.errors import DeviceKeyMismatchError, MissingInputError
 from atb.profiler.api import profile_archs
 from atb.profiler.labels import LabelSet, write_csv
 from atb.profiler.drift import corrected_rows
+from atb.profiler.rows import RunHeader
 from atb.profiler.store import LatencyStore
 from atb.profiler.timing import PROTOCOL_VERSION, Measurement
 from atb.search import SearchConfig, SearchPorts, run_search
@@ -34,7 +35,7 @@ def _m(ms: float, t: float) -> Measurement:
 def _store_with_verification(path) -> None:
     """30 sampled archs and 3 re-measured by a search, one run with reference and BERT-base."""
     with LatencyStore.open(path) as store:
-        rid = store.begin_run(KEY, {}, {}, PROTOCOL_VERSION, {}, "2-384-1536-6-384", "test")
+        rid = store.begin_run(RunHeader(KEY, {}, {}, PROTOCOL_VERSION, {}, "2-384-1536-6-384", "test"))
         add_record(store, rid, KEY, "12-768-3072-12-768", "bert_base", PROTOCOL_VERSION, _m(200, 0))
         add_record(store, rid, KEY, "2-384-1536-6-384", "reference", PROTOCOL_VERSION, _m(30, 2))
         for i, arch in enumerate(SAMPLED + VERIFIED):
