@@ -47,6 +47,7 @@ accuracy with its 95% interval and the paired difference A - B with its 95% boot
 
 examples:
   atb-eval compare --model searched --model rule --task kjv-next
+  atb-eval compare --model RUN/best-model --model RUN/layer-cut --task kjv-next   # atb-demo
   atb-eval compare --model a --model b --task kjv-next --method probe --json
   atb-eval compare --model a --model b --task kjv-next --workspace ws   # + latency labels
 """
@@ -309,7 +310,8 @@ def _print_comparison(r: dict) -> None:
           "examples and the same seeds\n")
     rows = []
     for m in r["models"]:
-        row = {"name": m["name"], "model": m["model"], "accuracy": _fmt_ci(m),
+        model = f"{m['model']} ({m['origin']})" if m.get("origin") else m["model"]
+        row = {"name": m["name"], "model": model, "accuracy": _fmt_ci(m),
                "seeds": " ".join(f"{s['accuracy']:.4f}" for s in m["seeds"])}
         if "lr" in m:
             row["lr"] = f"{m['lr']['lr']:g}"

@@ -5,7 +5,9 @@ same seeds, and the paired difference of their test accuracies with its 95% inte
 The verdict is "A better" or "B better" only when the interval excludes 0; otherwise "no
 difference at this size": the task's test split and the seeds cannot tell the two apart, which
 is a result, not a failure. With a workspace the report adds each model's latency labels
-(speedup over BERT-base and latency), when the workspace's store holds its arch.
+(speedup over BERT-base and latency), when the workspace's store holds its arch. A model whose
+``config.json`` says what it is -- the teacher's layer cut (:mod:`atb.supernet.layer_cut`),
+the baseline a user gets for free beside the BERT-rule arch -- is named so (``origin``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ def compare(model_a, model_b, task, config=None, workspace=None) -> dict:
 
     ``config`` is :func:`~atb.eval.evaluate`'s (an :class:`~atb.eval.api.EvalConfig`; default:
     fine-tuning with 3 seeds). Returns ``task``, ``method``, ``models`` (the two results, each
-    with ``name`` "A"/"B", and ``latency`` when ``workspace``'s store holds its arch),
+    with ``name`` "A"/"B", ``origin`` (:func:`origin_of`) and ``latency`` when
+    ``workspace``'s store holds its arch),
     ``difference`` (``difference``, ``ci_low``, ``ci_high``, ``level``, ``n_examples``,
     ``verdict``) and ``predictions`` (per model, seeds x test examples) with ``test_labels``.
     """
@@ -46,7 +49,8 @@ def compare(model_a, model_b, task, config=None, workspace=None) -> dict:
     results = []
     for name, model in (("A", model_a), ("B", model_b)):
         log.info("model %s: %s", name, model)
-        results.append({"name": name, **evaluate(model, task, config)})
+        results.append({"name": name, **evaluate(model, task, config),
+                        "origin": origin_of(model)})
     a, b = (correctness(r["predictions"], task.test.labels) for r in results)
     diff = paired_difference(a, b)
     if workspace is not None:
@@ -72,18 +76,39 @@ def check_model(model) -> None:
         raise MissingInputError(f"ONNX model {model} does not exist")
 
 
-def arch_of(model) -> str | None:
-    """``lt-dm-df-h-dqkv`` of a BERT-family model directory (or the directory of an ``.onnx``
-    file), or None when its config does not say."""
+def _config_of(model) -> dict | None:
+    """``config.json`` of a model directory (or of the directory of an ``.onnx`` file), or
+    None when it cannot be read."""
     path = Path(model)
     config_path = (path.parent if path.suffix == ".onnx" else path) / "config.json"
     try:
-        c = json.loads(config_path.read_text(encoding="utf-8"))
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
+def arch_of(model) -> str | None:
+    """``lt-dm-df-h-dqkv`` of a BERT-family model directory (or the directory of an ``.onnx``
+    file), or None when its config does not say."""
+    c = _config_of(model)
+    try:
         return "-".join(str(int(v)) for v in (
             c["num_hidden_layers"], c["hidden_size"], c["intermediate_size"],
             c["num_attention_heads"], c.get("qkv_size") or c["hidden_size"]))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError, ValueError):
         return None
+
+
+def origin_of(model) -> str | None:
+    """What a model is, in words, when its ``config.json`` says: a layer cut
+    (``atb_layer_cut``, :func:`atb.supernet.layer_cut.save_layer_cut`) names its teacher and
+    depth. None for any other model."""
+    cut = (_config_of(model) or {}).get("atb_layer_cut")
+    if not isinstance(cut, dict):
+        return None
+    layers = cut.get("layers", "?")
+    return f"layer cut: {cut.get('teacher', '?')}'s first {layers} layer{'' if layers == 1 else 's'}"
 
 
 def latency_of(model, workspace) -> dict | None:
@@ -137,11 +162,11 @@ def write_predictions(path, result: dict) -> Path:
     if not isinstance(matrices, dict):
         matrices = {"model": matrices}
     common = {"task": result["task"], "method": result["method"]}
-    lines = [fmt.labels_line("test", result["test_labels"], **common)]
+    lines = [fmt.labels_line("test", result["test_labels"], common)]
     for m in models:
         for s, predicted in zip(m["seeds"], np.atleast_2d(matrices[m["name"]])):
             lines.append(fmt.line(m["name"], s["seed"], "test", predicted=predicted,
-                                  path=str(m["model"]), **common))
+                                  extra={"path": str(m["model"]), **common}))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, "".join(json.dumps(x) + "\n" for x in lines))

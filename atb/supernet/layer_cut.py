@@ -5,8 +5,10 @@ teacher's embeddings and its first ``k`` Transformer layers (and its pooler), dr
 Nothing is sliced or trained, so the cut's layer ``i`` computes exactly the teacher's layer
 ``i``: the cut's last hidden state is the teacher's hidden state after layer ``k``. The
 directory is a stock ``BertModel`` checkpoint with the teacher's tokenizer files, so
-``transformers.AutoModel.from_pretrained(dir)`` and ``atb-eval --model dir`` load it. It is
-the baseline ``atb-search`` measures beside its winner and ``atb-demo`` compares with.
+``transformers.AutoModel.from_pretrained(dir)`` and ``atb-eval --model dir`` load it; its
+``config.json`` says what it is (``atb_layer_cut``: teacher and layers; ``atb-eval compare``
+prints it). It is the baseline ``atb-search`` measures beside its winner and ``atb-demo``
+compares with.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ def save_layer_cut(k: int, out_dir: str | Path, teacher: str | Path = "minilm") 
     out_dir = _writable(out_dir)
     quiet_transformers()
     bert = _cut_model(pretrained, config, k)
+    bert.config.atb_layer_cut = {"teacher": pretrained.name, "layers": k,  # for atb-eval compare
+                                 "teacher_arch": str(pretrained.super_arch)}
     bert.save_pretrained(out_dir, safe_serialization=True)
     source = pretrained.tokenizer_dir or tokenizer_dir()
     for name in TOKENIZER_FILES:

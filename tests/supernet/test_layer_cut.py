@@ -55,3 +55,12 @@ def test_a_cut_deeper_than_the_teacher_is_one_line(teacher, tmp_path):
     with pytest.raises(UsageError, match="1 to 3 layers"):
         save_layer_cut(4, tmp_path / "cut", teacher=teacher[0])
     assert not (tmp_path / "cut").exists()  # refused before anything was written
+
+
+def test_atb_eval_compare_names_the_cut(teacher, tmp_path):
+    from atb.eval.compare import arch_of, origin_of
+
+    save_layer_cut(1, tmp_path / "cut", teacher=teacher[0])
+    assert origin_of(tmp_path / "cut") == f"layer cut: {teacher[0].name}'s first 1 layer"
+    assert arch_of(tmp_path / "cut") == "1-64-96-2-64"  # its latency label is found by arch
+    assert origin_of(teacher[0]) is None and origin_of(tmp_path / "nowhere") is None
