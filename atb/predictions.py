@@ -9,7 +9,8 @@ whole), one line per model, seed and split::
 ``predicted`` holds every example's class, in the split's order: a string of digits when every
 class is below 10, else a list of ints. A writer that knows only whether each example was
 right writes ``correct`` instead ("1" right, "0" wrong). ``seed`` may be null (a deterministic
-model). Any other key (window, lr, commit, ...) rides along, for readers to select lines by.
+model). Any other key (window, lr, commit, ...: a line's ``extra``) rides along, for readers
+to select lines by.
 A line with ``labels`` in place of ``model`` holds a split's true classes: with it a file alone
 is enough to recompute accuracies and paired intervals (:mod:`atb.stats`).
 
@@ -48,18 +49,18 @@ def decode(stored: str | list[int], kind: str = "predicted") -> np.ndarray:
 
 
 def line(model: str, seed: int | None, split: str, *, predicted=None, correct=None,
-         **extra) -> dict:
+         extra: dict | None = None) -> dict:
     """One line of a predictions file: ``model``'s per-example ``predicted`` classes (or
-    ``correct`` bools) for ``seed`` on ``split``, then ``extra`` keys."""
+    ``correct`` bools) for ``seed`` on ``split``, then the ``extra`` keys."""
     if (predicted is None) == (correct is None):
         raise UsageError("a predictions line holds either predicted classes or correctness")
     kind, values = ("predicted", predicted) if predicted is not None else ("correct", correct)
-    return {"model": model, "seed": seed, "split": split, **extra, kind: encode(values)}
+    return {"model": model, "seed": seed, "split": split, **(extra or {}), kind: encode(values)}
 
 
-def labels_line(split: str, labels, **extra) -> dict:
-    """The line that holds ``split``'s true classes."""
-    return {"split": split, **extra, "labels": encode(labels)}
+def labels_line(split: str, labels, extra: dict | None = None) -> dict:
+    """The line that holds ``split``'s true classes (then the ``extra`` keys)."""
+    return {"split": split, **(extra or {}), "labels": encode(labels)}
 
 
 def read(path: str | os.PathLike) -> tuple[list[dict], dict[str, np.ndarray]]:
@@ -89,12 +90,12 @@ def read(path: str | os.PathLike) -> tuple[list[dict], dict[str, np.ndarray]]:
 
 
 def by_model_and_seed(lines: list[dict], kind: str = "predicted",
-                      **match) -> dict[str, dict[int, np.ndarray]]:
-    """``{model: {seed: array}}`` of the ``lines`` whose keys equal ``match`` (a later line of
-    the same model and seed wins)."""
+                      match: dict | None = None) -> dict[str, dict[int, np.ndarray]]:
+    """``{model: {seed: array}}`` of the ``lines`` whose keys equal those of ``match`` (a
+    later line of the same model and seed wins)."""
     out: dict[str, dict[int, np.ndarray]] = {}
     for row in lines:
-        if kind in row and all(row.get(k) == v for k, v in match.items()):
+        if kind in row and all(row.get(k) == v for k, v in (match or {}).items()):
             out.setdefault(row["model"], {})[row["seed"]] = row[kind]
     return out
 
@@ -105,12 +106,12 @@ def _from_first_eval_format(rows: list) -> list[dict]:
     head, examples = rows[0], rows[1:]
     common = {k: head[k] for k in ("task", "method") if k in head}
     try:
-        out = [labels_line("test", [e["label"] for e in examples], **common)]
+        out = [labels_line("test", [e["label"] for e in examples], common)]
         for name, model in head["models"].items():
             matrix = np.array([e["predicted"][name] for e in examples], dtype=np.int64).T
             for seed, predicted in zip(model["seeds"], matrix.reshape(len(model["seeds"]), -1)):
-                out.append(line(name, seed, "test", predicted=predicted, path=model["model"],
-                                **common))
+                out.append(line(name, seed, "test", predicted=predicted,
+                                extra={"path": model["model"], **common}))
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise UsageError(f"a predictions file of atb-eval's first format that does not hold "
                          f"together ({type(exc).__name__}: {exc})") from exc

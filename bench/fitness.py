@@ -184,13 +184,13 @@ class Scorers:
 
                 self._rerank_probe = SubmodelProbe(self.ws, self.args.task)
             result = self._rerank_probe(Arch.parse(arch))
-            line = predictions.line(
-                arch, None, "validation", correct=result["correct"],
-                settings=self._rerank_probe.settings, supernet=self._rerank_probe.checkpoint.name,
-                validation_accuracy=float(result["validation_accuracy"]),
-                validation_loss=float(result["validation_loss"]),
-                seconds=round(float(result["seconds"]), 1), commit=commit(),
-                finished_at=int(time.time()))
+            line = predictions.line(arch, None, "validation", correct=result["correct"], extra={
+                "settings": self._rerank_probe.settings,
+                "supernet": self._rerank_probe.checkpoint.name,
+                "validation_accuracy": float(result["validation_accuracy"]),
+                "validation_loss": float(result["validation_loss"]),
+                "seconds": round(float(result["seconds"]), 1), "commit": commit(),
+                "finished_at": int(time.time())})
             jsonl.append(VALIDATION_JSONL, line, fsync=True)
             self.validation[arch] = {**line, "correct": np.asarray(result["correct"], bool)}
             log.info("re-ranking probe %s: %.2f%% (%.0f s)", arch,

@@ -126,8 +126,8 @@ def probe_arch(ws, prober: Prober, arch: str, steps: int, variant: tuple[str, st
             "supernet": supernet.name, "supernet_step": supernet_step, "commit": commit(),
             "finished_at": int(time.time())})
         jsonl.append(CORRECT_JSONL, predictions.line(
-            model_name(arch, steps, objective, corpus), 0, "validation", task=task,
-            correct=fit["validation_correct"]), fsync=True)
+            model_name(arch, steps, objective, corpus), 0, "validation",
+            correct=fit["validation_correct"], extra={"task": task}), fsync=True)
     print(f"{arch:>20} {steps:5d} steps {objective:>8} {corpus:>9}: "
           + "  ".join(f"{t} {f['validation_accuracy']:.2%}" for t, f in fits.items()), flush=True)
 
@@ -171,8 +171,8 @@ def cut_section(ws, prober: Prober, args) -> None:
             "validation_log_loss": f"{fit['validation_log_loss']:.5f}", "commit": commit(),
             "finished_at": int(time.time())})
         jsonl.append(CORRECT_JSONL, predictions.line(
-            model_name(LAYER_CUT, 0, "cut", "none"), 0, "validation", task=task,
-            correct=fit["validation_correct"]), fsync=True)
+            model_name(LAYER_CUT, 0, "cut", "none"), 0, "validation",
+            correct=fit["validation_correct"], extra={"task": task}), fsync=True)
         print(f"{LAYER_CUT:>20} layer cut: {task} {fit['validation_accuracy']:.2%}", flush=True)
 
 

@@ -68,7 +68,7 @@ def budget_table(rows, variant) -> int | None:
 
 def paired_probe(name_a: str, name_b: str, task: str = "mr") -> None:
     lines, _ = predictions.read(CORRECT_JSONL)
-    found = predictions.by_model_and_seed(lines, kind="correct", task=task)
+    found = predictions.by_model_and_seed(lines, kind="correct", match={"task": task})
     if name_a not in found or name_b not in found:
         print(f"{name_a} vs {name_b}: not measured yet")
         return

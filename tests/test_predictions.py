@@ -47,8 +47,9 @@ def _file(tmp_path, lines: list[str]):
 
 def test_lines_round_trip_through_an_append_only_log(tmp_path):
     path = tmp_path / "p.jsonl"
-    jsonl.append(path, predictions.labels_line("test", [0, 1, 1], task="t"))
-    jsonl.append(path, predictions.line("a", 0, "test", predicted=np.array([0, 1, 0]), lr=1e-4))
+    jsonl.append(path, predictions.labels_line("test", [0, 1, 1], {"task": "t"}))
+    jsonl.append(path, predictions.line("a", 0, "test", predicted=np.array([0, 1, 0]),
+                                        extra={"lr": 1e-4}))
     jsonl.append(path, predictions.line("a", 1, "test", predicted=[12, 1, 0]))  # classes >= 10
     jsonl.append(path, predictions.line("b", None, "validation", correct=[True, False]))
     assert json.loads(path.read_text().splitlines()[1])["predicted"] == "010"
@@ -58,7 +59,7 @@ def test_lines_round_trip_through_an_append_only_log(tmp_path):
         ("a", 0, "test"), ("a", 1, "test"), ("b", None, "validation")]
     assert lines[0]["lr"] == 1e-4 and lines[1]["predicted"].tolist() == [12, 1, 0]
     assert lines[2]["correct"].dtype == bool and lines[2]["correct"].tolist() == [True, False]
-    by_seed = predictions.by_model_and_seed(lines, split="test")
+    by_seed = predictions.by_model_and_seed(lines, match={"split": "test"})
     assert list(by_seed) == ["a"] and sorted(by_seed["a"]) == [0, 1]
 
 
@@ -72,10 +73,10 @@ def test_a_line_holds_either_classes_or_correctness():
 def test_the_benchmarks_files_still_read(tmp_path):
     lines, labels = predictions.read(_file(tmp_path, BENCH_LINES))
     assert labels == {}
-    by_seed = predictions.by_model_and_seed(lines, window=15.0, distill_steps=300)
+    by_seed = predictions.by_model_and_seed(lines, match={"window": 15.0, "distill_steps": 300})
     assert by_seed["5-184-1524-12-384"][1].tolist() == [1, 1, 0, 1, 1, 0]
     assert by_seed["4-320-1280-10-320"][0].tolist() == [0, 0, 1, 1, 0, 0]
-    assert predictions.by_model_and_seed(lines, distill_steps=100) == {}
+    assert predictions.by_model_and_seed(lines, match={"distill_steps": 100}) == {}
     (separation,), _ = predictions.read(_file(tmp_path, [SEPARATION_LINE]))
     assert separation["model"] == "4-320-1280-10-320" and separation["lr"] == 1e-4
 

@@ -177,11 +177,11 @@ class ScreenedLog:
         return {d["model"]: d for d in lines
                 if d.get("target") == target and d.get("settings") == settings}
 
-    def append(self, arch: str, correct, **scores) -> dict:
-        """Log ``arch``'s validation ``correct`` with ``scores``; the line as :meth:`read`
-        gives it."""
+    def append(self, arch: str, correct, scores: dict) -> dict:
+        """Log ``arch``'s validation ``correct`` with ``scores`` (target, settings, role,
+        accuracy, loss, seconds); the line as :meth:`read` gives it."""
         jsonl.append(self.path, predictions.line(arch, None, "validation", correct=correct,
-                                                 **scores))
+                                                 extra=scores))
         return {"model": arch, "seed": None, "split": "validation", **scores,
                 "correct": np.asarray(correct, dtype=bool)}
 
@@ -201,11 +201,11 @@ def rerank(target: float, candidates: list[Record], baseline: Record | None, sco
         for record, role in todo:
             start = time.perf_counter()
             result = score(Arch.parse(record.arch))
-            line = cache.append(
-                record.arch, result["correct"], target=target, settings=score.settings,
-                role=role, validation_accuracy=float(result["validation_accuracy"]),
-                validation_loss=float(result["validation_loss"]),
-                seconds=float(result.get("seconds", time.perf_counter() - start)))
+            line = cache.append(record.arch, result["correct"], {
+                "target": target, "settings": score.settings, "role": role,
+                "validation_accuracy": float(result["validation_accuracy"]),
+                "validation_loss": float(result["validation_loss"]),
+                "seconds": float(result.get("seconds", time.perf_counter() - start))})
             done[record.arch] = line
             log.info("%s %s: validation accuracy %.2f%%, loss %.4f (%.0f s)", role, record.arch,
                      100 * line["validation_accuracy"], line["validation_loss"], line["seconds"])

@@ -55,8 +55,9 @@ def separation_train(args) -> None:
                                 threads=1)
             result = random_encoder(task, Arch.parse(arch), config)
             jsonl.append(separation_file(task.name), predictions.line(
-                arch, seed, "test", predicted=result["predictions"][0], lr=lr, init_seed=0,
-                accuracy=result["accuracy"], commit=commit()), fsync=True)
+                arch, seed, "test", predicted=result["predictions"][0], extra={
+                    "lr": lr, "init_seed": 0, "accuracy": result["accuracy"], "commit": commit()}),
+                fsync=True)
             log.info("random-init %s seed %d: %.2f%%", arch, seed, 100 * result["accuracy"])
 
 

@@ -78,8 +78,8 @@ def fine_tune_rows(ws, supernet: Path, window: float, rows: list[dict], lr: dict
                 "task_version": task.source.get("version", ""), "protocol": PROTOCOL,
                 "commit": commit(), "finished_at": int(time.time())})
             jsonl.append(predictions_jsonl, predictions.line(
-                row["arch"], seed, "test", predicted=result["predictions"], window=window,
-                distill_steps=args.distill_steps), fsync=True)
+                row["arch"], seed, "test", predicted=result["predictions"],
+                extra={"window": window, "distill_steps": args.distill_steps}), fsync=True)
             log.info("%gx %s seed %d: %.2f%%", window, row["arch"], seed, 100 * result["accuracy"])
 
 
@@ -134,8 +134,8 @@ def budget(ws, args) -> dict:
     for row in archs:
         base = None
         for steps in args.budgets:
-            done = predictions.by_model_and_seed(predictions.read(path)[0], distill_steps=steps,
-                                                 lr=lr["lr"]).get(row["arch"], {})
+            done = predictions.by_model_and_seed(predictions.read(path)[0], match={
+                "distill_steps": steps, "lr": lr["lr"]}).get(row["arch"], {})
             if any(s not in done for s in range(args.seeds)):
                 model = distill_alone(ws, supernet, Arch.parse(row["arch"]), steps,
                                       ws.root / "bench-ranking")
@@ -143,8 +143,9 @@ def budget(ws, args) -> dict:
                                       dataclasses.replace(FinetuneConfig(), lr=lr["lr"]))
                 for seed, result in enumerate(results):
                     line = predictions.line(row["arch"], seed, "test",
-                                            predicted=result["predictions"], window=window,
-                                            distill_steps=steps, lr=lr["lr"])
+                                            predicted=result["predictions"], extra={
+                                                "window": window, "distill_steps": steps,
+                                                "lr": lr["lr"]})
                     jsonl.append(path, line, fsync=True)
                     done[seed] = np.asarray(result["predictions"])
             correct = correctness(np.stack([done[s] for s in range(args.seeds)]),
