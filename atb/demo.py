@@ -65,6 +65,7 @@ def run_demo(workspace: str = "atb-demo-workspace", config: DemoConfig | None = 
     stages["comparison"] = compare_with_rule(result)
     if stages["comparison"] is not None:
         stages["comparison"]["layer_cut"] = _layer_cut(ws, result)
+    stages["further_training"] = _further_training_hint(ws, result)
     log.info("[6/6] drawing the Pareto plot")
     plots = plot_pareto(result.run_dir, ws.plots_dir / "pareto.png", workspace=ws)
     stages["plots"] = [stages["predictor"]["plot"]] + [str(p) for p in plots]
@@ -191,6 +192,21 @@ def _layer_cut(ws, result) -> dict | None:
     return out
 
 
+def _further_training_hint(ws, result) -> dict | None:
+    """The next step a user takes, not run here (it outlasts the demo): the command that trains
+    the winner and the rule arch further (the paper's §3.6) and what it would take, timed on
+    three real steps of each."""
+    from atb.supernet.further import DEFAULT_STEPS, estimate_seconds
+
+    if result.best is None:
+        return None
+    archs = [result.best.arch] + ([result.primary.baseline.arch] if result.primary.baseline else [])
+    seconds = sum(estimate_seconds(ws, arch) for arch in dict.fromkeys(archs))
+    return {"command": f"atb-search --workspace {ws.root} --resume {result.run_dir} --train-further",
+            "steps": DEFAULT_STEPS, "archs": [str(a) for a in dict.fromkeys(archs)],
+            "estimated_minutes": round(seconds / 60, 1)}
+
+
 def _fmt(x, spec: str = ".2f") -> str:
     return "-" if x is None else format(x, spec)
 
@@ -222,6 +238,10 @@ def _print(result: dict) -> None:
               f"its code when dqkv differs from dm: trust_remote_code=True, or import atb)")
     if result.get("comparison"):
         _print_comparison(result["comparison"])
+    if hint := result.get("further_training"):
+        print(f"next             train {' and '.join(hint['archs'])} further "
+              f"({hint['steps']:,} steps each, about {hint['estimated_minutes']:.0f} min here): "
+              f"{hint['command']}")
     for path in result["plots"]:
         print(f"plot             {path}")
     print(f"took             {result['wall_s'] / 60:.1f} min")

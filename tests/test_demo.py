@@ -126,3 +126,21 @@ def test_the_layer_cut_is_written_from_the_teacher_and_scored_like_the_candidate
     d = out["difference"]
     assert d["n_examples"] == 300 and d["split"] == "validation"
     assert abs(d["difference"] - (winner.mean() - cut_correct.mean())) < 1e-6  # float32 means
+
+
+def test_the_summary_ends_with_the_further_training_command(capsys):
+    from atb.demo import _print
+
+    result = {
+        "workspace": "ws", "plots": [], "wall_s": 60.0,
+        "profile": {"new": 200, "total": 200, "device_key": "k", "bert_base_ms": 190.0},
+        "predictor": {"chosen": "mlp", "heldout": {"mape": 0.03, "within_10": 1.0,
+                                                   "kendall_tau": 0.9}},
+        "supernet": {"init": "minilm", "step": 200, "loss": 0.3},
+        "search": {"target_speedup": 15.0, "evaluated": 100, "run_dir": "runs/x"},
+        "further_training": {"command": "atb-search --workspace ws --resume runs/x --train-further",
+                             "steps": 1000, "archs": ["4-320-1280-10-320"], "estimated_minutes": 12.3},
+    }
+    _print(result)
+    out = capsys.readouterr().out
+    assert "about 12 min here): atb-search --workspace ws --resume runs/x --train-further" in out

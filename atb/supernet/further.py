@@ -23,7 +23,7 @@ from pathlib import Path
 
 from atb.arch import Arch
 from atb.errors import MissingInputError, UsageError
-from atb.supernet.config import TrainConfig
+from atb.supernet.config import ExportOptions, TrainConfig
 
 log = logging.getLogger("atb.supernet.further")
 
@@ -224,15 +224,6 @@ def _barrier() -> None:
         dist.barrier()
 
 
-@dataclass(frozen=True)
-class ExportOptions:
-    """What each written model directory holds besides the 🤗 weights (as ``extract``'s)."""
-
-    onnx: bool = False  # also model.onnx
-    quantize: str | None = None  # "int8": also model.int8-<scheme>.onnx
-    scheme: str = "dynamic"  # "dynamic" or "qdq"
-
-
 def corpus_source(workspace, corpus: str) -> str:
     """The name of a corpus's text for the model card (its licence is looked up by it)."""
     if corpus != "workspace":
@@ -266,11 +257,37 @@ def distill(workspace, archs: list[Arch | str], out: Path, config: FurtherConfig
         target = Path(out) if len(archs) == 1 else Path(out) / str(arch)
         if _rank() != 0:  # under torchrun rank 0 writes
             continue
-        written = extract(workspace, arch, target, onnx=export.onnx, checkpoint=Path(record["checkpoint"]),
-                          quantize=export.quantize, scheme=export.scheme)
+        written = extract(workspace, arch, target, export, checkpoint=Path(record["checkpoint"]))
         further = {**record, "corpus_source": corpus_source(workspace, config.corpus)}
         ModelCard(arch, source=f"sliced from the supernet, then trained further on its own "
                                f"({config.steps:,} steps)", supernet=record["supernet"],
                   further_training=further, speedup=measured_speedup(workspace, arch)).write(target)
         summaries.append({**record, **written, "out_dir": str(target)})
     return summaries
+
+
+def estimate_seconds(workspace, arch: Arch | str, config: FurtherConfig | None = None,
+                     probe_steps: int = 3) -> float:
+    """What training ``arch`` further would take on this machine now: ``probe_steps`` real
+    steps timed on a scratch copy of its slice (discarded), scaled to ``config.steps``.
+    The first step's start-up is included, so the estimate leans high."""
+    import tempfile
+
+    from atb.supernet import checkpoint as ckpt
+    from atb.supernet.config import TrainTarget
+    from atb.supernet.data import as_workspace
+    from atb.supernet.extract import extract_trainable
+    from atb.supernet.train import train_supernet
+
+    config, ws = (config or FurtherConfig()).check(), as_workspace(workspace)
+    supernet = ckpt.find_checkpoint(ws.supernet_dir)
+    state = ckpt.read_state(supernet)
+    arch = Arch.parse(arch) if isinstance(arch, str) else arch
+    with tempfile.TemporaryDirectory(prefix="atb-further-estimate-") as tmp:
+        extract_trainable(supernet, arch, Path(tmp) / "run", OBJECTIVES[config.objective])
+        summary = train_supernet(corpus_workspace(ws, config.corpus),
+                                 config.train_config(state["init"]["source"]),
+                                 TrainTarget(space=state["space"], fixed_arch=arch,
+                                             out_dir=Path(tmp) / "run"),
+                                 resume=True, stop_at=probe_steps)
+    return summary["seconds"] / max(1, summary["steps_run"]) * config.steps

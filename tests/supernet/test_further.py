@@ -151,3 +151,13 @@ def test_search_winner_and_rule_arch_trained_further_with_scores(init_ws, tmp_pa
     assert json.loads((tmp_path / "further.json").read_text()) == report
     card = (tmp_path / "models" / str(rule) / "README.md").read_text()
     assert "14.90x faster than BERT-base on `cpu-test`" in card and "0.750" in card
+
+
+def test_the_estimate_times_real_steps_and_leaves_nothing_behind(init_ws):
+    from atb.supernet.further import estimate_seconds
+
+    before = sorted((init_ws / "further").iterdir()) if (init_ws / "further").is_dir() else []
+    seconds = estimate_seconds(init_ws, ARCH, FurtherConfig(steps=1000), probe_steps=2)
+    assert seconds > 0
+    after = sorted((init_ws / "further").iterdir()) if (init_ws / "further").is_dir() else []
+    assert after == before
