@@ -234,7 +234,7 @@ def search_extractor(ws: Workspace):
     def extract_model(arch: Arch, out_dir: Path) -> str:
         from atb.supernet.extract import extract
 
-        info = extract(ws, arch, out_dir, onnx=False)  # logs where it wrote the model
+        info = extract(ws, arch, out_dir)  # logs where it wrote the model
         return str(info.get("out_dir", out_dir)) if isinstance(info, dict) else str(out_dir)
 
     return extract_model

@@ -519,7 +519,7 @@ def _supernet_files(root: Path, corpus: Path) -> dict[str, Path]:
     from atb.arch import Arch, SearchSpace
     from atb.supernet.data import prepare_data
     from atb.supernet.extract import extract
-    from atb.supernet.config import TrainConfig, TrainTarget
+    from atb.supernet.config import ExportOptions, TrainConfig, TrainTarget
     from atb.supernet.train import train_supernet
 
     p = {"data_ws": root / "data_ws"}
@@ -542,7 +542,8 @@ def _supernet_files(root: Path, corpus: Path) -> dict[str, Path]:
     _put(p["garbage_model"] / "config.json", "{ not json")
     p["model_garbage_weights"] = _copy(p["model"], root / "model_garbage_weights")
     _put(p["model_garbage_weights"] / "model.safetensors", GARBAGE)
-    p["encoder_onnx"] = Path(extract(p["ckpt_ws"], SUB, root / "model_onnx", onnx=True)["onnx"])
+    onnx_export = extract(p["ckpt_ws"], SUB, root / "model_onnx", ExportOptions(onnx=True))
+    p["encoder_onnx"] = Path(onnx_export["onnx"])
     p["garbage_onnx"] = _put(root / "garbage.onnx", GARBAGE)
     p["identity_onnx"] = _identity_onnx(root / "identity.onnx")
     return p

@@ -25,6 +25,7 @@ import json
 import logging
 import shutil
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
@@ -126,8 +127,8 @@ def load_weights(path: Path, model: torch.nn.Module, file: str = MODEL) -> None:
         ) from exc
 
 
-def read_extras(path: Path, *files: str) -> dict[str, dict[str, torch.Tensor]]:
-    """The extra tensor files of a checkpoint that exist (e.g. ``importance.safetensors``)."""
+def read_extras(path: Path, files: Sequence[str]) -> dict[str, dict[str, torch.Tensor]]:
+    """The extra tensor ``files`` of a checkpoint that exist (e.g. ``importance.safetensors``)."""
     from safetensors.torch import load_file
 
     return {f: load_file(str(Path(path) / f)) for f in files if (Path(path) / f).is_file()}

@@ -13,7 +13,8 @@ import sys
 
 from atb.cli import add_common, configure, make_parser, print_json, print_table, run, seed_int
 from atb.errors import UsageError
-from atb.supernet.config import DEPTHS, IMPORTANCE, INIT_LR, SAMPLING, SCRATCH_LR, TrainConfig
+from atb.supernet.config import (DEPTHS, IMPORTANCE, INIT_LR, SAMPLING, SCRATCH_LR, ExportOptions,
+                                 TrainConfig)
 
 PROG = "atb-supernet"
 TORCHRUN_PROG = "python -m atb.supernet"
@@ -137,14 +138,14 @@ def _extract(args) -> int:
     if args.scheme is not None and args.quantize is None:
         raise UsageError("--scheme picks the INT8 scheme of --quantize int8",
                          hint="add --quantize int8, or drop --scheme")
-    print_summary(extract(args.workspace, args.arch, args.output, onnx=args.onnx,
-                          space=args.space, quantize=args.quantize,
-                          scheme=args.scheme or "dynamic"), args.json)
+    export = ExportOptions(onnx=args.onnx, quantize=args.quantize, scheme=args.scheme or "dynamic")
+    print_summary(extract(args.workspace, args.arch, args.output, export, space=args.space),
+                  args.json)
     return 0
 
 
 def _distill(args) -> int:
-    from atb.supernet.further import ExportOptions, FurtherConfig, distill
+    from atb.supernet.further import FurtherConfig, distill
 
     if args.scheme is not None and args.quantize is None:
         raise UsageError("--scheme picks the INT8 scheme of --quantize int8",

@@ -2,7 +2,8 @@
 
 :class:`TrainConfig` holds the defaults; ``atb.supernet.cli`` exposes them as the flags of
 ``atb-supernet train`` and of ``python -m atb.supernet`` (torchrun). :class:`TrainTarget` says
-which supernet a run trains and where its checkpoint goes.
+which supernet a run trains and where its checkpoint goes; :class:`ExportOptions` what a
+written model directory holds.
 """
 
 from __future__ import annotations
@@ -63,3 +64,12 @@ class TrainTarget:
     space: str | SearchSpace = "pretrain"  # the head strategy, or a whole SearchSpace
     fixed_arch: Arch | None = None  # train this one arch alone (the stand-alone baseline)
     out_dir: Path | None = None  # the checkpoint directory; None: under the workspace
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What a written model directory holds besides the 🤗 weights and the tokenizer."""
+
+    onnx: bool = False  # also model.onnx
+    quantize: str | None = None  # "int8": also model.onnx and model.int8-<scheme>.onnx
+    scheme: str = "dynamic"  # the INT8 scheme: "dynamic" or "qdq" (calibrated)

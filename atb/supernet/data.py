@@ -173,32 +173,12 @@ def prepare_data(
         raise UsageError(f"heldout_fraction must lie in (0, 1), got {heldout_fraction}")
     if max_documents is not None and max_documents < 1:  # 0 would otherwise mean "no cap"
         raise UsageError(f"max_documents must be at least 1, got {max_documents}")
-    documents: list[str] = []
-    sources = []
-    for path in texts:
-        docs = read_documents(path)
-        sources.append({"source": str(path), "documents": len(docs)})
-        documents += docs
-    if use_builtin:
-        for name, reader in BUILTIN_SOURCES.items():
-            docs = reader()
-            sources.append({"source": f"builtin:{name}", "documents": len(docs)})
-            documents += docs
+    documents, sources = _gather_documents(texts, use_builtin)
     documents = documents[:max_documents] if max_documents else documents
     if not documents:
         raise UsageError("no text to prepare: the given files hold no documents")
-
     tok = load_tokenizer()
-    encoded = [e.ids for e in tok.encode_batch(documents, add_special_tokens=False)]
-    train, heldout = [], []
-    for doc, ids in zip(documents, encoded):
-        if ids:
-            (heldout if _is_heldout(doc, heldout_fraction) else train).append(ids)
-    if not heldout and len(train) > 1:  # tiny corpora: still keep one document apart
-        heldout.append(train.pop())
-    if not train or not heldout:
-        raise UsageError("too little text: need at least two non-empty documents")
-
+    train, heldout = _split_encoded(tok, documents, heldout_fraction)
     out = ws.data_dir
     for old in out.glob("*.safetensors"):
         old.unlink()
@@ -225,6 +205,37 @@ def prepare_data(
     }
     log.info("prepared %(train_tokens)d train and %(heldout_tokens)d held-out tokens", summary)
     return summary
+
+
+def _gather_documents(texts: list[Path], use_builtin: bool) -> tuple[list[str], list[dict]]:
+    """Every document of the ``texts`` files, then of the built-in corpus when asked; and per
+    source its name and document count."""
+    documents: list[str] = []
+    sources = []
+    for path in texts:
+        docs = read_documents(path)
+        sources.append({"source": str(path), "documents": len(docs)})
+        documents += docs
+    if use_builtin:
+        for name, reader in BUILTIN_SOURCES.items():
+            docs = reader()
+            sources.append({"source": f"builtin:{name}", "documents": len(docs)})
+            documents += docs
+    return documents, sources
+
+
+def _split_encoded(tok, documents: list[str], heldout_fraction: float) -> tuple[list, list]:
+    """The documents' token ids, split into (train, held-out) by a hash of each document."""
+    encoded = [e.ids for e in tok.encode_batch(documents, add_special_tokens=False)]
+    train, heldout = [], []
+    for doc, ids in zip(documents, encoded):
+        if ids:
+            (heldout if _is_heldout(doc, heldout_fraction) else train).append(ids)
+    if not heldout and len(train) > 1:  # tiny corpora: still keep one document apart
+        heldout.append(train.pop())
+    if not train or not heldout:
+        raise UsageError("too little text: need at least two non-empty documents")
+    return train, heldout
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from atb.arch import Arch
 from atb.devices.quantization import QuantScheme, quantize_with_library, scheme_for
 from atb.errors import MissingInputError, SupernetError, UsageError
 from atb.modeling import AtbBertConfig, AtbBertModel
+from atb.supernet.config import ExportOptions
 from atb.supernet.data import (as_workspace, load_split, make_sequences, quiet_transformers,
                                tokenizer_dir)
 from atb.supernet.elastic import SuperPLM, layer_indices, qkv_rows
@@ -115,17 +116,18 @@ def _stock_bert_config(config: AtbBertConfig):
     return BertConfig(**{k: getattr(config, k) for k in keep})
 
 
-def save_model(model: AtbBertModel, arch: Arch, out_dir: Path, onnx: bool = False,
-               tokenizer: Path | None = None, quantize: str | None = None,
-               scheme: str = "dynamic", calibration=None) -> dict:
+def save_model(model: AtbBertModel, arch: Arch, out_dir: Path,
+               export: ExportOptions = ExportOptions(), tokenizer: Path | None = None,
+               calibration=None) -> dict:
     """Write ``model`` to ``out_dir`` in 🤗 format with the tokenizer files of ``tokenizer``
-    (default: atb's uncased WordPiece), plus ``model.onnx`` when asked.
+    (default: atb's uncased WordPiece), plus ``model.onnx`` when ``export`` asks.
 
-    ``quantize="int8"`` also writes ``model.onnx`` and its INT8 copy
+    ``export.quantize="int8"`` also writes ``model.onnx`` and its INT8 copy
     ``model.int8-<scheme>.onnx`` (:func:`quantize_onnx`; ``scheme`` ``"dynamic"`` or ``"qdq"``,
     which needs ``calibration``, e.g. :func:`calibration_feeds`). The summary names each file
     with its size in bytes (``onnx``/``onnx_bytes``, ``int8``/``int8_scheme``/``int8_bytes``).
     """
+    onnx, quantize, scheme = export.onnx, export.quantize, export.scheme
     check_quantize(quantize, scheme)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -242,13 +244,12 @@ def export_onnx(model: AtbBertModel, path: Path, seq_len: int = 128) -> Path:
     return Path(path)
 
 
-def extract(workspace, arch: Arch | str, out_dir: Path, onnx: bool = False,
-            space: str | None = None, checkpoint: Path | None = None,
-            quantize: str | None = None, scheme: str = "dynamic") -> dict:
-    """Extract ``arch`` from the workspace's supernet checkpoint (or ``checkpoint``, a
-    checkpoint directory) into ``out_dir``; ``quantize="int8"`` adds ``model.onnx`` and its
-    INT8 copy under ``scheme`` (see :func:`save_model`), a ``qdq`` one calibrated on the
-    workspace's held-out text (:func:`calibration_feeds`).
+def extract(workspace, arch: Arch | str, out_dir: Path, export: ExportOptions = ExportOptions(),
+            space: str | None = None, checkpoint: Path | None = None) -> dict:
+    """Extract ``arch`` from the workspace's supernet checkpoint of ``space`` (or
+    ``checkpoint``, a checkpoint directory) into ``out_dir``; ``export.quantize="int8"`` adds
+    ``model.onnx`` and its INT8 copy under ``export.scheme`` (see :func:`save_model`), a
+    ``qdq`` one calibrated on the workspace's held-out text (:func:`calibration_feeds`).
 
     Raises :class:`~atb.errors.MissingInputError` when there is no checkpoint (or, for ``qdq``,
     no prepared data) and :class:`~atb.errors.ArchSpecError` when ``arch`` lies outside the
@@ -256,7 +257,7 @@ def extract(workspace, arch: Arch | str, out_dir: Path, onnx: bool = False,
     """
     from atb.supernet import checkpoint as ckpt
 
-    check_quantize(quantize, scheme)
+    check_quantize(export.quantize, export.scheme)
     ws = as_workspace(workspace)
     arch = Arch.parse(arch) if isinstance(arch, str) else arch
     path = Path(checkpoint) if checkpoint else ckpt.find_checkpoint(ws.supernet_dir, space=space)
@@ -264,12 +265,11 @@ def extract(workspace, arch: Arch | str, out_dir: Path, onnx: bool = False,
     supernet = trainable["supernet"]
     arch = supernet.space.validate(arch)
     calibration = None
-    if quantize and int8_schemes()[scheme].static:  # read before anything is written
+    if export.quantize and int8_schemes()[export.scheme].static:  # read before anything is written
         length = min(CALIBRATION_LENGTH, supernet.embeddings.position_embeddings.num_embeddings)
         calibration = calibration_feeds(ws, seq_len=length)
-    summary = save_model(extract_model(supernet, arch), arch, Path(out_dir), onnx=onnx,
-                         tokenizer=ckpt.tokenizer_source(path), quantize=quantize,
-                         scheme=scheme, calibration=calibration)
+    summary = save_model(extract_model(supernet, arch), arch, Path(out_dir), export,
+                         tokenizer=ckpt.tokenizer_source(path), calibration=calibration)
     if calibration is not None:
         summary["int8_calibration"] = (f"{sum(len(f['input_ids']) for f in calibration)} "
                                        f"held-out sequences of {length} tokens")

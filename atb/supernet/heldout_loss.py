@@ -70,15 +70,17 @@ class FitnessEvaluator:
 
     @classmethod
     def from_workspace(cls, workspace=None, space: str | None = None,
-                       **kwargs) -> "FitnessEvaluator":
-        """The evaluator of the workspace's supernet checkpoint (of ``space`` if given).
+                       eval_sequences: int = EVAL_SEQUENCES,
+                       eval_seq_len: int = EVAL_SEQ_LEN) -> "FitnessEvaluator":
+        """The evaluator of the workspace's supernet checkpoint (of ``space`` if given), as
+        :meth:`from_checkpoint` builds it.
 
         Raises :class:`~atb.errors.MissingInputError` naming ``atb-supernet train`` when the
         workspace has no checkpoint, or ``atb-supernet data`` when it has no held-out data.
         """
         ws = as_workspace(workspace)
         path = ckpt.find_checkpoint(ws.supernet_dir, space=space)
-        return cls.from_checkpoint(path, ws, **kwargs)
+        return cls.from_checkpoint(path, ws, eval_sequences, eval_seq_len)
 
     def evaluate(self, arch: Arch | str) -> dict:
         """Held-out ``loss``, ``accuracy`` (MLM only, else ``None``) and ``fitness`` of ``arch``.

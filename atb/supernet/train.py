@@ -329,7 +329,7 @@ def _resume(target: _Target, cfg: TrainConfig) -> _Start:
     start = _Start(model, init_info=target.init_info, optimizer_from=path)
     if target.pretrained:
         ckpt.load_weights(path, model["objective"].teacher, ckpt.TEACHER)
-        start.extras = ckpt.read_extras(path, ckpt.IMPORTANCE)
+        start.extras = ckpt.read_extras(path, [ckpt.IMPORTANCE])
         start.tokenizer = ckpt.tokenizer_source(path)
         start.init_info = state.get("init", target.init_info)
     start.step, start.history = int(state["step"]), state.get("history", [])

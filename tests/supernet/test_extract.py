@@ -16,6 +16,7 @@ import atb
 from atb.arch import Arch
 from atb.errors import ArchSpecError, MissingInputError
 from atb.modeling import AUTO_MAP, CODE_FILES
+from atb.supernet.config import ExportOptions
 from atb.supernet.elastic import SuperPLM
 from atb.supernet.extract import extract, extract_model, save_model
 from tests.conftest import cli_env
@@ -60,7 +61,7 @@ def test_onnx_export_matches(supernet, tmp_path):
     import onnxruntime as ort
 
     arch = Arch(1, 128, 128, 2, 64)
-    summary = save_model(extract_model(supernet, arch), arch, tmp_path, onnx=True)
+    summary = save_model(extract_model(supernet, arch), arch, tmp_path, ExportOptions(onnx=True))
     session = ort.InferenceSession(summary["onnx"], providers=["CPUExecutionProvider"])
     ids, mask = _inputs()
     hidden = session.run(["last_hidden_state"], {"input_ids": ids.numpy(), "attention_mask": mask.numpy(),

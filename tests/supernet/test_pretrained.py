@@ -150,7 +150,7 @@ def test_init_minilm_reproduces_the_checkpoint(data_ws, tmp_path):
     shutil.copytree(data_ws / "data", tmp_path / "data")
     summary = _train(tmp_path, "minilm", steps=0, space="kd")
     trainable, _ = ckpt.load_trainable(summary["checkpoint"])
-    order = ckpt.read_extras(summary["checkpoint"], ckpt.IMPORTANCE)[ckpt.IMPORTANCE]["hidden_order"]
+    order = ckpt.read_extras(summary["checkpoint"], [ckpt.IMPORTANCE])[ckpt.IMPORTANCE]["hidden_order"]
     bert = BertModel.from_pretrained(str(tokenizer_dir()), local_files_only=True).eval()
     ids, mask = _batch()
     with torch.no_grad():

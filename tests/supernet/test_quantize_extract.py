@@ -113,10 +113,11 @@ def test_qdq_needs_calibration(extracted, trained_ws, tmp_path):
     assert quantize_onnx(fp32, "dynamic").name == "model.int8-dynamic.onnx"  # needs none
     no_data = shutil.copytree(trained_ws, tmp_path / "no-data")
     shutil.rmtree(no_data / "data")
+    from atb.supernet.config import ExportOptions
     from atb.supernet.extract import extract
 
     with pytest.raises(MissingInputError, match="no prepared data"):
-        extract(no_data, ARCH, tmp_path / "out", quantize="int8", scheme="qdq")
+        extract(no_data, ARCH, tmp_path / "out", ExportOptions(quantize="int8", scheme="qdq"))
     assert not (tmp_path / "out").exists()  # refused before anything was written
 
 
