@@ -1,6 +1,6 @@
 """Downstream evaluation of encoders (``atb-eval``): a linear probe or fine-tuning on a
 text-classification task, built in (``kjv-genre``) or from a local file. See
-``docs/architecture.md``, "Evaluation"."""
+``docs/eval.md``."""
 
 from atb.eval.api import METHODS, EvalConfig, evaluate, list_tasks, load_task
 from atb.eval.files import TaskFiles

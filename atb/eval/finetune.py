@@ -45,7 +45,7 @@ LR_SEED = 1000  # the extra seed of the learning-rate pick, never one of the rep
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    """Hyper-parameters of the fine-tuning protocol (docs/architecture.md, "Evaluation").
+    """Hyper-parameters of the fine-tuning protocol (docs/eval.md, "Protocol").
 
     ``lr=None`` (the default) picks the peak learning rate: one run per value of ``lr_grid``
     with seed ``lr_seed``, the best *validation* accuracy wins; the reported seeds then all

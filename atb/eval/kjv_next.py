@@ -21,7 +21,7 @@ so the supernet's corpus leaves the evaluation chapters out without building the
 passage. Pairs do not overlap (passages 1+2, 3+4, ...), so no passage is the first or true
 second of two examples.
 
-Measured (docs/architecture.md, "kjv-next"): the order of two consecutive passages (``in
+Measured (docs/results.md, "kjv-next"): the order of two consecutive passages (``in
 order`` vs ``swapped``, version 0 of this task) stayed at chance for fine-tuned MiniLM with
 4,000 pairs (49.2%), so it could not tell archs apart; continuation can.
 """

@@ -90,7 +90,7 @@ def check_address(address: str | None) -> None:
         target = address
     except (ConnectionError, ValueError) as exc:
         raise FleetError(f"no Ray cluster found for {address!r}: {_first_line(exc)}",
-                         hint="start one with ray start --head (docs: README, 'Profiling a fleet')") from exc
+                         hint="start one with ray start --head (docs/fleet.md, 'Commands')") from exc
     host, port = _split_address(target)
     try:
         socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()

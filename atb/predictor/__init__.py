@@ -1,5 +1,5 @@
 """Latency predictors: features, model families, metrics, portable artefacts, transfer and
-active sampling (see docs/architecture.md, "Predictor"). Re-exports only."""
+active sampling (see docs/predictor.md). Re-exports only."""
 
 from atb.predictor.active import propose_uncertain
 from atb.predictor.auto import load_or_fit, predictor_path

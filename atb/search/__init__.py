@@ -1,6 +1,6 @@
 """atb.search: Algorithm-2 evolution under a latency window, the fast rule, Pareto tools.
 
-See docs/architecture.md, "Search". ``run_search`` is the search engine (it is handed its
+See docs/search.md. ``run_search`` is the search engine (it is handed its
 speedup model, fitness, measurement and extraction as ``SearchPorts``, typed in
 ``atb.search.ports``; ``atb.compose.search_ports`` builds the workspace's), ``SearchConfig`` its settings and a run's
 ``config.json``; each ``--algorithm`` is a ``SearchAlgorithm`` made by name from the registry

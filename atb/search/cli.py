@@ -20,7 +20,7 @@ log = logging.getLogger("atb.search.cli")
 
 EPILOG = """\
 window: a candidate's predicted speedup must lie in [1.02 T, 1.06 T] (just under the target
-latency; see docs/architecture.md, "Search"); after measurement an arch is kept when its measured speedup is in
+latency; see docs/search.md, "The latency window"); after measurement an arch is kept when its measured speedup is in
 [0.95, 1.10] x T, otherwise it is dropped and replaced.
 
 device key: the top-k are re-measured under exactly the predictor's device key (backend,

@@ -1,6 +1,6 @@
 """SuperPLM: the elastic supernet, extraction, offline data, Algorithm-1 training, fitness.
 
-See docs/architecture.md, "Supernet". Re-exports only; torch is imported when a name is first used, so
+See docs/supernet.md. Re-exports only; torch is imported when a name is first used, so
 ``import atb.supernet`` stays cheap for the CLIs.
 """
 

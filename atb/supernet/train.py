@@ -453,5 +453,5 @@ def train_supernet(workspace, config: TrainConfig | None = None,
         "workers": cfg.workers, "processes": world, "rank": rank,
     }
 
-if __name__ == "__main__":  # the entry point moved to the package (docs/architecture.md)
+if __name__ == "__main__":  # the entry point moved to the package (docs/supernet.md)
     sys.exit("run: python -m atb.supernet ... (or torchrun --nproc_per_node P -m atb.supernet ...)")

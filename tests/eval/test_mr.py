@@ -11,7 +11,7 @@ from atb.eval import builtin, mr
 from atb.eval.cli import main
 from atb.eval.tasks import SPLITS
 
-SIZES = {"train": 4723, "validation": 1302, "test": 2505}  # docs/architecture.md, "mr"
+SIZES = {"train": 4723, "validation": 1302, "test": 2505}  # docs/eval.md, "mr"
 
 
 @pytest.fixture(scope="module")
