@@ -37,7 +37,7 @@ RULE_15, RULE_25 = "4-320-1280-10-320", "2-352-1408-11-352"
 BUDGET_ARCHS = (RULE_15, RULE_25, "5-384-232-4-128", "6-144-1520-12-384")
 OBJECTIVE_ARCHS = (RULE_15, "5-384-232-4-128")
 VARIANTS = (("supernet", "workspace"), ("layers", "workspace"), ("supernet", "imdb"))
-BUDGETS = (0, 300, 1000, 1800)
+BUDGETS = (0, 300, 1000, 1800)  # --budgets picks some of them
 LAYER_CUT = "3-384-1536-12-384"  # MiniLM's first three layers at full width
 PROBE_TASKS = ("mr", "kjv-next")
 FINETUNE_LR, FINETUNE_SEEDS = 1e-4, 3
@@ -140,13 +140,13 @@ def heldout_loss_of_slice(ws, supernet, arch: Arch) -> float:
 
 
 def objective_section(ws, prober: Prober, args) -> None:
-    for variant in VARIANTS:  # the supernet objective first: the budget curve reuses those runs
-        for arch in OBJECTIVE_ARCHS:
+    for arch in OBJECTIVE_ARCHS:  # arch by arch: a session cut short still compares one arch
+        for variant in VARIANTS:
             probe_arch(ws, prober, arch, 1000, variant)
 
 
 def budget_section(ws, prober: Prober, args) -> None:
-    for steps in BUDGETS:  # budget-major: a session cut short still has every arch's low budgets
+    for steps in args.budgets:  # budget-major: a session cut short has every arch's low budgets
         for arch in BUDGET_ARCHS:
             probe_arch(ws, prober, arch, steps, (args.objective, args.corpus))
 
@@ -218,6 +218,8 @@ def main(argv=None) -> int:
     p.add_argument("--workspace", default=None, help="a workspace with an --init supernet")
     p.add_argument("--sections", nargs="+", default=["report"],
                    choices=["objective", "budget", "cut", "finetune", "report"])
+    p.add_argument("--budgets", type=int, nargs="+", default=list(BUDGETS),
+                   help="the budget curve's steps (default: 0 300 1000 1800)")
     p.add_argument("--objective", default="supernet", help="the budget curve's objective")
     p.add_argument("--corpus", default="workspace", help="the budget curve's corpus")
     p.add_argument("--steps", type=int, default=None,
