@@ -35,6 +35,9 @@ DEFAULT_STEPS = 1000
 OBJECTIVES = {"supernet": None, "layers": "self-kd-layers"}
 CORPORA = ("workspace", "imdb")  # the workspace's prepared text, or 25,000 IMDB reviews
 RUN_FILE = "further.json"  # what a run is (its key material) and what it measured
+# The training checkpoint, in a directory of its own: a checkpoint is saved by swapping its
+# whole directory, which must not take the run's record and lock with it.
+CHECKPOINT = "checkpoint"
 
 
 @dataclass(frozen=True)
@@ -183,28 +186,28 @@ def _train(corpus_ws, path: Path, source: tuple, config: FurtherConfig, key: dic
     from atb.supernet.train import train_supernet
 
     supernet, state, arch = source
-    rank = _rank()
-    if rank == 0 and not (path / ckpt.STATE).is_file():  # a fresh run: the slice, its loss
-        extract_trainable(supernet, arch, path, objective=OBJECTIVES[config.objective])
-        _write_run(path, {**key, "heldout_loss_before": heldout_loss(path, corpus_ws, arch),
+    rank, checkpoint = _rank(), path / CHECKPOINT
+    if rank == 0 and not (checkpoint / ckpt.STATE).is_file():  # a fresh run: the slice, its loss
+        extract_trainable(supernet, arch, checkpoint, objective=OBJECTIVES[config.objective])
+        _write_run(path, {**key, "heldout_loss_before": heldout_loss(checkpoint, corpus_ws, arch),
                           "finished": False})
     _barrier()  # under torchrun every process starts from rank 0's slice
     record = _read_run(path)
-    done = int(ckpt.read_state(path)["step"])
+    done = int(ckpt.read_state(checkpoint)["step"])
     log.info("training %s further: steps %d to %d (%s, corpus %s)", arch, done, config.steps,
              config.objective, config.corpus)
     start = time.perf_counter()
     summary = train_supernet(corpus_ws, config.train_config(state["init"]["source"]),
-                             TrainTarget(space=state["space"], fixed_arch=arch, out_dir=path),
+                             TrainTarget(space=state["space"], fixed_arch=arch, out_dir=checkpoint),
                              resume=True)
-    record.update(checkpoint=str(path), arch=str(arch), steps=config.steps,
+    record.update(checkpoint=str(checkpoint), arch=str(arch), steps=config.steps,
                   tokens=config.steps * TrainConfig.batch_size * TrainConfig.seq_len,
                   seconds=round(time.perf_counter() - start, 3),
                   tokens_per_s=summary.get("tokens_per_s"),
                   finished=True, reused=False,
                   resumed_from_step=done, processes=summary["processes"])
     if rank == 0:
-        record["heldout_loss_after"] = heldout_loss(path, corpus_ws, arch)
+        record["heldout_loss_after"] = heldout_loss(checkpoint, corpus_ws, arch)
         _write_run(path, record)
     _barrier()
     return record

@@ -79,6 +79,8 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(init_ws, monkeypatch):
     monkeypatch.setattr(train, "train_supernet", real)
     resumed = further.train_further(init_ws, ARCH, config)
     assert resumed["resumed_from_step"] == 2 and resumed["finished"]
+    # the record written before the kill survives the checkpoints saved since
+    assert resumed["heldout_loss_before"] > 0 and resumed["key"]
     straight = further.train_further(init_ws, ARCH, FurtherConfig(steps=4, save_every=4, seed=3))
     assert straight["resumed_from_step"] == 0
     a, b = _weights(straight["checkpoint"]), _weights(resumed["checkpoint"])
