@@ -87,13 +87,10 @@ def passages(verses, min_words: int, max_words: int, max_verses: int) -> list[st
 def split_of(chapter: str) -> str:
     """The split of the reading task that ``chapter`` (e.g. ``"Genesis 1"``) belongs to:
     ``train``, ``validation`` or ``test``, from a hash of its name (stable across corpora)."""
-    x = (zlib.crc32(f"{_SPLIT_SALT}:{chapter}".encode()) % 10_000) / 10_000
-    edge = 0.0
-    for name, share in SPLIT_SHARES.items():
-        edge += share
-        if x < edge:
-            return name
-    return "test"
+    from atb.stats import split_by_share
+
+    return split_by_share((zlib.crc32(f"{_SPLIT_SALT}:{chapter}".encode()) % 10_000) / 10_000,
+                          SPLIT_SHARES)
 
 
 def is_evaluation_chapter(chapter: str) -> bool:

@@ -122,3 +122,14 @@ def paired_over_seeds(mine: dict[int, np.ndarray], theirs: dict[int, np.ndarray]
     return {"seeds": seeds, f"{first}_accuracy": float(a.mean()),
             f"{second}_accuracy": float(b.mean()),
             f"{first}_minus_{second}": paired_difference(a, b).as_dict()}
+
+
+def split_by_share(x: float, shares: dict[str, float]) -> str:
+    """The split whose cumulative share first exceeds ``x`` (a hash mapped to [0, 1)); the
+    last one when rounding leaves ``x`` past them all. How hashed task splits are drawn."""
+    edge = 0.0
+    for name, share in shares.items():
+        edge += share
+        if x < edge:
+            return name
+    return list(shares)[-1]

@@ -25,6 +25,7 @@ from functools import lru_cache
 import numpy as np
 
 from atb import movie_reviews
+from atb.stats import split_by_share
 from atb.eval.tasks import SPLITS, Split, Task, check_task
 
 NAME = "mr"
@@ -39,13 +40,7 @@ DESCRIPTION = ("is a Rotten Tomatoes review sentence positive or negative? (Pang
 def split_of(text: str) -> str:
     """``train``, ``validation`` or ``test`` for a sentence, from a hash of its text."""
     digest = hashlib.sha256(f"{_SPLIT_SALT}:{text}".encode("utf-8")).digest()
-    x = int.from_bytes(digest[:8], "big") / 2**64
-    edge = 0.0
-    for name, share in SPLIT_SHARES.items():
-        edge += share
-        if x < edge:
-            return name
-    return "test"
+    return split_by_share(int.from_bytes(digest[:8], "big") / 2**64, SPLIT_SHARES)
 
 
 def unique_sentences(rows: list[tuple[str, int]]) -> list[tuple[str, int]]:
