@@ -74,7 +74,7 @@ def paired_probe(name_a: str, name_b: str, task: str = "mr") -> None:
         return
     diff = paired_difference(np.stack([found[name_a][0]]), np.stack([found[name_b][0]]))
     print(f"{name_a} - {name_b} ({task} validation probe): {diff.difference:+.2%} "
-          f"[{diff.ci_low:+.2%}, {diff.ci_high:+.2%}]")
+          f"[{diff.low:+.2%}, {diff.high:+.2%}]")
 
 
 def finetune_table(variant) -> None:
@@ -94,7 +94,7 @@ def finetune_table(variant) -> None:
             diff = paired_difference(np.stack([a[s] == labels["test"] for s in seeds]),
                                      np.stack([b[s] == labels["test"] for s in seeds]))
             print(f"{budgets[-1]} - 300 steps: {diff.difference:+.2%} "
-                  f"[{diff.ci_low:+.2%}, {diff.ci_high:+.2%}] (seeds {seeds})")
+                  f"[{diff.low:+.2%}, {diff.high:+.2%}] (seeds {seeds})")
 
 
 def report(variant=("supernet", "workspace")) -> None:

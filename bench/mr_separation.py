@@ -117,8 +117,8 @@ def report() -> None:
         x = np.stack([found[a][s] == test for s in sorted(found[a])])
         y = np.stack([found[b][s] == test for s in sorted(found[b])])
         d = paired_difference(x, y)
-        print(f"{a} - {b}: {d.difference:+.2%} [{d.ci_low:+.2%}, {d.ci_high:+.2%}] "
-              f"(half-width {(d.ci_high - d.ci_low) / 2:.2%})")
+        print(f"{a} - {b}: {d.difference:+.2%} [{d.low:+.2%}, {d.high:+.2%}] "
+              f"(half-width {(d.high - d.low) / 2:.2%})")
 
 
 def main(argv=None) -> int:
