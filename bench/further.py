@@ -185,6 +185,8 @@ def finetune_section(ws, args) -> None:
     from atb.supernet.further import FurtherConfig, distill
 
     task, tokenizer = load_task("kjv-next"), load_tokenizer()
+    if "test" not in predictions.read(FINETUNE_JSONL)[1]:  # the true classes, for pairing
+        jsonl.append(FINETUNE_JSONL, predictions.labels_line("test", task.test.labels))
     for steps in sorted({300, args.steps}):
         config = FurtherConfig(steps=steps, objective=args.objective, corpus=args.corpus)
         done = {int(r["seed"]) for r in read_csv(FINETUNE_CSV) if r["arch"] == RULE_15
