@@ -36,6 +36,16 @@ def objective_table(rows) -> None:
                                        for v in VARIANTS for t in ("mr", "kjv-next")))
 
 
+def objective_intervals() -> None:
+    """Each alternative minus the supernet objective on the workspace's text, paired over the
+    validation examples of each probe."""
+    for arch in OBJECTIVE_ARCHS:
+        base = model_name(arch, 1000, *VARIANTS[0])
+        for variant in VARIANTS[1:]:
+            for task in ("mr", "kjv-next"):
+                paired_probe(model_name(arch, 1000, *variant), base, task)
+
+
 def budget_table(rows, variant) -> int | None:
     """The budget curve; returns the default budget by the rule (None while incomplete)."""
     section(f"budget curve ({'/'.join(variant)}): validation probes and held-out loss")
@@ -70,7 +80,7 @@ def paired_probe(name_a: str, name_b: str, task: str = "mr") -> None:
     lines, _ = predictions.read(CORRECT_JSONL)
     found = predictions.by_model_and_seed(lines, kind="correct", match={"task": task})
     if name_a not in found or name_b not in found:
-        print(f"{name_a} vs {name_b}: not measured yet")
+        print(f"{name_a} - {name_b} ({task}): not measured yet")
         return
     diff = paired_difference(np.stack([found[name_a][0]]), np.stack([found[name_b][0]]))
     print(f"{name_a} - {name_b} ({task} validation probe): {diff.difference:+.2%} "
@@ -100,7 +110,16 @@ def finetune_table(variant) -> None:
 def report(variant=("supernet", "workspace")) -> None:
     rows = read_csv(PROBES_CSV)
     objective_table(rows)
+    objective_intervals()
     default = budget_table(rows, variant)
+    section("each arch's longest budget minus its slice (validation probes, paired)")
+    for arch in BUDGET_ARCHS:
+        budgets = sorted({int(r["steps"]) for r in rows if r["arch"] == arch
+                          and (r["objective"], r["corpus"]) == variant})
+        if len(budgets) > 1:
+            for task in ("mr", "kjv-next"):
+                paired_probe(model_name(arch, budgets[-1], *variant),
+                             model_name(arch, 0, *variant), task)
     section("the layer cut and the untrained slice (mr validation probe, paired)")
     cut = model_name(LAYER_CUT, 0, "cut", "none")
     for steps in sorted({1000, default or 1000}):
