@@ -108,7 +108,7 @@ def probe_arch(ws, prober: Prober, arch: str, steps: int, variant: tuple[str, st
         return
     supernet, supernet_step = _supernet(ws)
     if steps == 0:
-        loss = heldout_loss_of_slice(ws, supernet, Arch.parse(arch))
+        loss = heldout_loss(supernet, ws, Arch.parse(arch))  # inside the supernet
         record = {"checkpoint": supernet, "heldout_loss_before": loss, "heldout_loss_after": loss,
                   "seconds": 0.0, "tokens": 0}
     else:
@@ -130,13 +130,6 @@ def probe_arch(ws, prober: Prober, arch: str, steps: int, variant: tuple[str, st
             correct=fit["validation_correct"], extra={"task": task}), fsync=True)
     print(f"{arch:>20} {steps:5d} steps {objective:>8} {corpus:>9}: "
           + "  ".join(f"{t} {f['validation_accuracy']:.2%}" for t, f in fits.items()), flush=True)
-
-
-def heldout_loss_of_slice(ws, supernet, arch: Arch) -> float:
-    """The supernet objective's held-out loss of ``arch`` inside the supernet (0 steps)."""
-    from atb.supernet.heldout_loss import FitnessEvaluator
-
-    return FitnessEvaluator.from_checkpoint(supernet, ws).evaluate(arch)["loss"]
 
 
 def objective_section(ws, prober: Prober, args) -> None:
