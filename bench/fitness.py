@@ -4,7 +4,9 @@ truth).
 
 Within each latency window the ground truth is every arch's mean test accuracy on the reading
 task over its seeds (``data/ranking-<task>-predictions.jsonl``), and the pairs of archs it
-separates (paired 95% interval excluding 0). Each candidate fitness scores the same archs, cut
+separates (paired 95% interval excluding 0). With ``--task mr`` it is ``bench.mr_truth``'s, read
+on mr's validation split (``--windows 14``): the split the task-based candidates score on too,
+so there they see the examples they are judged by. Each candidate fitness scores the same archs, cut
 from the workspace's ``--init minilm`` supernet, and is judged by:
 
 * Kendall's tau against the mean accuracies;
@@ -40,6 +42,7 @@ decision rule needs them for its paired intervals).
 
     python -m bench.fitness --workspace WS --candidates params,loss,fidelity,probe,screen
     python -m bench.fitness --workspace WS --report-only --json
+    python -m bench.fitness --workspace WS --task mr --windows 14 --candidates random,params,retention,loss,probe,two-stage
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ SCORE_FIELDS = ["candidate", "arch", "score", "seconds", "validation_accuracy",
                 "validation_loss", "settings", "supernet", "commit", "finished_at"]
 CANDIDATES = ("loss", "fidelity", "params", "retention", "width-first", "params+fidelity",
               "probe", "screen", "screen-loss", "distill-screen", "two-stage", "random")
+TASK_BASED = ("probe", "screen", "distill-screen")  # scored on the task's validation split
+FIRST_TASK = "kjv-next"  # the cached rows and re-ranking probes without a task key are its
 MODEL_FREE = ("params", "retention", "width-first")  # scored from the arch alone: no supernet, any workspace
 DERIVED = {"params+fidelity": ("params", "fidelity"), "screen-loss": ("screen",)}
 
@@ -109,7 +114,8 @@ class Scorers:
         self._evaluator = self._fidelity_model = self._probe_model = self._screen_model = None
         self._rerank_probe = None
         # arch -> its line of fitness-validation.jsonl (a predictions file: ``correct`` bools)
-        self.validation = {d["model"]: d for d in predictions.read(VALIDATION_JSONL)[0]}
+        self.validation = {(d["model"], d.get("task", FIRST_TASK)): d
+                           for d in predictions.read(VALIDATION_JSONL)[0]}
 
     @property
     def evaluator(self):
@@ -120,12 +126,14 @@ class Scorers:
         return self._evaluator
 
     def settings(self, candidate: str) -> str:
+        # the task is named where it is not the first ground truth's (whose rows predate it)
+        task = f"task {self.args.task} " if self.args.task != FIRST_TASK else ""
         if candidate == "screen":
-            return f"steps {self.args.screen_steps} lr {self.args.screen_lr:g} seed 0"
+            return f"{task}steps {self.args.screen_steps} lr {self.args.screen_lr:g} seed 0"
         if candidate == "distill-screen":
-            return (f"distill {self.args.distill_steps} then steps {self.args.screen_steps} "
-                    f"lr {self.args.screen_lr:g} seed 0")
-        return ""
+            return (f"{task}distill {self.args.distill_steps} then steps "
+                    f"{self.args.screen_steps} lr {self.args.screen_lr:g} seed 0")
+        return task.strip() if candidate in TASK_BASED else ""
 
     def score(self, candidate: str, arch: str) -> dict:
         settings = self.settings(candidate)
@@ -175,7 +183,8 @@ class Scorers:
     def rerank_probe(self, arch: str) -> dict:
         """atb-search's re-ranking score of ``arch`` (``compose.SubmodelProbe``): validation
         accuracy, loss, and which validation examples it got right (``correct``, bools)."""
-        if arch not in self.validation:
+        key = (arch, self.args.task)
+        if key not in self.validation:
             if self.ws is None:
                 raise AtbError(f"no cached re-ranking probe of {arch} in {VALIDATION_JSONL.name}",
                                hint="score it with --workspace")
@@ -185,17 +194,17 @@ class Scorers:
                 self._rerank_probe = SubmodelProbe(self.ws, self.args.task)
             result = self._rerank_probe(Arch.parse(arch))
             line = predictions.line(arch, None, "validation", correct=result["correct"], extra={
-                "settings": self._rerank_probe.settings,
+                "task": self.args.task, "settings": self._rerank_probe.settings,
                 "supernet": self._rerank_probe.checkpoint.name,
                 "validation_accuracy": float(result["validation_accuracy"]),
                 "validation_loss": float(result["validation_loss"]),
                 "seconds": round(float(result["seconds"]), 1), "commit": commit(),
                 "finished_at": int(time.time())})
             jsonl.append(VALIDATION_JSONL, line, fsync=True)
-            self.validation[arch] = {**line, "correct": np.asarray(result["correct"], bool)}
+            self.validation[key] = {**line, "correct": np.asarray(result["correct"], bool)}
             log.info("re-ranking probe %s: %.2f%% (%.0f s)", arch,
                      100 * line["validation_accuracy"], line["seconds"])
-        return self.validation[arch]
+        return self.validation[key]
 
     def _screener(self):
         """atb-search's fine-tuning re-ranker (``compose.SubmodelScreen``) with this run's budget."""
@@ -285,7 +294,12 @@ def random_baseline(archs: list[str], window: dict) -> dict:
 
 
 def run(ws, args) -> dict:
-    truth = ground_truth(args.task, args.ground_truth_steps)
+    if args.task == "mr":  # mr's ground truth is read on its validation split (bench.mr_truth)
+        from bench.mr_truth import ground_truth as mr_ground_truth
+
+        truth = mr_ground_truth()
+    else:
+        truth = ground_truth(args.task, args.ground_truth_steps)
     scorers = Scorers(ws, args) if ws is not None else None
     out = {"task": args.task, "windows": []}
     for window_speedup in args.windows:

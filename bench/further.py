@@ -8,8 +8,10 @@ there, so a killed run resumes; ``report`` reads the files alone):
 - ``objective``: the supernet's own objective against every layer's hidden states, and the
   workspace's text against 25,000 IMDB reviews, on two archs at 1,000 steps;
 - ``budget``: four archs at 0 / 300 / 1,000 / 1,800 steps (``--objective``, ``--corpus``);
-- ``finetune``: the 15x rule arch after ``--steps``, fine-tuned on kjv-next (3 seeds, lr 1e-4),
-  paired with the same arch after 300 steps;
+- ``finetune``: the 15x rule arch as a slice (0 steps), after 300 steps and after ``--steps``,
+  fine-tuned on kjv-next (3 seeds, lr 1e-4, test split), paired;
+- ``precision``: the 15x rule arch at the default budget, 3 seeds, trained in fp32 and under
+  bf16 autocast (only on a device with bf16 arithmetic), probed alike;
 - ``cut``: the teacher's first three layers (``3-384-1536-12-384``, untrained) probed the same
   way, the layer-cut baseline of the mr probe;
 - ``report``: every table, the default budget by the rule (the smallest budget whose mean mr
@@ -41,6 +43,7 @@ BUDGETS = (0, 300, 1000, 1800)  # --budgets picks some of them
 LAYER_CUT = "3-384-1536-12-384"  # MiniLM's first three layers at full width
 PROBE_TASKS = ("mr", "kjv-next")
 FINETUNE_LR, FINETUNE_SEEDS = 1e-4, 3
+PRECISION_SEEDS = 3
 
 PROBES_CSV = DATA / "further-probes.csv"
 CORRECT_JSONL = DATA / "further-probes-correct.jsonl"  # validation correctness, for pairing
@@ -49,6 +52,10 @@ FINETUNE_JSONL = DATA / "further-kjv-next-predictions.jsonl"
 PROBE_FIELDS = ["arch", "steps", "objective", "corpus", "task", "validation_accuracy",
                 "validation_log_loss", "heldout_loss_before", "heldout_loss_after",
                 "train_seconds", "tokens", "supernet", "supernet_step", "commit", "finished_at"]
+PRECISION_CSV = DATA / "further-precision.csv"
+PRECISION_FIELDS = ["arch", "steps", "precision", "seed", "task", "validation_accuracy",
+                    "validation_log_loss", "heldout_loss_before", "heldout_loss_after", "device",
+                    "commit", "finished_at"]
 FINETUNE_FIELDS = ["arch", "steps", "objective", "corpus", "seed", "accuracy",
                    "validation_accuracy", "lr", "best_epoch", "commit", "finished_at"]
 
@@ -132,6 +139,46 @@ def probe_arch(ws, prober: Prober, arch: str, steps: int, variant: tuple[str, st
           + "  ".join(f"{t} {f['validation_accuracy']:.2%}" for t, f in fits.items()), flush=True)
 
 
+def precision_name(precision: str, steps: int) -> str:
+    return f"{RULE_15}@{steps}:{precision}"
+
+
+def precision_section(ws, prober: Prober, args) -> None:
+    """The 15x rule arch at ``--steps``, seeds 0..2, in fp32 and under bf16 autocast; each
+    seed's probes appended as they finish (seed-major: a session cut short has whole pairs)."""
+    from atb.devices.fingerprint import fingerprint
+    from atb.supernet.further import FurtherConfig, train_further
+    from atb.supernet.train import _device, bf16_support
+
+    if why := bf16_support(_device()):
+        print(f"precision: skipped, {why}")
+        return
+    done = {(r["precision"], int(r["seed"]), int(r["steps"]), r["task"])
+            for r in read_csv(PRECISION_CSV)}
+    for seed in range(PRECISION_SEEDS):
+        for precision in ("fp32", "bf16"):
+            if all((precision, seed, args.steps, t) in done for t in PROBE_TASKS):
+                continue
+            record = train_further(ws, RULE_15, FurtherConfig(steps=args.steps, seed=seed,
+                                                              precision=precision))
+            fits = prober(_encoder(record["checkpoint"], Arch.parse(RULE_15)))
+            for task, fit in fits.items():
+                append_csv(PRECISION_CSV, PRECISION_FIELDS, {
+                    "arch": RULE_15, "steps": args.steps, "precision": precision, "seed": seed,
+                    "task": task, "validation_accuracy": f"{fit['validation_accuracy']:.5f}",
+                    "validation_log_loss": f"{fit['validation_log_loss']:.5f}",
+                    "heldout_loss_before": f"{record['heldout_loss_before']:.5f}",
+                    "heldout_loss_after": f"{record['heldout_loss_after']:.5f}",
+                    "device": fingerprint().cpu_model, "commit": commit(),
+                    "finished_at": int(time.time())})
+                jsonl.append(CORRECT_JSONL, predictions.line(
+                    precision_name(precision, args.steps), seed, "validation",
+                    correct=fit["validation_correct"], extra={"task": task}), fsync=True)
+            print(f"{RULE_15} {args.steps} steps {precision} seed {seed}: "
+                  + "  ".join(f"{t} {f['validation_accuracy']:.2%}" for t, f in fits.items()),
+                  flush=True)
+
+
 def objective_section(ws, prober: Prober, args) -> None:
     for arch in OBJECTIVE_ARCHS:  # arch by arch: a session cut short still compares one arch
         for variant in VARIANTS:
@@ -170,18 +217,18 @@ def cut_section(ws, prober: Prober, args) -> None:
 
 
 def finetune_section(ws, args) -> None:
-    """The 15x rule arch after ``--steps`` (and 300) fine-tuned on kjv-next, one seed at a
-    time, each appended as it finishes."""
+    """The 15x rule arch as a slice, after 300 steps and after ``--steps``, fine-tuned on
+    kjv-next, one seed at a time, each appended as it finishes."""
     from atb.eval import FinetuneConfig, load_task
     from atb.eval.finetune import finetune
     from atb.eval.models import load_tokenizer
+    from atb.supernet.extract import extract
     from atb.supernet.further import FurtherConfig, distill
 
     task, tokenizer = load_task("kjv-next"), load_tokenizer()
     if "test" not in predictions.read(FINETUNE_JSONL)[1]:  # the true classes, for pairing
         jsonl.append(FINETUNE_JSONL, predictions.labels_line("test", task.test.labels))
-    for steps in sorted({300, args.steps}):
-        config = FurtherConfig(steps=steps, objective=args.objective, corpus=args.corpus)
+    for steps in sorted({0, 300, args.steps}):  # 0: the slice a user got before further training
         done = {int(r["seed"]) for r in read_csv(FINETUNE_CSV) if r["arch"] == RULE_15
                 and int(r["steps"]) == steps and r["objective"] == args.objective
                 and r["corpus"] == args.corpus}
@@ -189,7 +236,11 @@ def finetune_section(ws, args) -> None:
         if not seeds:
             continue
         out = ws.root / "bench-further" / f"{RULE_15}-{steps}-{args.objective}-{args.corpus}"
-        distill(ws, [RULE_15], out, config)
+        if steps == 0:
+            extract(ws, RULE_15, out)
+        else:
+            distill(ws, [RULE_15], out, FurtherConfig(steps=steps, objective=args.objective,
+                                                      corpus=args.corpus))
         for seed in seeds:
             _, (result,) = finetune(out, task, tokenizer, [seed],
                                     dataclasses.replace(FinetuneConfig(), lr=FINETUNE_LR))
@@ -212,13 +263,14 @@ def main(argv=None) -> int:
     p = parser("bench.further", __doc__)
     p.add_argument("--workspace", default=None, help="a workspace with an --init supernet")
     p.add_argument("--sections", nargs="+", default=["report"],
-                   choices=["objective", "budget", "cut", "finetune", "report"])
+                   choices=["objective", "budget", "precision", "cut", "finetune", "report"])
     p.add_argument("--budgets", type=int, nargs="+", default=list(BUDGETS),
                    help="the budget curve's steps (default: 0 300 1000 1800)")
     p.add_argument("--objective", default="supernet", help="the budget curve's objective")
     p.add_argument("--corpus", default="workspace", help="the budget curve's corpus")
     p.add_argument("--steps", type=int, default=None,
-                   help="finetune: the budget to compare with 300 (default: the default budget)")
+                   help="finetune: the budget to compare with 300; precision: the budget "
+                        "(default: the default budget)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if set(args.sections) - {"report"}:
@@ -227,9 +279,10 @@ def main(argv=None) -> int:
 
         ws = as_workspace(args.workspace)
         args.steps = args.steps or DEFAULT_STEPS
-        prober = Prober() if set(args.sections) & {"objective", "budget", "cut"} else None
+        prober = (Prober() if set(args.sections) & {"objective", "budget", "precision", "cut"}
+                  else None)
         for name, body in (("objective", objective_section), ("budget", budget_section),
-                           ("cut", cut_section)):
+                           ("precision", precision_section), ("cut", cut_section)):
             if name in args.sections:
                 section(name)
                 body(ws, prober, args)

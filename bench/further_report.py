@@ -10,8 +10,10 @@ from atb import predictions
 from atb.stats import paired_difference
 from bench.common import read_csv, section
 from bench.further import (BUDGET_ARCHS, CORRECT_JSONL, FINETUNE_CSV, FINETUNE_JSONL, LAYER_CUT,
-                           OBJECTIVE_ARCHS, PROBES_CSV, RULE_15, VARIANTS, model_name)
+                           OBJECTIVE_ARCHS, PRECISION_CSV, PROBES_CSV, RULE_15, VARIANTS,
+                           model_name, precision_name)
 
+BF16_MARGIN = 0.01  # bf16 autocast is kept where its paired low end is no lower than -1 point
 WITHIN = 0.01  # the default budget: the smallest whose mean mr probe is within 1 point of the largest
 
 
@@ -88,7 +90,7 @@ def paired_probe(name_a: str, name_b: str, task: str = "mr") -> None:
 
 
 def finetune_table(variant) -> None:
-    section("kjv-next fine-tuning of the 15x rule arch (3 seeds, lr 1e-4, test)")
+    section("kjv-next fine-tuning of the 15x rule arch (3 seeds, lr 1e-4, test; 0 steps: the slice)")
     rows = [r for r in read_csv(FINETUNE_CSV) if (r["objective"], r["corpus"]) == variant]
     for steps in sorted({int(r["steps"]) for r in rows}):
         accs = [float(r["accuracy"]) for r in rows if int(r["steps"]) == steps]
@@ -97,14 +99,44 @@ def finetune_table(variant) -> None:
     lines, labels = predictions.read(FINETUNE_JSONL)
     found = predictions.by_model_and_seed(lines)
     budgets = sorted({int(r["steps"]) for r in rows})
-    if len(budgets) >= 2 and "test" in labels:
-        a, b = (found.get(model_name(RULE_15, s, *variant), {}) for s in (budgets[-1], 300))
+    pairs = [(b, 0) for b in budgets if b > 0 and 0 in budgets]  # what training further buys
+    if 300 in budgets and budgets[-1] > 300:
+        pairs.append((budgets[-1], 300))
+    for longer, shorter in pairs:
+        a, b = (found.get(model_name(RULE_15, s, *variant), {}) for s in (longer, shorter))
         seeds = sorted(set(a) & set(b))
-        if seeds:
+        if seeds and "test" in labels:
             diff = paired_difference(np.stack([a[s] == labels["test"] for s in seeds]),
                                      np.stack([b[s] == labels["test"] for s in seeds]))
-            print(f"{budgets[-1]} - 300 steps: {diff.difference:+.2%} "
+            print(f"{longer} - {shorter} steps: {diff.difference:+.2%} "
                   f"[{diff.low:+.2%}, {diff.high:+.2%}] (seeds {seeds})")
+
+
+def precision_table() -> None:
+    """bf16 autocast against fp32: each seed's probes, and the difference paired over the
+    validation examples and the seeds both have (bf16 is kept where the low end is >= -1 point)."""
+    rows = read_csv(PRECISION_CSV)
+    if not rows:
+        return
+    section(f"precision: {RULE_15} trained further in fp32 and bf16 (validation probes)")
+    lines, _ = predictions.read(CORRECT_JSONL)
+    for steps in sorted({int(r["steps"]) for r in rows}):
+        for task in ("mr", "kjv-next"):
+            for precision in ("fp32", "bf16"):
+                accs = [float(r["validation_accuracy"]) for r in rows if r["task"] == task
+                        and r["precision"] == precision and int(r["steps"]) == steps]
+                print(f"{steps:5d} steps {task:>9} {precision}: "
+                      + " / ".join(f"{a:.2%}" for a in accs))
+            found = predictions.by_model_and_seed(lines, kind="correct", match={"task": task})
+            a, b = (found.get(precision_name(p, steps), {}) for p in ("bf16", "fp32"))
+            seeds = sorted(set(a) & set(b))
+            if seeds:
+                diff = paired_difference(np.stack([a[s] for s in seeds]),
+                                         np.stack([b[s] for s in seeds]))
+                verdict = "keeps" if diff.low >= -BF16_MARGIN else "fails"
+                print(f"{steps:5d} steps {task:>9} bf16 - fp32: {diff.difference:+.2%} "
+                      f"[{diff.low:+.2%}, {diff.high:+.2%}] (seeds {seeds}; {verdict} the "
+                      f"-{BF16_MARGIN:.0%} bound)")
 
 
 def report(variant=("supernet", "workspace")) -> None:
@@ -127,3 +159,4 @@ def report(variant=("supernet", "workspace")) -> None:
         paired_probe(trained, model_name(RULE_15, 0, *variant))
         paired_probe(trained, cut)
     finetune_table(variant)
+    precision_table()

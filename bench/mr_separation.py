@@ -70,6 +70,9 @@ def train(names: list[str], ws) -> None:
     task, tokenizer = load_task("mr"), load_tokenizer()
     if not PREDICTIONS_JSONL.is_file():  # the true classes first, for pairing without the task
         jsonl.append(PREDICTIONS_JSONL, predictions.labels_line("test", task.test.labels))
+    if "validation" not in predictions.read(PREDICTIONS_JSONL)[1]:  # older files: test only
+        jsonl.append(PREDICTIONS_JSONL, predictions.labels_line("validation",
+                                                                task.validation.labels))
     done = {(r["model"], int(r["seed"])) for r in read_csv(SCORES_CSV)}
     with tempfile.TemporaryDirectory(prefix="atb-mr-") as tmp:
         for name in names:
@@ -86,6 +89,8 @@ def train(names: list[str], ws) -> None:
                     "validation_accuracy": f"{r['validation_accuracy']:.5f}", "lr": LR,
                     "best_epoch": r["best_epoch"], "epochs_run": r["epochs_run"],
                     "commit": commit(), "finished_at": int(time.time())})
+                jsonl.append(PREDICTIONS_JSONL, predictions.line(
+                    name, seed, "validation", predicted=r["validation_predictions"]))
                 jsonl.append(PREDICTIONS_JSONL, predictions.line(
                     name, seed, "test", predicted=r["predictions"]), fsync=True)
                 print(f"{name:>9} seed {seed}: {r['accuracy']:.2%}", flush=True)

@@ -161,7 +161,8 @@ def train(model, tokenized: dict[str, Tokenized], task: Task, config: FinetuneCo
           run: Run) -> dict:
     """Train ``model`` at peak rate ``run.lr`` on the training split (``run.seed`` orders the
     batches), keep its best validation epoch, score the test split. Returns the seed's result
-    (``best_epoch``, ``epochs_run``, ``validation_accuracy`` and, with ``run.test``,
+    (``best_epoch``, ``epochs_run``, ``validation_accuracy``, ``validation_predictions`` (the
+    best epoch's predicted classes) and, with ``run.test``,
     ``accuracy``, ``macro_f1`` and ``predictions``, the test split's predicted classes);
     ``model`` ends with the best epoch's weights."""
     import torch
@@ -189,13 +190,13 @@ def train(model, tokenized: dict[str, Tokenized], task: Task, config: FinetuneCo
             log.debug("seed %d epoch %d: last batch loss %.4f, validation accuracy %.4f",
                       seed, epoch, loss.item(), accuracy)
             if accuracy > best_accuracy:
-                best_accuracy, best_epoch = accuracy, epoch
+                best_accuracy, best_epoch, best_predicted = accuracy, epoch, predicted
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             elif epoch - best_epoch >= config.patience:
                 break
     model.load_state_dict(best_state)
     result = {"seed": seed, "lr": lr, "best_epoch": best_epoch, "epochs_run": epoch,
-              "validation_accuracy": best_accuracy}
+              "validation_accuracy": best_accuracy, "validation_predictions": best_predicted}
     if not run.test:
         return result
     predicted = predict(model, tokenized["test"], config.eval_batch_size)

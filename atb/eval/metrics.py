@@ -44,7 +44,7 @@ def seed_list(seeds: int | Sequence[int]) -> list[int]:
     return out
 
 
-PER_EXAMPLE = ("predictions", "validation_correct")  # per-seed arrays a report leaves out
+PER_EXAMPLE = ("predictions", "validation_predictions", "validation_correct")  # left out of reports
 
 
 def report(task, per_seed: list[dict]) -> dict:

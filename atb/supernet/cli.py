@@ -151,7 +151,8 @@ def _distill(args) -> int:
         raise UsageError("--scheme picks the INT8 scheme of --quantize int8",
                          hint="add --quantize int8, or drop --scheme")
     config = FurtherConfig(steps=args.steps, objective=args.objective, corpus=args.corpus,
-                           lr=args.lr, seed=args.seed, save_every=args.save_every)
+                           lr=args.lr, seed=args.seed, save_every=args.save_every,
+                           precision=args.precision)
     export = ExportOptions(onnx=args.onnx, quantize=args.quantize, scheme=args.scheme or "dynamic")
     summaries = distill(args.workspace, args.arch, args.output, config, export)
     if not summaries:  # a torchrun worker other than rank 0: rank 0 prints
@@ -172,6 +173,7 @@ def _distill(args) -> int:
 
 def add_distill_arguments(p) -> None:
     """The flags of ``atb-supernet distill`` (also ``torchrun ... -m atb.supernet distill``)."""
+    from atb.supernet.config import PRECISIONS
     from atb.supernet.further import CORPORA, DEFAULT_STEPS, OBJECTIVES
 
     p.add_argument("--arch", required=True, action="append", metavar="A",
@@ -187,6 +189,9 @@ def add_distill_arguments(p) -> None:
                    help="workspace = the text atb-supernet data prepared (default); imdb = "
                         "25,000 IMDB reviews (extra atb[benchmarks])")
     p.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default {INIT_LR:g})")
+    p.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
+                   help="bf16: forward passes under bf16 autocast, only on a GPU or CPU with bf16 "
+                        "arithmetic (default fp32)")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--save-every", type=int, default=100,
                    help="steps between checkpoints: what a killed run loses at most")

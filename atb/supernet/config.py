@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 SAMPLING = ("uniform", "sandwich")
 IMPORTANCE = ("activation", "weight", "none")
+PRECISIONS = ("fp32", "bf16")  # of the training forward passes (TrainConfig.precision)
 DEPTHS = ("first", "spread")  # which layers a shallow sub-model keeps (elastic.layer_indices)
 SCRATCH_LR = 5e-4  # short runs from scratch need far more than the paper's 1e-5
 INIT_LR = 5e-5  # --init fine-tunes a pretrained model: a larger rate erases what it knows
@@ -51,6 +52,9 @@ class TrainConfig:
     # the layers of a sub-model shallower than the supernet: the first lt (the paper's), or
     # "spread" evenly with the last kept (DistilBERT / DynaBERT); the self-kd teacher is full
     depth: str = "first"
+    # "bf16": the forward passes under bfloat16 autocast (weights, gradients and AdamW stay
+    # fp32); only where the device has bf16 arithmetic (checked at run time, train.bf16_support)
+    precision: str = "fp32"
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from atb.arch import Arch
 from atb.errors import MissingInputError, UsageError
-from atb.supernet.config import ExportOptions, TrainConfig
+from atb.supernet.config import PRECISIONS, ExportOptions, TrainConfig
 
 log = logging.getLogger("atb.supernet.further")
 
@@ -53,6 +53,7 @@ class FurtherConfig:
     lr: float | None = None  # peak AdamW rate; None: the supernet's (TrainConfig's INIT_LR)
     seed: int = 0
     save_every: int = 100  # steps between checkpoints: what a killed run can lose
+    precision: str = "fp32"  # "bf16": autocast forward passes (devices with bf16 arithmetic only)
 
     def check(self) -> "FurtherConfig":
         if self.steps < 1 or self.save_every < 1:
@@ -66,12 +67,15 @@ class FurtherConfig:
                              hint=f"choose one of {', '.join(CORPORA)}")
         if self.lr is not None and not self.lr > 0:
             raise UsageError(f"lr must be positive (got {self.lr})")
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"unknown precision {self.precision!r}",
+                             hint=f"choose one of {', '.join(PRECISIONS)}")
         return self
 
     def train_config(self, init: str) -> TrainConfig:
         """The supernet trainer's settings for one stand-alone arch."""
         base = TrainConfig(init=init, steps=self.steps, samples=1, seed=self.seed,
-                           save_every=min(self.save_every, self.steps))
+                           save_every=min(self.save_every, self.steps), precision=self.precision)
         return base if self.lr is None else TrainConfig(**{**asdict(base), "lr": self.lr})
 
 
@@ -109,11 +113,13 @@ def run_key(supernet: Path, arch: Arch, config: FurtherConfig, corpus_ws) -> dic
         raise MissingInputError(f"no prepared text in {corpus_ws.data_dir}",
                                 hint="run atb-supernet data first")
     state_bytes = (Path(supernet) / ckpt.STATE).read_bytes()
+    train_config = asdict(config.train_config(init))
     material = {"supernet": str(Path(supernet).resolve()), "supernet_state": _sha256(state_bytes),
                 "arch": str(arch), "objective": config.objective, "corpus": config.corpus,
                 "corpus_tokens": _sha256(manifest.read_bytes()), "steps": config.steps,
-                "seed": config.seed, "lr": config.lr,
-                "train_config": asdict(config.train_config(init))}
+                "seed": config.seed, "lr": config.lr, "train_config": train_config}
+    if train_config.pop("precision") != "fp32":  # fp32 runs keep the keys they had before bf16
+        material["precision"] = config.precision
     key = _sha256(json.dumps(material, sort_keys=True).encode())[:12]
     return {"key": key, **material}
 

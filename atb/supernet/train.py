@@ -31,7 +31,7 @@ from atb import progress
 from atb.arch import Arch, SearchSpace, get_space
 from atb.errors import MissingInputError, UsageError
 from atb.supernet import checkpoint as ckpt
-from atb.supernet.config import (DEPTHS, IMPORTANCE, INIT_LR, SAMPLING, SCRATCH_LR, TrainConfig,
+from atb.supernet.config import (DEPTHS, IMPORTANCE, INIT_LR, PRECISIONS, SAMPLING, SCRATCH_LR, TrainConfig,
                                  TrainTarget)
 from atb.supernet.data import as_workspace, load_split, make_sequences
 
@@ -98,6 +98,20 @@ def _device() -> torch.device:
     return torch.device("cpu")
 
 
+def bf16_support(device: torch.device) -> str | None:
+    """Why ``device`` cannot train under bf16 autocast, or None when it can: a GPU that
+    reports bf16 support, or a CPU with bf16 instructions (without them bf16 is emulated and
+    slower than fp32)."""
+    if device.type == "cuda":
+        supported = torch.cuda.is_bf16_supported()
+        return None if supported else f"{torch.cuda.get_device_name(device)} has no bf16"
+    from atb.devices.fingerprint import fingerprint
+
+    fp = fingerprint()
+    return None if fp.has_bf16 else (f"this CPU ({fp.cpu_model}) has no bf16 instructions "
+                                     "(avx512_bf16 / amx_bf16)")
+
+
 def _average_gradients(params: list[torch.nn.Parameter]) -> None:
     """All-reduce every gradient in one flat buffer (the losses are already divided by N)."""
     import torch.distributed as dist
@@ -117,6 +131,7 @@ def _update(step: int, model, optimizer, schedule: _Schedule, data, local: range
     cfg, device = schedule.cfg, next(model.parameters()).device
     supernet, objective = model["supernet"], model["objective"]
     params = [p for p in model.parameters() if p.requires_grad]
+    autocast = partial(torch.autocast, device.type, torch.bfloat16, enabled=cfg.precision == "bf16")
     optimizer.zero_grad(set_to_none=False)
     totals = torch.zeros(3)  # sum of losses, number of sub-model passes, tokens
     for worker, part in enumerate(np.array_split(schedule.rows(step), cfg.workers)):
@@ -125,9 +140,11 @@ def _update(step: int, model, optimizer, schedule: _Schedule, data, local: range
         length = int(mask[part].sum(1).max())  # trim padding columns
         batch = {"input_ids": torch.from_numpy(ids[part, :length]).to(device),
                  "attention_mask": torch.from_numpy(mask[part, :length]).to(device)}
-        prepared = objective.prepare(batch, schedule.generator(step, worker))
+        with autocast():
+            prepared = objective.prepare(batch, schedule.generator(step, worker))
         for arch in schedule.archs(step, worker):
-            loss, _ = objective.loss(supernet, prepared, arch)
+            with autocast():  # the forward pass only: backward follows the ops autocast chose
+                loss, _ = objective.loss(supernet, prepared, arch)
             (loss / (cfg.samples * cfg.workers)).backward()  # the average over M x N passes
             totals[:2] += torch.tensor([loss.item(), 1.0])
         totals[2] += float(batch["attention_mask"].sum().item())
@@ -190,6 +207,10 @@ def _check_config(cfg: TrainConfig, world: int, super_config) -> None:
                          f">= 1 (got {cfg.importance!r}, {cfg.calibration})")
     if cfg.depth not in DEPTHS:
         raise UsageError(f"depth must be one of {', '.join(DEPTHS)} (got {cfg.depth!r})")
+    if cfg.precision not in PRECISIONS:
+        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)} (got {cfg.precision!r})")
+    if cfg.precision == "bf16" and (why := bf16_support(_device())):
+        raise UsageError(f"bf16 asked, but {why}", hint="train in fp32")
 
 
 def _resolve_config(options: TrainConfig, world: int, super_config,

@@ -3,10 +3,12 @@ kill, written as stock-loadable 🤗 directories with a model card."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -163,3 +165,30 @@ def test_the_estimate_times_real_steps_and_leaves_nothing_behind(init_ws):
     assert seconds > 0
     after = sorted((init_ws / "further").iterdir()) if (init_ws / "further").is_dir() else []
     assert after == before
+
+
+def test_bf16_autocast_trains_a_run_of_its_own_where_the_device_has_bf16(init_ws, monkeypatch):
+    """bf16 is its own run (its own key; fp32 keys are unchanged by the option), trains to a
+    finite loss with fp32 weights where the CPU has bf16 instructions, and is refused with one
+    line where it has none."""
+    import importlib
+
+    from atb.errors import UsageError
+    from atb.supernet.further import train_further
+
+    fp_module = importlib.import_module("atb.devices.fingerprint")  # the module, not the function
+    fp32 = train_further(init_ws, ARCH, FurtherConfig(**SMALL))
+    real = fp_module.fingerprint()
+    monkeypatch.setattr(fp_module, "fingerprint",
+                        lambda: dataclasses.replace(real, isa_flags=("avx2", "avx512_bf16")))
+    bf16 = train_further(init_ws, ARCH, FurtherConfig(**SMALL, precision="bf16"))
+    assert bf16["key"] != fp32["key"] and not bf16["reused"]
+    assert ckpt.read_state(bf16["checkpoint"])["config"]["precision"] == "bf16"
+    assert all(w.dtype == torch.float32 for w in _weights(bf16["checkpoint"]).values())
+    assert np.isfinite(bf16["heldout_loss_after"])
+    monkeypatch.setattr(fp_module, "fingerprint",
+                        lambda: dataclasses.replace(real, isa_flags=("avx2",)))
+    with pytest.raises(UsageError, match="no bf16 instructions"):
+        train_further(init_ws, ARCH, FurtherConfig(steps=4, save_every=2, seed=5, precision="bf16"))
+    with pytest.raises(UsageError, match="unknown precision"):
+        FurtherConfig(precision="fp16").check()

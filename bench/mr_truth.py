@@ -1,0 +1,301 @@
+"""A graded ground truth on ``mr``, read on its **validation** split only: within a latency
+window, which archs fine-tune best? (The test split is kept for the registered claim: nothing
+here predicts it.)
+
+Each arch of a window is trained further for the default budget (``atb-supernet distill``'s
+300 steps; the layer cut is the teacher's first k layers, untrained, as a user gets it), then
+fine-tuned with 3 seeds at the fixed lr 1e-4 of ``bench.mr_separation``; each seed's
+validation accuracy and predicted classes are appended as it finishes, so a killed run
+resumes. Archs that ``bench.mr_separation`` fine-tuned under the same protocol (the rule arch,
+the cut) are taken from its files, not trained twice.
+
+A window holds archs already timed in one profiler call (``data/ranking-archs.csv``, 1-thread
+ONNX Runtime, device key ``...923072e7``: the 14x window takes that file's 15x window, measured
+14.1-15.3x, and MiniLM's 3-layer cut, 14.3x), and what the two-stage search picks there: for each
+search seed, ``atb-search --target-speedup 14.3 --task mr``'s first-stage favourite, its winner
+and its BERT-rule arch (``--sections search``: the predictor fitted on the committed labels of
+that device key, ``data/reference-ort-t1-p4.csv``, without re-measuring, so these speedups are
+predicted; a search reads mr's validation split only). Each search's pick is appended to
+``data/mr-truth-searches.csv``.
+
+    python -m bench.mr_truth --workspace WS --sections search --search-seeds 0 1 2
+    python -m bench.mr_truth --workspace WS --sections train --window 14 [--only ARCH ...]
+    python -m bench.mr_truth                                              # the report, data/ only
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import tempfile
+import time
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+
+from atb import jsonl, predictions
+from bench.common import DATA, append_csv, commit, parser, read_csv, section
+from bench.mr_separation import LR
+from bench.mr_separation import PREDICTIONS_JSONL as SEPARATION_JSONL
+from bench.mr_separation import SCORES_CSV as SEPARATION_CSV
+
+log = logging.getLogger("bench.mr_truth")
+
+SCORES_CSV = DATA / "mr-truth.csv"
+PREDICTIONS_JSONL = DATA / "mr-truth-predictions.jsonl"  # validation predictions only
+FIELDS = ["window", "arch", "role", "seed", "validation_accuracy", "lr", "best_epoch",
+          "epochs_run", "further_steps", "seconds", "source", "commit", "finished_at"]
+SEEDS = 3
+SEARCHES_CSV = DATA / "mr-truth-searches.csv"
+SEARCH_FIELDS = ["window", "target", "seed", "favourite", "winner", "rule", "favourite_speedup",
+                 "winner_speedup", "rule_speedup", "chosen_by", "runtime_s", "device_key",
+                 "commit", "finished_at"]
+SEARCH_TARGET = {14: 14.3}  # the measured speedup of MiniLM's 3-layer cut
+REFERENCE_LABELS = DATA / "reference-ort-t1-p4.csv"  # the window's device key, protocol 4
+# window: (arch, role, measured speedup); roles: rule (the BERT rule's arch of the window), cut
+# (the teacher's first k layers), candidate (the predictor's picks, one profiler call)
+WINDOWS = {
+    14: (("3-356-1516-12-384", "candidate", 14.83), ("4-384-1532-2-64", "candidate", 14.15),
+         ("5-384-800-5-160", "candidate", 14.53), ("6-384-324-8-256", "candidate", 14.31),
+         ("4-320-1280-10-320", "rule", 14.34), ("3-384-1536-12-384", "cut", 14.3)),
+}
+SEPARATION_MODEL = {"rule": "rule-15", "cut": "cut-3"}  # bench.mr_separation's names
+
+
+def window_archs(window: int) -> list[tuple[str, str, float]]:
+    """(arch, role, speedup) of a window: the timed archs, then each search's picks (roles
+    joined where one arch plays several)."""
+    archs = {a: [role, x] for a, role, x in WINDOWS[window]}
+    for row in read_csv(SEARCHES_CSV):
+        if int(row["window"]) != window:
+            continue
+        for role in ("winner", "favourite", "rule"):
+            arch = row[role]
+            speedup = float(row[f"{role}_speedup"])
+            name = f"search-{role} s{row['seed']}"
+            if arch in archs:
+                archs[arch][0] += f", {name}"
+            else:
+                archs[arch] = [name, speedup]
+    return [(a, role, x) for a, (role, x) in archs.items()]
+
+
+def search(ws, window: int, seeds: list[int]) -> None:
+    """Each missing search seed's two-stage search at the window's target (validation split
+    only), with the reference device's predictor and no re-measurement; its picks appended."""
+    import json
+
+    from atb.compose import search_ports
+    from atb.predictor.artefact import artefact_name
+    from atb.predictor.fit import fit_predictor
+    from atb.predictor.predictor import LatencyPredictor
+    from atb.profiler.labels import LabelSet
+    from atb.search.api import run_search
+    from atb.search.config import SearchConfig
+    from atb.search.ports import SearchPorts
+
+    labels = LabelSet.from_csv(REFERENCE_LABELS)
+    path = ws.root / "predictors" / artefact_name(labels.device_key)
+    if not path.is_file():
+        fit_predictor(labels, None, source=str(REFERENCE_LABELS)).save(path)
+    predictor = LatencyPredictor.load(path, allow_other_device=True)
+    done = {(int(r["window"]), int(r["seed"])) for r in read_csv(SEARCHES_CSV)}
+    for seed in seeds:
+        if (window, seed) in done:
+            continue
+        config = SearchConfig(targets=(SEARCH_TARGET[window],), seed=seed, task="mr",
+                              verify=False, device_key=predictor.device_key)
+        name = f"mr-{SEARCH_TARGET[window]:g}-seed{seed}"
+        report_json = ws.root / "runs" / name / "report.json"
+        if report_json.is_file():  # a finished run: its report is the result
+            report = json.loads(report_json.read_text())
+        else:
+            ports = search_ports(config, ws, SearchPorts(latency=predictor))
+            report = run_search(config, ws, ports, run_name=name).to_dict()
+        rerank, rule = report["reranking"], report["baselines"][0]
+        speedup = {c["arch"]: c["predicted_speedup"] for c in rerank["ranked"]}
+        append_csv(SEARCHES_CSV, SEARCH_FIELDS, {
+            "window": window, "target": SEARCH_TARGET[window], "seed": seed,
+            "favourite": rerank["favourite"], "winner": rerank["winner"]["arch"],
+            "rule": rule["arch"], "favourite_speedup": f"{speedup[rerank['favourite']]:.3f}",
+            "winner_speedup": f"{rerank['winner']['predicted_speedup']:.3f}",
+            "rule_speedup": f"{rule['predicted_speedup']:.3f}", "chosen_by": rerank["chosen_by"],
+            "runtime_s": f"{report['runtime_s']:.0f}", "device_key": predictor.device_key,
+            "commit": commit(), "finished_at": int(time.time())})
+        print(f"search seed {seed}: favourite {rerank['favourite']}, winner "
+              f"{rerank['winner']['arch']} ({rerank['chosen_by']})", flush=True)
+
+
+def _done() -> set[tuple[str, int]]:
+    return {(r["arch"], int(r["seed"])) for r in read_csv(SCORES_CSV)}
+
+
+def _append(window: int, arch: str, role: str, result: dict, steps: int, source: str) -> None:
+    append_csv(SCORES_CSV, FIELDS, {
+        "window": window, "arch": arch, "role": role, "seed": result["seed"],
+        "validation_accuracy": f"{result['validation_accuracy']:.5f}", "lr": LR,
+        "best_epoch": result["best_epoch"], "epochs_run": result["epochs_run"],
+        "further_steps": steps, "seconds": f"{result.get('seconds', float('nan')):.0f}",
+        "source": source, "commit": commit(),
+        "finished_at": int(time.time())})
+    jsonl.append(PREDICTIONS_JSONL, predictions.line(
+        arch, result["seed"], "validation", predicted=result["validation_predictions"]),
+        fsync=True)
+
+
+def import_separation(window: int) -> None:
+    """The rule arch's and the cut's seeds that bench.mr_separation fine-tuned (same
+    protocol), copied with their validation predictions."""
+    lines, _ = predictions.read(SEPARATION_JSONL)
+    found = predictions.by_model_and_seed(lines, match={"split": "validation"})
+    rows = {(r["model"], int(r["seed"])): r for r in read_csv(SEPARATION_CSV)}
+    done = _done()
+    for arch, role, _ in window_archs(window):
+        name = SEPARATION_MODEL.get(role.split(", ")[0])  # the window's own role comes first
+        for seed, predicted in sorted(found.get(name, {}).items()):
+            if (arch, seed) in done or (name, seed) not in rows:
+                continue
+            row = rows[(name, seed)]
+            _append(window, arch, role, {
+                "seed": seed, "validation_accuracy": float(row["validation_accuracy"]),
+                "best_epoch": row["best_epoch"], "epochs_run": row["epochs_run"],
+                "validation_predictions": predicted},
+                0 if role.startswith("cut") else _further_steps(),
+                f"bench.mr_separation {name}")
+
+
+def _further_steps() -> int:
+    from atb.supernet.further import DEFAULT_STEPS
+
+    return DEFAULT_STEPS
+
+
+def _model_dir(ws, arch: str, role: str, tmp: Path) -> Path:
+    from atb.supernet.further import FurtherConfig, distill
+    from atb.supernet.layer_cut import save_layer_cut
+
+    if role.startswith("cut"):
+        return Path(save_layer_cut(int(arch.split("-")[0]), tmp / arch)["out_dir"])
+    distill(ws, [arch], tmp / arch, FurtherConfig(steps=_further_steps()))
+    return tmp / arch
+
+
+def train(ws, window: int, only: list[str]) -> None:
+    """Every arch's missing seeds: trained further once, fine-tuned seed by seed."""
+    from atb.eval import FinetuneConfig, load_task
+    from atb.eval.encode import tokenize
+    from atb.eval.finetune import Run, train_run
+    from atb.eval.models import load_tokenizer
+
+    task, tokenizer = load_task("mr"), load_tokenizer()
+    if "validation" not in predictions.read(PREDICTIONS_JSONL)[1]:
+        jsonl.append(PREDICTIONS_JSONL, predictions.labels_line("validation",
+                                                                task.validation.labels))
+    tokenized = {s: tokenize(task.split(s), tokenizer) for s in ("train", "validation")}
+    config = dataclasses.replace(FinetuneConfig(), lr=LR)
+    with tempfile.TemporaryDirectory(prefix="atb-mr-truth-") as tmp:
+        for arch, role, _ in window_archs(window):  # the rule arch and the cut last: bench.mr_separation's
+            import_separation(window)  # seeds are taken as they appear, not trained twice
+            seeds = [s for s in range(SEEDS) if (arch, s) not in _done()]
+            if (only and arch not in only) or not seeds:
+                continue
+            model = _model_dir(ws, arch, role, Path(tmp))
+            steps = 0 if role.startswith("cut") else _further_steps()
+            for seed in seeds:
+                start = time.perf_counter()
+                result = train_run(model, tokenized, task, config, Run(seed, LR, test=False))
+                result["seconds"] = time.perf_counter() - start  # one core, beside another job
+                _append(window, arch, role, result, steps, "bench.mr_truth")
+                print(f"{window}x {arch:>18} {role:>9} seed {seed}: "
+                      f"validation {result['validation_accuracy']:.2%}", flush=True)
+
+
+def ground_truth() -> dict[float, dict]:
+    """``bench.fitness``'s view of this ground truth: per window, every measured arch's mean
+    validation accuracy, (seeds, examples) correctness, role and size, and the pairs the
+    paired interval separates (``{(a, b): a - b}``)."""
+    from atb.arch import Arch
+    from atb.stats import paired_difference
+
+    lines, labels = predictions.read(PREDICTIONS_JSONL)
+    found = predictions.by_model_and_seed(lines, match={"split": "validation"})
+    out: dict[float, dict] = {}
+    for window in WINDOWS:
+        entry = out.setdefault(float(window), {"archs": {}, "separated": {}})
+        for arch, role, _ in window_archs(window):
+            if arch in found:
+                correct = np.stack([found[arch][s] == labels["validation"]
+                                    for s in sorted(found[arch])])
+                entry["archs"][arch] = {"accuracy": float(correct.mean()), "correct": correct,
+                                        "role": role, "non_embedding_params":
+                                            Arch.parse(arch).non_embedding_params()}
+        for a, b in combinations(sorted(entry["archs"]), 2):
+            d = paired_difference(entry["archs"][a]["correct"], entry["archs"][b]["correct"])
+            if d.low > 0 or d.high < 0:
+                entry["separated"][(a, b)] = d.difference
+    return out
+
+
+def report() -> None:
+    """Per window: each arch's mean and seed spread, its rank, and every pair's paired 95%
+    interval over the validation examples and the seeds both have."""
+    from atb.stats import paired_difference
+
+    lines, labels = predictions.read(PREDICTIONS_JSONL)
+    found = predictions.by_model_and_seed(lines, match={"split": "validation"})
+    rows = read_csv(SCORES_CSV)
+    for window in WINDOWS:
+        archs = window_archs(window)
+        measured = [(a, role, x) for a, role, x in archs if a in found]
+        if not measured:
+            continue
+        correct = {a: np.stack([found[a][s] == labels["validation"] for s in sorted(found[a])])
+                   for a, _, _ in measured}
+        ranked = sorted(measured, key=lambda m: -correct[m[0]].mean())
+        section(f"mr ground truth, {window}x window: validation accuracy (3 seeds, lr {LR:g})")
+        for rank, (arch, role, speedup) in enumerate(ranked, 1):
+            by_seed = {int(r["seed"]): float(r["validation_accuracy"]) for r in rows
+                       if r["arch"] == arch}  # a seed appended twice (two processes) counts once
+            accs = [by_seed[s] for s in sorted(by_seed)]
+            print(f"{rank}. {arch:>18} {role:>9} {speedup:5.2f}x  {np.mean(accs):.2%} (seeds "
+                  + " / ".join(f"{a:.2%}" for a in accs)
+                  + f", std {np.std(accs, ddof=1) if len(accs) > 1 else 0:.2%})")
+        section(f"{window}x: pairs (better - worse, paired over validation examples x seeds)")
+        separated = 0
+        for (a, *_), (b, *_) in combinations(ranked, 2):
+            d = paired_difference(correct[a], correct[b])
+            separated += d.low > 0
+            print(f"{a:>18} - {b:<18} {d.difference:+.2%} [{d.low:+.2%}, {d.high:+.2%}]"
+                  + ("  separated" if d.low > 0 else ""))
+        pairs = len(ranked) * (len(ranked) - 1) // 2
+        print(f"{separated} of {pairs} pairs separated; {len(ranked)} of {len(archs)} archs measured")
+
+
+def main(argv=None) -> int:
+    p = parser("bench.mr_truth", __doc__)
+    p.add_argument("--workspace", default=None, help="a workspace with an --init minilm supernet")
+    p.add_argument("--sections", nargs="+", default=["report"],
+                   choices=["search", "train", "report"])
+    p.add_argument("--window", type=int, choices=sorted(WINDOWS), default=14)
+    p.add_argument("--search-seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--only", nargs="+", default=[], metavar="ARCH")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if set(args.sections) - {"report"}:
+        from atb.supernet.data import as_workspace
+
+        if args.workspace is None:
+            p.error(f"--sections {' '.join(args.sections)}: name the --workspace")
+        ws = as_workspace(args.workspace)
+        if "search" in args.sections:
+            search(ws, args.window, args.search_seeds)
+        if "train" in args.sections:
+            train(ws, args.window, args.only)
+    if "report" in args.sections:
+        report()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
