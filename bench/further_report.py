@@ -143,7 +143,7 @@ def report(variant=("supernet", "workspace")) -> None:
     rows = read_csv(PROBES_CSV)
     objective_table(rows)
     objective_intervals()
-    default = budget_table(rows, variant)
+    budget_table(rows, variant)
     section("each arch's longest budget minus its slice (validation probes, paired)")
     for arch in BUDGET_ARCHS:
         budgets = sorted({int(r["steps"]) for r in rows if r["arch"] == arch
@@ -154,7 +154,9 @@ def report(variant=("supernet", "workspace")) -> None:
                              model_name(arch, 0, *variant), task)
     section("the layer cut and the untrained slice (mr validation probe, paired)")
     cut = model_name(LAYER_CUT, 0, "cut", "none")
-    for steps in sorted({1000, default or 1000}):
+    trained = {int(r["steps"]) for r in rows if r["arch"] == RULE_15
+               and (r["objective"], r["corpus"]) == variant}
+    for steps in sorted(trained - {0}):
         trained = model_name(RULE_15, steps, *variant)
         paired_probe(trained, model_name(RULE_15, 0, *variant))
         paired_probe(trained, cut)

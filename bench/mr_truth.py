@@ -237,39 +237,61 @@ def ground_truth() -> dict[float, dict]:
     return out
 
 
+def validation_baselines() -> dict[str, np.ndarray]:
+    """(seeds, examples) validation correctness of what reading is measured against: the bag
+    of words (C picked on validation; deterministic, one row) and the random-init encoder of
+    the 3-layer cut's shape (bench.mr_separation's seeds)."""
+    import dataclasses
+
+    from atb.eval import load_task
+    from atb.eval.baselines import bag_of_words
+
+    task = load_task("mr")
+    on_validation = dataclasses.replace(task, test=task.validation)  # test never encoded
+    out = {"bag of words": (bag_of_words(on_validation)["predictions"] == task.validation.labels)[None]}
+    lines, _ = predictions.read(SEPARATION_JSONL)
+    random = predictions.by_model_and_seed(lines, match={"split": "validation"}).get("random-3")
+    if random:
+        out["random-init 3-layer"] = np.stack([random[s] == task.validation.labels
+                                               for s in sorted(random)])
+    return out
+
+
 def report() -> None:
-    """Per window: each arch's mean and seed spread, its rank, and every pair's paired 95%
-    interval over the validation examples and the seeds both have."""
+    """Per window: each arch's mean and seed spread, its rank, whether it beats the bag of
+    words (paired), and every pair's paired 95% interval over the validation examples and the
+    seeds both have."""
     from atb.stats import paired_difference
 
-    lines, labels = predictions.read(PREDICTIONS_JSONL)
-    found = predictions.by_model_and_seed(lines, match={"split": "validation"})
-    rows = read_csv(SCORES_CSV)
-    for window in WINDOWS:
-        archs = window_archs(window)
-        measured = [(a, role, x) for a, role, x in archs if a in found]
-        if not measured:
-            continue
-        correct = {a: np.stack([found[a][s] == labels["validation"] for s in sorted(found[a])])
-                   for a, _, _ in measured}
-        ranked = sorted(measured, key=lambda m: -correct[m[0]].mean())
-        section(f"mr ground truth, {window}x window: validation accuracy (3 seeds, lr {LR:g})")
-        for rank, (arch, role, speedup) in enumerate(ranked, 1):
-            by_seed = {int(r["seed"]): float(r["validation_accuracy"]) for r in rows
-                       if r["arch"] == arch}  # a seed appended twice (two processes) counts once
-            accs = [by_seed[s] for s in sorted(by_seed)]
-            print(f"{rank}. {arch:>18} {role:>9} {speedup:5.2f}x  {np.mean(accs):.2%} (seeds "
-                  + " / ".join(f"{a:.2%}" for a in accs)
-                  + f", std {np.std(accs, ddof=1) if len(accs) > 1 else 0:.2%})")
-        section(f"{window}x: pairs (better - worse, paired over validation examples x seeds)")
-        separated = 0
-        for (a, *_), (b, *_) in combinations(ranked, 2):
-            d = paired_difference(correct[a], correct[b])
-            separated += d.low > 0
-            print(f"{a:>18} - {b:<18} {d.difference:+.2%} [{d.low:+.2%}, {d.high:+.2%}]"
-                  + ("  separated" if d.low > 0 else ""))
+    truth = {w: t for w, t in ground_truth().items() if t["archs"]}
+    if not truth:
+        return
+    baselines = validation_baselines()
+    section("mr validation baselines")
+    for name, correct in baselines.items():
+        print(f"{name}: {correct.mean():.2%} ({correct.shape[0]} seed(s))")
+    speedups = {a: x for w in WINDOWS for a, _, x in window_archs(w)}
+    for window, entry in truth.items():
+        archs = entry["archs"]
+        ranked = sorted(archs, key=lambda a: -archs[a]["accuracy"])
+        section(f"mr ground truth, {window:g}x window: validation accuracy (3 seeds, lr {LR:g})")
+        learners = 0
+        for rank, arch in enumerate(ranked, 1):
+            seeds = archs[arch]["correct"].mean(axis=1)
+            versus_bow = paired_difference(archs[arch]["correct"], baselines["bag of words"])
+            learners += versus_bow.low > 0
+            print(f"{rank:2d}. {arch:>18} {speedups[arch]:6.2f}x {archs[arch]['accuracy']:.2%} "
+                  f"(seeds {' / '.join(f'{a:.2%}' for a in seeds)}, std "
+                  f"{seeds.std(ddof=1) if len(seeds) > 1 else 0:.2%}); - bag of words "
+                  f"{versus_bow.difference:+.2%} [{versus_bow.low:+.2%}, {versus_bow.high:+.2%}]"
+                  f"  {archs[arch]['role']}")
         pairs = len(ranked) * (len(ranked) - 1) // 2
-        print(f"{separated} of {pairs} pairs separated; {len(ranked)} of {len(archs)} archs measured")
+        print(f"{learners} of {len(ranked)} archs beat the bag of words (paired, validation); "
+              f"{len(entry['separated'])} of {pairs} pairs separated; {len(ranked)} of "
+              f"{len(window_archs(int(window)))} archs measured")
+        for (a, b), difference in sorted(entry["separated"].items(), key=lambda x: -abs(x[1])):
+            better, worse = (a, b) if difference > 0 else (b, a)
+            print(f"  separated: {better} - {worse} {abs(difference):+.2%}")
 
 
 def main(argv=None) -> int:
