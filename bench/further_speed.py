@@ -72,9 +72,9 @@ def main(argv=None) -> int:
     print(f"torchrun x2 / one process: {rows[2, 'fp32'][0] / one:.2f}x")
     if (1, "bf16") in rows:
         print(f"bf16 autocast / fp32, one process: {rows[1, 'bf16'][0] / one:.2f}x")
-    seconds_per_step = min(seconds for _, seconds in rows.values()) / args.steps
-    print(f"the default budget ({DEFAULT_STEPS:,} steps) at the faster rate: "
-          f"{DEFAULT_STEPS * seconds_per_step / 60:.1f} min of training")
+    for (processes, precision), (_, seconds) in rows.items():
+        print(f"the default budget ({DEFAULT_STEPS:,} steps), {processes} process(es) {precision}: "
+              f"{DEFAULT_STEPS * seconds / args.steps / 60:.1f} min of training")
     return 0
 
 
