@@ -104,6 +104,20 @@ def _encoder(checkpoint, arch: Arch):
     return functools.partial(supernet, arch=arch)
 
 
+def record_probes(fits: dict, scores: tuple, row: dict, name: str, seed: int = 0) -> None:
+    """Each task's probe appended as a row of ``scores`` (a CSV and its fields: ``row``'s keys
+    plus the probe's scores) and its validation correctness as ``name``'s line for ``seed``."""
+    path, fields = scores
+    for task, fit in fits.items():
+        append_csv(path, fields, {**row, "task": task,
+                                  "validation_accuracy": f"{fit['validation_accuracy']:.5f}",
+                                  "validation_log_loss": f"{fit['validation_log_loss']:.5f}",
+                                  "commit": commit(), "finished_at": int(time.time())})
+        jsonl.append(CORRECT_JSONL, predictions.line(
+            name, seed, "validation", correct=fit["validation_correct"], extra={"task": task}),
+            fsync=True)
+
+
 def probe_arch(ws, prober: Prober, arch: str, steps: int, variant: tuple[str, str]) -> None:
     """One arch at one budget: trained further (none at 0 steps), probed, rows appended."""
     from atb.supernet.further import FurtherConfig, heldout_loss, train_further
@@ -122,19 +136,13 @@ def probe_arch(ws, prober: Prober, arch: str, steps: int, variant: tuple[str, st
         record = train_further(ws, arch, FurtherConfig(steps=steps, objective=objective,
                                                        corpus=corpus))
     fits = prober(_encoder(record["checkpoint"], Arch.parse(arch)))
-    for task, fit in fits.items():
-        append_csv(PROBES_CSV, PROBE_FIELDS, {
-            "arch": arch, "steps": steps, "objective": objective, "corpus": corpus, "task": task,
-            "validation_accuracy": f"{fit['validation_accuracy']:.5f}",
-            "validation_log_loss": f"{fit['validation_log_loss']:.5f}",
-            "heldout_loss_before": f"{record['heldout_loss_before']:.5f}",
-            "heldout_loss_after": f"{record['heldout_loss_after']:.5f}",
-            "train_seconds": record["seconds"], "tokens": record["tokens"],
-            "supernet": supernet.name, "supernet_step": supernet_step, "commit": commit(),
-            "finished_at": int(time.time())})
-        jsonl.append(CORRECT_JSONL, predictions.line(
-            model_name(arch, steps, objective, corpus), 0, "validation",
-            correct=fit["validation_correct"], extra={"task": task}), fsync=True)
+    record_probes(fits, (PROBES_CSV, PROBE_FIELDS), {
+        "arch": arch, "steps": steps, "objective": objective, "corpus": corpus,
+        "heldout_loss_before": f"{record['heldout_loss_before']:.5f}",
+        "heldout_loss_after": f"{record['heldout_loss_after']:.5f}",
+        "train_seconds": record["seconds"], "tokens": record["tokens"],
+        "supernet": supernet.name, "supernet_step": supernet_step},
+        model_name(arch, steps, objective, corpus))
     print(f"{arch:>20} {steps:5d} steps {objective:>8} {corpus:>9}: "
           + "  ".join(f"{t} {f['validation_accuracy']:.2%}" for t, f in fits.items()), flush=True)
 
@@ -162,18 +170,11 @@ def precision_section(ws, prober: Prober, args) -> None:
             record = train_further(ws, RULE_15, FurtherConfig(steps=args.steps, seed=seed,
                                                               precision=precision))
             fits = prober(_encoder(record["checkpoint"], Arch.parse(RULE_15)))
-            for task, fit in fits.items():
-                append_csv(PRECISION_CSV, PRECISION_FIELDS, {
-                    "arch": RULE_15, "steps": args.steps, "precision": precision, "seed": seed,
-                    "task": task, "validation_accuracy": f"{fit['validation_accuracy']:.5f}",
-                    "validation_log_loss": f"{fit['validation_log_loss']:.5f}",
-                    "heldout_loss_before": f"{record['heldout_loss_before']:.5f}",
-                    "heldout_loss_after": f"{record['heldout_loss_after']:.5f}",
-                    "device": fingerprint().cpu_model, "commit": commit(),
-                    "finished_at": int(time.time())})
-                jsonl.append(CORRECT_JSONL, predictions.line(
-                    precision_name(precision, args.steps), seed, "validation",
-                    correct=fit["validation_correct"], extra={"task": task}), fsync=True)
+            record_probes(fits, (PRECISION_CSV, PRECISION_FIELDS), {
+                "arch": RULE_15, "steps": args.steps, "precision": precision, "seed": seed,
+                "heldout_loss_before": f"{record['heldout_loss_before']:.5f}",
+                "heldout_loss_after": f"{record['heldout_loss_after']:.5f}",
+                "device": fingerprint().cpu_model}, precision_name(precision, args.steps), seed)
             print(f"{RULE_15} {args.steps} steps {precision} seed {seed}: "
                   + "  ".join(f"{t} {f['validation_accuracy']:.2%}" for t, f in fits.items()),
                   flush=True)
@@ -204,15 +205,11 @@ def cut_section(ws, prober: Prober, args) -> None:
     teacher = BertModel.from_pretrained(str(tokenizer_dir()), local_files_only=True).eval()
     teacher.encoder.layer = teacher.encoder.layer[:3]
     teacher.config.num_hidden_layers = 3
-    for task, fit in prober(teacher).items():
-        append_csv(PROBES_CSV, PROBE_FIELDS, {
-            "arch": LAYER_CUT, "steps": 0, "objective": "cut", "corpus": "none", "task": task,
-            "validation_accuracy": f"{fit['validation_accuracy']:.5f}",
-            "validation_log_loss": f"{fit['validation_log_loss']:.5f}", "commit": commit(),
-            "finished_at": int(time.time())})
-        jsonl.append(CORRECT_JSONL, predictions.line(
-            model_name(LAYER_CUT, 0, "cut", "none"), 0, "validation",
-            correct=fit["validation_correct"], extra={"task": task}), fsync=True)
+    fits = prober(teacher)
+    record_probes(fits, (PROBES_CSV, PROBE_FIELDS),
+                  {"arch": LAYER_CUT, "steps": 0, "objective": "cut", "corpus": "none"},
+                  model_name(LAYER_CUT, 0, "cut", "none"))
+    for task, fit in fits.items():
         print(f"{LAYER_CUT:>20} layer cut: {task} {fit['validation_accuracy']:.2%}", flush=True)
 
 
