@@ -11,7 +11,8 @@ rule arch's 3 seeds, paired on mr's test examples. Its noise has three parts, ea
 * **fine-tuning seeds**: one arch's accuracy spread over its 3 seeds (test; pooled over the two
   archs), and the pair's interval from all 3 seeds (the joint bootstrap of ``atb.stats``);
 * **search seeds**: the spread of the winner over search seeds (each winner's mean validation
-  accuracy over its 3 fine-tuning seeds, less what those seeds alone explain).
+  accuracy over its 3 fine-tuning seeds, less what those seeds alone explain), per window of
+  ``bench.mr_truth`` (14x and 21x; the example and fine-tuning parts are the 14x pair's).
 
 The minimum detectable difference (two-sided 5%, power 80%) is ``(1.96 + 0.84) x SE`` with
 ``SE^2 = ex^2 + ft^2 / 3 + ft^2 / (3 S) + search^2 / S`` (the rule arch's 3 seeds, the winners'
@@ -31,7 +32,7 @@ from bench.common import parser, read_csv, section
 from bench.mr_separation import PREDICTIONS_JSONL as SEPARATION_JSONL
 from bench.mr_truth import PREDICTIONS_JSONL as TRUTH_JSONL
 from bench.mr_truth import SCORES_CSV as TRUTH_CSV
-from bench.mr_truth import SEARCHES_CSV
+from bench.mr_truth import SEARCHES_CSV, WINDOWS
 
 Z_LEVEL, Z_POWER = 1.959964, 0.841621  # two-sided 5%, power 80%
 FINETUNE_SEEDS = 3
@@ -56,11 +57,13 @@ def noise_from_separation() -> dict | None:
             "one_seed": one_seed, "all_seeds": all_seeds, "finetune_sd": float(np.sqrt(seed_var))}
 
 
-def search_spread() -> dict | None:
-    """The winners' validation means over search seeds, less the fine-tuning seeds' share."""
+def search_spread(window: int) -> dict | None:
+    """The window's winners' validation means over search seeds, less the fine-tuning seeds'
+    share."""
     lines, labels = predictions.read(TRUTH_JSONL)
     found = predictions.by_model_and_seed(lines, match={"split": "validation"})
-    winners = {int(r["seed"]): r["winner"] for r in read_csv(SEARCHES_CSV)}
+    winners = {int(r["seed"]): r["winner"] for r in read_csv(SEARCHES_CSV)
+               if int(r["window"]) == window}
     means, within = [], []
     for seed, arch in sorted(winners.items()):
         if len(found.get(arch, {})) < FINETUNE_SEEDS:
@@ -75,21 +78,23 @@ def search_spread() -> dict | None:
             "search_sd": float(np.sqrt(max(0.0, between - np.mean(within) / FINETUNE_SEEDS)))}
 
 
-def seconds() -> dict:
-    """Median CPU seconds (one core) of a search, a 300-step further training, a fine-tune."""
+def seconds(window: int) -> dict:
+    """Median CPU seconds (one core) of the window's searches and fine-tunes, and of a
+    300-step further training (bench.further's four archs, 15x and 25x)."""
     from bench.further import PROBES_CSV
 
-    searches = [float(r["runtime_s"]) for r in read_csv(SEARCHES_CSV)]
+    searches = [float(r["runtime_s"]) for r in read_csv(SEARCHES_CSV)
+                if int(r["window"]) == window]
     finetunes = [float(r["seconds"]) for r in read_csv(TRUTH_CSV)
-                 if r.get("seconds") not in (None, "", "nan")]
+                 if int(r["window"]) == window and r.get("seconds") not in (None, "", "nan")]
     further = [float(r["train_seconds"]) for r in read_csv(PROBES_CSV)
                if r["steps"] == "300" and r["task"] == "mr" and r["train_seconds"]]
     return {k: float(np.median(v)) if v else float("nan")
             for k, v in (("search", searches), ("further", further), ("finetune", finetunes))}
 
 
-def mdd_table(noise: dict, search_sd: float | None, cost: dict) -> None:
-    section("minimum detectable difference of the claim (5% two-sided, power 80%)")
+def mdd_table(window: int, noise: dict, search_sd: float | None, cost: dict) -> None:
+    section(f"minimum detectable difference of a claim at {window}x (5% two-sided, power 80%)")
     ex, ft = noise["examples_se"], noise["finetune_sd"]
     sds = [search_sd] if search_sd is not None else [0.0, 0.01, 0.02, 0.03]
     if search_sd is None:
@@ -118,16 +123,18 @@ def main(argv=None) -> int:
         print(f"{label}: {d.difference:+.2%} [{d.low:+.2%}, {d.high:+.2%}], "
               f"half-width {(d.high - d.low) / 2:.2%}")
     print(f"one arch's fine-tuning seed sd (pooled): {noise['finetune_sd']:.2%}")
-    spread = search_spread()
-    if spread is not None:
-        print("winners by search seed (validation mean of 3 fine-tuning seeds): "
-              + ", ".join(f"s{s} {spread['winners'][s]} {m:.2%}"
-                          for s, m in zip(sorted(spread["winners"]), spread["means"])))
-        print(f"search-seed sd beyond the fine-tuning seeds: {spread['search_sd']:.2%}")
-    cost = seconds()
-    print("CPU seconds (median, one core beside another job): "
-          + ", ".join(f"{k} {v:.0f}" for k, v in cost.items()))
-    mdd_table(noise, spread and spread["search_sd"], cost)
+    for window in WINDOWS:
+        spread = search_spread(window)
+        section(f"search seeds at {window}x")
+        if spread is not None:
+            print("winners by search seed (validation mean of 3 fine-tuning seeds): "
+                  + ", ".join(f"s{s} {spread['winners'][s]} {m:.2%}"
+                              for s, m in zip(sorted(spread["winners"]), spread["means"])))
+            print(f"search-seed sd beyond the fine-tuning seeds: {spread['search_sd']:.2%}")
+        cost = seconds(window)
+        print("CPU seconds (median, one core beside another job): "
+              + ", ".join(f"{k} {v:.0f}" for k, v in cost.items()))
+        mdd_table(window, noise, spread and spread["search_sd"], cost)
     return 0
 
 

@@ -9,17 +9,21 @@ validation accuracy and predicted classes are appended as it finishes, so a kill
 resumes. Archs that ``bench.mr_separation`` fine-tuned under the same protocol (the rule arch,
 the cut) are taken from its files, not trained twice.
 
-A window holds archs already timed in one profiler call (``data/ranking-archs.csv``, 1-thread
-ONNX Runtime, device key ``...923072e7``: the 14x window takes that file's 15x window, measured
-14.1-15.3x, and MiniLM's 3-layer cut, 14.3x), and what the two-stage search picks there: for each
-search seed, ``atb-search --target-speedup 14.3 --task mr``'s first-stage favourite, its winner
-and its BERT-rule arch (``--sections search``: the predictor fitted on the committed labels of
-that device key, ``data/reference-ort-t1-p4.csv``, without re-measuring, so these speedups are
-predicted; a search reads mr's validation split only). Each search's pick is appended to
-``data/mr-truth-searches.csv``.
+A window holds archs timed in one profiler call, and what the two-stage search picks there.
+The 14x window takes ``data/ranking-archs.csv``'s 15x window (1-thread ONNX Runtime, device key
+``...923072e7``, measured 14.1-15.3x) and MiniLM's 3-layer cut (14.3x). The 21x window is timed
+here (``--sections time``, on the machine at hand, idle): MiniLM's 2-layer cut, the BERT rule's
+arch and the reference predictor's candidates per depth, in one call; the window is the cut's
+measured speedup, and a candidate measured outside +-4.5% of it is dropped
+(``data/mr-truth-timed.csv``). For each search seed, ``atb-search --target-speedup X --task mr``'s
+first-stage favourite, its winner and its BERT-rule arch join (``--sections search``: the
+predictor fitted on the committed labels of device key ``...923072e7``,
+``data/reference-ort-t1-p4.csv``, without re-measuring, so these speedups are predicted; a
+search reads mr's validation split only), appended to ``data/mr-truth-searches.csv``.
 
-    python -m bench.mr_truth --workspace WS --sections search --search-seeds 0 1 2
-    python -m bench.mr_truth --workspace WS --sections train --window 14 [--only ARCH ...]
+    python -m bench.mr_truth --workspace WS --sections time --window 21   # idle machine
+    python -m bench.mr_truth --workspace WS --sections search --window 21 --search-seeds 0 1 2
+    python -m bench.mr_truth --workspace WS --sections train --window 21 [--only ARCH ...]
     python -m bench.mr_truth                                              # the report, data/ only
 """
 
@@ -35,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from atb import jsonl, predictions
-from bench.common import DATA, append_csv, commit, parser, read_csv, section
+from bench.common import DATA, append_csv, commit, parser, read_csv, section, write_csv
 from bench.mr_separation import LR
 from bench.mr_separation import PREDICTIONS_JSONL as SEPARATION_JSONL
 from bench.mr_separation import SCORES_CSV as SEPARATION_CSV
@@ -51,22 +55,44 @@ SEARCHES_CSV = DATA / "mr-truth-searches.csv"
 SEARCH_FIELDS = ["window", "target", "seed", "favourite", "winner", "rule", "favourite_speedup",
                  "winner_speedup", "rule_speedup", "chosen_by", "runtime_s", "device_key",
                  "commit", "finished_at"]
-SEARCH_TARGET = {14: 14.3}  # the measured speedup of MiniLM's 3-layer cut
-REFERENCE_LABELS = DATA / "reference-ort-t1-p4.csv"  # the window's device key, protocol 4
+REFERENCE_LABELS = DATA / "reference-ort-t1-p4.csv"  # the 14x window's device key, protocol 4
+TIMED_CSV = DATA / "mr-truth-timed.csv"  # windows timed by --sections time
+TIMED_FIELDS = ["window", "arch", "role", "predicted_speedup", "measured_speedup", "inside",
+                "device_key", "protocol_version", "measured_at"]
+MARGIN = 0.045  # bench.ranking's: a candidate inside +-4.5% of the window's centre
+CUTS = {14: "3-384-1536-12-384", 21: "2-384-1536-12-384"}  # MiniLM's first 3 and 2 layers
 # window: (arch, role, measured speedup); roles: rule (the BERT rule's arch of the window), cut
 # (the teacher's first k layers), candidate (the predictor's picks, one profiler call)
-WINDOWS = {
-    14: (("3-356-1516-12-384", "candidate", 14.83), ("4-384-1532-2-64", "candidate", 14.15),
-         ("5-384-800-5-160", "candidate", 14.53), ("6-384-324-8-256", "candidate", 14.31),
-         ("4-320-1280-10-320", "rule", 14.34), ("3-384-1536-12-384", "cut", 14.3)),
-}
-SEPARATION_MODEL = {"rule": "rule-15", "cut": "cut-3"}  # bench.mr_separation's names
+TIMED_14 = (("3-356-1516-12-384", "candidate", 14.83), ("4-384-1532-2-64", "candidate", 14.15),
+            ("5-384-800-5-160", "candidate", 14.53), ("6-384-324-8-256", "candidate", 14.31),
+            ("4-320-1280-10-320", "rule", 14.34), (CUTS[14], "cut", 14.3))
+WINDOWS = (14, 21)
+# bench.mr_separation's names of the archs it fine-tuned under this protocol
+SEPARATION_MODEL = {(14, "rule"): "rule-15", (14, "cut"): "cut-3", (21, "cut"): "cut-2"}
+
+
+def timed(window: int) -> tuple[tuple[str, str, float], ...]:
+    """(arch, role, measured speedup) of a window's one profiler call; the cut whatever its
+    speed, the others only inside the window."""
+    if window == 14:
+        return TIMED_14
+    return tuple((r["arch"], r["role"], float(r["measured_speedup"]))
+                 for r in read_csv(TIMED_CSV) if int(r["window"]) == window
+                 and (r["role"] == "cut" or int(r["inside"])))
+
+
+def search_target(window: int) -> float:
+    """The searches' target: the measured speedup of the window's layer cut."""
+    found = [x for arch, role, x in timed(window) if role == "cut"]
+    if not found:
+        raise SystemExit(f"the {window}x window is not timed yet: run --sections time first")
+    return round(found[0], 1)
 
 
 def window_archs(window: int) -> list[tuple[str, str, float]]:
     """(arch, role, speedup) of a window: the timed archs, then each search's picks (roles
     joined where one arch plays several)."""
-    archs = {a: [role, x] for a, role, x in WINDOWS[window]}
+    archs = {a: [role, x] for a, role, x in timed(window)}
     for row in read_csv(SEARCHES_CSV):
         if int(row["window"]) != window:
             continue
@@ -81,32 +107,100 @@ def window_archs(window: int) -> list[tuple[str, str, float]]:
     return [(a, role, x) for a, (role, x) in archs.items()]
 
 
+def time_window(ws, window: int, per_depth: int, seed: int) -> None:
+    """Time the window's layer cut, the rule arch and the reference predictor's candidates near
+    ``window`` in one profiler call on this machine (idle); write their rows."""
+    from atb.arch import Arch, archs_to_array, get_space
+    from atb.compose import search_measure
+    from atb.devices.setting import device_key_from_flags
+    from bench.ranking.timing import pick_candidates
+
+    if any(int(r["window"]) == window for r in read_csv(TIMED_CSV)):
+        print(f"the {window}x window is timed already ({TIMED_CSV.name})")
+        return
+    key = device_key_from_flags(backend="onnxruntime", threads=1)
+    predictor = _device_predictor(ws, key)
+    space = get_space("pretrain", "minilm")  # the --init minilm supernet's space
+    chosen = pick_candidates(space, predictor, float(window), per_depth,
+                             np.random.default_rng(seed))
+    cut = Arch.parse(CUTS[window])
+    chosen.append((cut, "cut", float(predictor.predict_speedup(archs_to_array([cut]))[0])))
+    log.info("timing %d archs of the %dx window in one profiler call under %s", len(chosen),
+             window, key)
+    measured = search_measure(ws, key)([arch for arch, _, _ in chosen])
+    centre = measured[-1]  # the cut's
+    rows = []
+    for (arch, role, predicted), speedup in zip(chosen, measured):
+        inside = role == "cut" or abs(speedup / centre - 1) <= MARGIN
+        rows.append({"window": window, "arch": str(arch), "role": role,
+                     "predicted_speedup": f"{predicted:.3f}",
+                     "measured_speedup": f"{speedup:.3f}", "inside": int(inside),
+                     "device_key": key, "protocol_version": predictor.protocol_version,
+                     "measured_at": int(time.time())})
+        print(f"{window}x {role:>9} {arch} predicted {predicted:.2f}x measured {speedup:.2f}x"
+              f"{'' if inside else '  (outside: dropped)'}", flush=True)
+    write_csv(TIMED_CSV, TIMED_FIELDS, read_csv(TIMED_CSV) + rows)
+
+
+def _device_predictor(ws, key: str):
+    """This workspace's predictor for ``key``, fitted on its labels (profile them first)."""
+    from atb.predictor.auto import load_or_fit
+    from atb.profiler.store import LatencyStore
+
+    with LatencyStore.open(ws.store_path, readonly=True) as store:
+        if key not in store.device_keys():
+            raise SystemExit(f"no labels for {key} in {ws.root}: run atb-profile --samples auto "
+                             "--threads 1 --super minilm --workspace WS first (idle machine)")
+    return load_or_fit(ws, key)
+
+
+def _search_predictor(ws, window: int):
+    """The predictor of the window's device: the 14x window's is the reference labels' (no
+    store in the workspace holds them), another window's is fitted on the labels profiled
+    where it was timed."""
+    if window == 14:
+        return _reference_predictor(ws)
+    return _device_predictor(ws, _timed_device_key(window))
+
+
+def _timed_device_key(window: int) -> str:
+    """The device key a window was timed under."""
+    return next(r["device_key"] for r in read_csv(TIMED_CSV) if int(r["window"]) == window)
+
+
+def _reference_predictor(ws):
+    """The predictor fitted on the committed reference labels (cached in the workspace)."""
+    from atb.predictor.artefact import artefact_name
+    from atb.predictor.fit import fit_predictor
+    from atb.predictor.predictor import LatencyPredictor
+    from atb.profiler.labels import LabelSet
+
+    labels = LabelSet.from_csv(REFERENCE_LABELS)
+    path = ws.root / "predictors" / artefact_name(labels.device_key)
+    if not path.is_file():
+        fit_predictor(labels, None, source=str(REFERENCE_LABELS)).save(path)
+    return LatencyPredictor.load(path, allow_other_device=True)
+
+
 def search(ws, window: int, seeds: list[int]) -> None:
     """Each missing search seed's two-stage search at the window's target (validation split
     only), with the reference device's predictor and no re-measurement; its picks appended."""
     import json
 
     from atb.compose import search_ports
-    from atb.predictor.artefact import artefact_name
-    from atb.predictor.fit import fit_predictor
-    from atb.predictor.predictor import LatencyPredictor
-    from atb.profiler.labels import LabelSet
     from atb.search.api import run_search
     from atb.search.config import SearchConfig
     from atb.search.ports import SearchPorts
 
-    labels = LabelSet.from_csv(REFERENCE_LABELS)
-    path = ws.root / "predictors" / artefact_name(labels.device_key)
-    if not path.is_file():
-        fit_predictor(labels, None, source=str(REFERENCE_LABELS)).save(path)
-    predictor = LatencyPredictor.load(path, allow_other_device=True)
+    target = search_target(window)
+    predictor = _search_predictor(ws, window)
     done = {(int(r["window"]), int(r["seed"])) for r in read_csv(SEARCHES_CSV)}
     for seed in seeds:
         if (window, seed) in done:
             continue
-        config = SearchConfig(targets=(SEARCH_TARGET[window],), seed=seed, task="mr",
-                              verify=False, device_key=predictor.device_key)
-        name = f"mr-{SEARCH_TARGET[window]:g}-seed{seed}"
+        config = SearchConfig(targets=(target,), seed=seed, task="mr", verify=False,
+                              device_key=predictor.device_key)
+        name = f"mr-{target:g}-seed{seed}"
         report_json = ws.root / "runs" / name / "report.json"
         if report_json.is_file():  # a finished run: its report is the result
             report = json.loads(report_json.read_text())
@@ -116,7 +210,7 @@ def search(ws, window: int, seeds: list[int]) -> None:
         rerank, rule = report["reranking"], report["baselines"][0]
         speedup = {c["arch"]: c["predicted_speedup"] for c in rerank["ranked"]}
         append_csv(SEARCHES_CSV, SEARCH_FIELDS, {
-            "window": window, "target": SEARCH_TARGET[window], "seed": seed,
+            "window": window, "target": target, "seed": seed,
             "favourite": rerank["favourite"], "winner": rerank["winner"]["arch"],
             "rule": rule["arch"], "favourite_speedup": f"{speedup[rerank['favourite']]:.3f}",
             "winner_speedup": f"{rerank['winner']['predicted_speedup']:.3f}",
@@ -152,7 +246,7 @@ def import_separation(window: int) -> None:
     rows = {(r["model"], int(r["seed"])): r for r in read_csv(SEPARATION_CSV)}
     done = _done()
     for arch, role, _ in window_archs(window):
-        name = SEPARATION_MODEL.get(role.split(", ")[0])  # the window's own role comes first
+        name = SEPARATION_MODEL.get((window, role.split(", ")[0]))  # its own role first
         for seed, predicted in sorted(found.get(name, {}).items()):
             if (arch, seed) in done or (name, seed) not in rows:
                 continue
@@ -298,8 +392,10 @@ def main(argv=None) -> int:
     p = parser("bench.mr_truth", __doc__)
     p.add_argument("--workspace", default=None, help="a workspace with an --init minilm supernet")
     p.add_argument("--sections", nargs="+", default=["report"],
-                   choices=["search", "train", "report"])
-    p.add_argument("--window", type=int, choices=sorted(WINDOWS), default=14)
+                   choices=["time", "search", "train", "report"])
+    p.add_argument("--window", type=int, choices=WINDOWS, default=14)
+    p.add_argument("--per-depth", type=int, default=2, help="candidates timed per depth (time)")
+    p.add_argument("--seed", type=int, default=0, help="the candidates' sampling seed (time)")
     p.add_argument("--search-seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--only", nargs="+", default=[], metavar="ARCH")
     args = p.parse_args(argv)
@@ -310,6 +406,8 @@ def main(argv=None) -> int:
         if args.workspace is None:
             p.error(f"--sections {' '.join(args.sections)}: name the --workspace")
         ws = as_workspace(args.workspace)
+        if "time" in args.sections:
+            time_window(ws, args.window, args.per_depth, args.seed)
         if "search" in args.sections:
             search(ws, args.window, args.search_seeds)
         if "train" in args.sections:

@@ -67,18 +67,28 @@ def test_results_csv_rows_append_and_rewrite_like_csv_dictwriter(tmp_path):
 
 
 def test_a_ground_truth_window_takes_each_search_pick_once_with_all_its_roles(tmp_path, monkeypatch):
-    """bench.mr_truth: an arch the search picks that the window already holds keeps one row,
-    its roles joined; a new one joins with its predicted speedup."""
+    """bench.mr_truth: a window holds its timed archs measured inside it (the cut whatever its
+    speed); an arch the search picks that the window already holds keeps one row, its roles
+    joined; a new one joins with its predicted speedup."""
     from bench import mr_truth
 
     monkeypatch.setattr(mr_truth, "SEARCHES_CSV", tmp_path / "searches.csv")
-    monkeypatch.setattr(mr_truth, "WINDOWS", {14: (("4-320-1280-10-320", "rule", 14.34),)})
+    monkeypatch.setattr(mr_truth, "TIMED_CSV", tmp_path / "timed.csv")
+    for arch, role, speedup, inside in (("4-320-1280-10-320", "rule", 14.34, 1),
+                                        ("6-384-324-8-256", "candidate", 17.0, 0),
+                                        ("2-384-1536-12-384", "cut", 14.3, 1)):
+        append_csv(mr_truth.TIMED_CSV, mr_truth.TIMED_FIELDS, {
+            "window": 21, "arch": arch, "role": role, "measured_speedup": speedup,
+            "inside": inside})
+    assert mr_truth.search_target(21) == 14.3
     for seed, winner in ((0, "4-376-1140-12-384"), (1, "4-320-1280-10-320")):
         append_csv(mr_truth.SEARCHES_CSV, mr_truth.SEARCH_FIELDS, {
-            "window": 14, "seed": seed, "favourite": "6-384-1052-3-96", "winner": winner,
+            "window": 21, "seed": seed, "favourite": "6-384-1052-3-96", "winner": winner,
             "rule": "6-288-1152-9-288", "favourite_speedup": "14.753", "winner_speedup": "14.700",
             "rule_speedup": "13.957"})
-    archs = {a: (role, x) for a, role, x in mr_truth.window_archs(14)}
+    archs = {a: (role, x) for a, role, x in mr_truth.window_archs(21)}
+    assert "6-384-324-8-256" not in archs  # measured outside the window
+    assert archs["2-384-1536-12-384"] == ("cut", 14.3)
     assert archs["4-320-1280-10-320"] == ("rule, search-winner s1", 14.34)
     assert archs["4-376-1140-12-384"] == ("search-winner s0", 14.7)
     assert archs["6-384-1052-3-96"] == ("search-favourite s0, search-favourite s1", 14.753)
