@@ -81,3 +81,19 @@ def atb_profile(args: list[str], smoke: bool = False) -> dict:
     if out.returncode:
         sys.exit(f"atb-profile failed: {out.stderr.strip()}")
     return json.loads(out.stdout)
+
+
+def separated_pairs(archs: dict) -> dict:
+    """``{(a, b): a - b}`` for the pairs of ``archs`` (name -> ``{"correct": (seeds, examples)
+    bools}``) whose paired 95% interval excludes 0, names in sorted order."""
+    from itertools import combinations
+
+    from atb.stats import paired_difference
+
+    out = {}
+    for a, b in combinations(sorted(archs), 2):
+        d = paired_difference(archs[a]["correct"], archs[b]["correct"])
+        if d.low > 0 or d.high < 0:
+            out[(a, b)] = d.difference  # > 0: a better
+    return out
+

@@ -47,7 +47,6 @@ decision rule needs them for its paired intervals).
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import sys
@@ -58,7 +57,7 @@ import numpy as np
 from atb import jsonl, predictions
 from atb.arch import Arch
 from atb.errors import AtbError
-from bench.common import DATA, append_csv, commit, read_csv
+from bench.common import DATA, append_csv, commit, read_csv, separated_pairs
 from bench.common import parser as bench_parser
 from bench.ranking import truth
 
@@ -81,7 +80,6 @@ def ground_truth(task_name: str, distill_steps: int) -> dict[float, dict]:
     """Per window: archs (best first) with their mean accuracy, the (seeds, examples)
     correctness matrices, and the set of pairs the paired interval separates."""
     from atb.eval import load_task
-    from atb.stats import paired_difference
 
     task = load_task(task_name)
     preds = truth.read_predictions(task.name, distill_steps)
@@ -93,11 +91,8 @@ def ground_truth(task_name: str, distill_steps: int) -> dict[float, dict]:
         entry["archs"][arch] = {"accuracy": float(correct.mean()), "correct": correct,
                                 "role": rows.get((window, arch), {}).get("role", "?"),
                                 "non_embedding_params": int(rows[(window, arch)]["non_embedding_params"])}
-    for window, entry in out.items():
-        for a, b in itertools.combinations(sorted(entry["archs"]), 2):
-            d = paired_difference(entry["archs"][a]["correct"], entry["archs"][b]["correct"])
-            if d.low > 0 or d.high < 0:
-                entry["separated"][(a, b)] = d.difference  # > 0: a better
+    for entry in out.values():
+        entry["separated"] = separated_pairs(entry["archs"])
     return out
 
 

@@ -156,9 +156,9 @@ def precision_section(ws, prober: Prober, args) -> None:
     seed's probes appended as they finish (seed-major: a session cut short has whole pairs)."""
     from atb.devices.fingerprint import fingerprint
     from atb.supernet.further import FurtherConfig, train_further
-    from atb.supernet.train import _device, bf16_support
+    from atb.supernet.train import bf16_support
 
-    if why := bf16_support(_device()):
+    if why := bf16_support():
         print(f"precision: skipped, {why}")
         return
     done = {(r["precision"], int(r["seed"]), int(r["steps"]), r["task"])

@@ -157,8 +157,8 @@ def report(variant=("supernet", "workspace")) -> None:
     trained = {int(r["steps"]) for r in rows if r["arch"] == RULE_15
                and (r["objective"], r["corpus"]) == variant}
     for steps in sorted(trained - {0}):
-        trained = model_name(RULE_15, steps, *variant)
-        paired_probe(trained, model_name(RULE_15, 0, *variant))
-        paired_probe(trained, cut)
+        name = model_name(RULE_15, steps, *variant)
+        paired_probe(name, model_name(RULE_15, 0, *variant))
+        paired_probe(name, cut)
     finetune_table(variant)
     precision_table()

@@ -37,8 +37,10 @@ def distill(workspace: str, arch: str, steps: int, seed: int, processes: int, ou
     if done.returncode:
         sys.exit(f"distill failed: {done.stderr.strip()[-2000:]}")
     summary = json.loads(done.stdout)
-    if summary["reused"]:
-        sys.exit(f"seed {seed} was measured before (its run is reused): pass another --seed")
+    if summary["reused"]:  # a user mistake: one line, exit 2
+        print(f"error: seed {seed} was measured before (its run is reused): pass another --seed",
+              file=sys.stderr)
+        sys.exit(2)
     return summary
 
 

@@ -31,15 +31,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import tempfile
 import time
-from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 
 from atb import jsonl, predictions
-from bench.common import DATA, append_csv, commit, parser, read_csv, section, write_csv
+from atb.errors import AtbError, MissingInputError
+from bench.common import (DATA, append_csv, commit, parser, read_csv, section,
+                          separated_pairs, write_csv)
 from bench.mr_separation import LR
 from bench.mr_separation import PREDICTIONS_JSONL as SEPARATION_JSONL
 from bench.mr_separation import SCORES_CSV as SEPARATION_CSV
@@ -85,7 +87,8 @@ def search_target(window: int) -> float:
     """The searches' target: the measured speedup of the window's layer cut."""
     found = [x for arch, role, x in timed(window) if role == "cut"]
     if not found:
-        raise SystemExit(f"the {window}x window is not timed yet: run --sections time first")
+        raise MissingInputError(f"the {window}x window is not timed yet",
+                                hint=f"run --sections time --window {window} first")
     return round(found[0], 1)
 
 
@@ -143,14 +146,10 @@ def time_window(ws, window: int, per_depth: int, seed: int) -> None:
 
 
 def _device_predictor(ws, key: str):
-    """This workspace's predictor for ``key``, fitted on its labels (profile them first)."""
+    """This workspace's predictor for ``key``, fitted on its labels (``atb-profile --samples
+    auto --threads 1 --super minilm`` on the idle machine first)."""
     from atb.predictor.auto import load_or_fit
-    from atb.profiler.store import LatencyStore
 
-    with LatencyStore.open(ws.store_path, readonly=True) as store:
-        if key not in store.device_keys():
-            raise SystemExit(f"no labels for {key} in {ws.root}: run atb-profile --samples auto "
-                             "--threads 1 --super minilm --workspace WS first (idle machine)")
     return load_or_fit(ws, key)
 
 
@@ -184,7 +183,7 @@ def _reference_predictor(ws):
 
 def search(ws, window: int, seeds: list[int]) -> None:
     """Each missing search seed's two-stage search at the window's target (validation split
-    only), with the reference device's predictor and no re-measurement; its picks appended."""
+    only), with the window's device predictor and no re-measurement; its picks appended."""
     import json
 
     from atb.compose import search_ports
@@ -288,9 +287,9 @@ def train(ws, window: int, only: list[str]) -> None:
                                                                 task.validation.labels))
     tokenized = {s: tokenize(task.split(s), tokenizer) for s in ("train", "validation")}
     config = dataclasses.replace(FinetuneConfig(), lr=LR)
+    import_separation(window)  # bench.mr_separation's seeds of the rule arch and the cut
     with tempfile.TemporaryDirectory(prefix="atb-mr-truth-") as tmp:
-        for arch, role, _ in window_archs(window):  # the rule arch and the cut last: bench.mr_separation's
-            import_separation(window)  # seeds are taken as they appear, not trained twice
+        for arch, role, _ in window_archs(window):
             seeds = [s for s in range(SEEDS) if (arch, s) not in _done()]
             if (only and arch not in only) or not seeds:
                 continue
@@ -310,7 +309,6 @@ def ground_truth() -> dict[float, dict]:
     validation accuracy, (seeds, examples) correctness, role and size, and the pairs the
     paired interval separates (``{(a, b): a - b}``)."""
     from atb.arch import Arch
-    from atb.stats import paired_difference
 
     lines, labels = predictions.read(PREDICTIONS_JSONL)
     found = predictions.by_model_and_seed(lines, match={"split": "validation"})
@@ -324,10 +322,7 @@ def ground_truth() -> dict[float, dict]:
                 entry["archs"][arch] = {"accuracy": float(correct.mean()), "correct": correct,
                                         "role": role, "non_embedding_params":
                                             Arch.parse(arch).non_embedding_params()}
-        for a, b in combinations(sorted(entry["archs"]), 2):
-            d = paired_difference(entry["archs"][a]["correct"], entry["archs"][b]["correct"])
-            if d.low > 0 or d.high < 0:
-                entry["separated"][(a, b)] = d.difference
+        entry["separated"] = separated_pairs(entry["archs"])
     return out
 
 
@@ -405,13 +400,17 @@ def main(argv=None) -> int:
 
         if args.workspace is None:
             p.error(f"--sections {' '.join(args.sections)}: name the --workspace")
-        ws = as_workspace(args.workspace)
-        if "time" in args.sections:
-            time_window(ws, args.window, args.per_depth, args.seed)
-        if "search" in args.sections:
-            search(ws, args.window, args.search_seeds)
-        if "train" in args.sections:
-            train(ws, args.window, args.only)
+        try:
+            ws = as_workspace(args.workspace)
+            if "time" in args.sections:
+                time_window(ws, args.window, args.per_depth, args.seed)
+            if "search" in args.sections:
+                search(ws, args.window, args.search_seeds)
+            if "train" in args.sections:
+                train(ws, args.window, args.only)
+        except AtbError as exc:
+            print(f"error: {exc.one_line()}", file=sys.stderr)
+            return 2
     if "report" in args.sections:
         report()
     return 0

@@ -98,10 +98,11 @@ def _device() -> torch.device:
     return torch.device("cpu")
 
 
-def bf16_support(device: torch.device) -> str | None:
-    """Why ``device`` cannot train under bf16 autocast, or None when it can: a GPU that
-    reports bf16 support, or a CPU with bf16 instructions (without them bf16 is emulated and
-    slower than fp32)."""
+def bf16_support(device: torch.device | None = None) -> str | None:
+    """Why ``device`` (default: the one training runs on) cannot train under bf16 autocast, or
+    None when it can: a GPU that reports bf16 support, or a CPU with bf16 instructions (without
+    them bf16 is emulated and slower than fp32)."""
+    device = device or _device()
     if device.type == "cuda":
         supported = torch.cuda.is_bf16_supported()
         return None if supported else f"{torch.cuda.get_device_name(device)} has no bf16"
@@ -209,7 +210,7 @@ def _check_config(cfg: TrainConfig, world: int, super_config) -> None:
         raise UsageError(f"depth must be one of {', '.join(DEPTHS)} (got {cfg.depth!r})")
     if cfg.precision not in PRECISIONS:
         raise UsageError(f"precision must be one of {', '.join(PRECISIONS)} (got {cfg.precision!r})")
-    if cfg.precision == "bf16" and (why := bf16_support(_device())):
+    if cfg.precision == "bf16" and (why := bf16_support()):
         raise UsageError(f"bf16 asked, but {why}", hint="train in fp32")
 
 
